@@ -1,0 +1,205 @@
+# Postern - top-level Makefile (GNU make)
+#
+#   make            build everything into build/
+#   make SAN=1      the same with ASan+UBSan, into build-san/
+#   make check      unit tests (prove) then integration tests (pytest)
+#   make fuzz       build the libFuzzer targets with clang and run each briefly
+#   make run        a demo instance in ./run/, in the foreground
+#   make deps       check (and, as root, install) the Debian build/test deps
+#   make install    FHS install (PREFIX, DESTDIR); make install-users as root
+#
+# Sources are found by convention, so adding a file needs no Makefile edit:
+#   lib/*.c lib/*/*.c     -> libpostern.a (except *_test.c and *_fuzz.c)
+#   DIR/DIR.c             -> the program DIR (main file), with DIR/*.c
+#   */*_test.c            -> a TAP unit test, linked with libpostern (and, in
+#                            a program folder, that program's objects but main)
+#   */*_fuzz.c            -> a libFuzzer target (make fuzz)
+#   tests/progs/*.c       -> helper programs the integration tests run
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+SAN ?= 0
+ifeq ($(FUZZ),1)
+B ?= build-fuzz
+else ifeq ($(SAN),1)
+B ?= build-san
+else
+B ?= build
+endif
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PKG_CONFIG ?= pkg-config
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -fno-common
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Ilib -MMD -MP
+LDFLAGS ?=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else ifneq ($(FUZZ),1)
+CFLAGS += -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+endif
+ifeq ($(FUZZ),1)
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DPOSTERN_FUZZ
+endif
+
+pc = $(shell $(PKG_CONFIG) $(1) 2>/dev/null)
+LIBS_DB    := -ldb
+LIBS_CRYPT := $(or $(call pc,--libs libcrypt),-lcrypt)
+LIBS_SSL   := $(or $(call pc,--libs openssl),-lssl -lcrypto)
+LIBS_SASL  := $(or $(call pc,--libs libsasl2),-lsasl2)
+LIBS_LDAP  := $(or $(call pc,--libs ldap),-lldap -llber)
+LIBS_GSS   := $(or $(call pc,--libs heimdal-gssapi),-lgssapi)
+LIBS_KRB5  := $(or $(call pc,--libs heimdal-krb5),-lkrb5)
+LIBS_Z     := $(or $(call pc,--libs zlib),-lz)
+CFLAGS_GSS := $(call pc,--cflags heimdal-gssapi)
+
+# What each program links beyond libpostern (link only what it needs).
+LIBS_BASE     := $(LIBS_DB) $(LIBS_CRYPT)
+LIBS_master   := $(LIBS_BASE)
+LIBS_postern  := $(LIBS_BASE)
+LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
+
+# ---------------------------------------------------------------- sources
+LIB_SRCS := $(filter-out %_test.c %_fuzz.c,$(wildcard lib/*.c lib/*/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+LIBA     := $(B)/libpostern.a
+
+PROG_DIRS := $(patsubst %/,%,$(dir $(wildcard */*.c)))
+PROGRAMS  := $(sort $(foreach d,$(PROG_DIRS),$(if $(wildcard $(d)/$(d).c),$(d))))
+prog_srcs  = $(filter-out %_test.c %_fuzz.c,$(wildcard $(1)/*.c))
+prog_objs  = $(patsubst %.c,$(B)/obj/%.o,$(call prog_srcs,$(1)))
+prog_nomain = $(filter-out $(B)/obj/$(1)/$(1).o,$(call prog_objs,$(1)))
+BINS := $(PROGRAMS:%=$(B)/bin/%)
+
+UNIT_SRCS := $(wildcard lib/*_test.c lib/*/*_test.c $(PROGRAMS:%=%/*_test.c))
+UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/test/%)
+TPROG_SRCS := $(wildcard tests/progs/*.c)
+TPROG_BINS := $(TPROG_SRCS:tests/progs/%.c=$(B)/test/progs/%)
+FUZZ_SRCS := $(wildcard lib/*_fuzz.c lib/*/*_fuzz.c $(PROGRAMS:%=%/*_fuzz.c))
+
+ALL_OBJS := $(LIB_OBJS) $(foreach p,$(PROGRAMS),$(call prog_objs,$(p)))
+
+# ---------------------------------------------------------------- build
+.PHONY: all
+all: $(BINS) $(UNIT_BINS) $(TPROG_BINS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CFLAGS_GSS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+define prog_rule
+$(B)/bin/$(1): $(call prog_objs,$(1)) $(LIBA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $(call prog_objs,$(1)) $(LIBA) $$(or $$(LIBS_$(1)),$$(LIBS_BASE))
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
+
+# A unit test in a program folder links that program's objects but main.
+define unit_rule
+$(B)/test/$(1): $(B)/obj/$(1).o $(if $(filter lib/%,$(1)),,$(call prog_nomain,$(patsubst %/,%,$(dir $(1))))) $(LIBA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS_ALL)
+endef
+$(foreach t,$(UNIT_SRCS:%.c=%),$(eval $(call unit_rule,$(t))))
+
+$(B)/test/progs/%: $(B)/obj/tests/progs/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LIBS_ALL)
+
+-include $(ALL_OBJS:.o=.d) $(UNIT_SRCS:%.c=$(B)/obj/%.d) $(TPROG_SRCS:%.c=$(B)/obj/%.d)
+
+# ---------------------------------------------------------------- deps
+.PHONY: deps
+deps:
+	@bash scripts/deps.sh
+
+# ---------------------------------------------------------------- tests
+PYTEST ?= /usr/bin/python3 -m pytest
+PYTEST_ARGS ?=
+
+.PHONY: check unit-check integration-check
+check: deps
+	$(MAKE) all
+	$(MAKE) unit-check
+	$(MAKE) integration-check
+
+unit-check: $(UNIT_BINS)
+	@cd $(B)/test && prove --norc -j2 $(UNIT_BINS:$(B)/test/%=./%)
+
+integration-check: $(BINS) $(TPROG_BINS)
+	POSTERN_BUILD=$(abspath $(B)) $(PYTEST) -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+# ---------------------------------------------------------------- fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_BINS := $(FUZZ_SRCS:%.c=build-fuzz/fuzz/%)
+
+.PHONY: fuzz fuzz-build
+fuzz:
+	$(MAKE) FUZZ=1 CC=clang fuzz-build
+	@set -e; for f in $(FUZZ_BINS); do \
+		echo "== $$f ($(FUZZ_SECONDS)s)"; \
+		mkdir -p build-fuzz/corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
+		    build-fuzz/corpus/$$(basename $$f) $$(dirname $$f | sed 's|build-fuzz/fuzz/||')/fuzz-corpus/$$(basename $$f) 2>&1 | tail -n 3; \
+	done
+
+ifeq ($(FUZZ),1)
+fuzz-build: $(FUZZ_SRCS:%.c=$(B)/fuzz/%)
+$(B)/fuzz/%: $(B)/obj/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIBS_ALL)
+endif
+
+# ---------------------------------------------------------------- run
+RUN_DIR ?= run
+RUN_PORT_BASE ?= 10000
+
+.PHONY: run
+run: deps
+	$(MAKE) all
+	@bash scripts/run.sh $(abspath $(B)) $(RUN_DIR) $(RUN_PORT_BASE)
+
+# ---------------------------------------------------------------- install
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec/postern
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)/postern
+CLI_PROGRAMS := postern sendmail
+DAEMONS := $(filter-out $(CLI_PROGRAMS),$(PROGRAMS))
+
+.PHONY: install install-users
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for p in $(filter $(CLI_PROGRAMS),$(PROGRAMS)); do install -m 755 $(B)/bin/$$p $(DESTDIR)$(SBINDIR)/$$p; done
+	for p in $(DAEMONS); do install -m 755 $(B)/bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	for m in man/*.5; do [ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
+	for m in man/*.8; do [ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
+	for f in conf/postern.conf conf/master.conf; do \
+		t=$(DESTDIR)$(SYSCONFDIR)/$$(basename $$f); \
+		if [ -e "$$t" ]; then install -m 644 $$f $$t.sample; \
+		else sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' $$f > $$t; chmod 644 $$t; fi; \
+	done
+
+install-users:
+	bash scripts/install-users.sh
+
+# ---------------------------------------------------------------- clean
+.PHONY: clean
+clean:
+	rm -rf build build-san build-fuzz
