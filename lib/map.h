@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * map - one lookup interface for tables: "type:name"
+ *
+ *	db:/etc/postern/aliases    Berkeley DB btree /etc/postern/aliases.db,
+ *	                           made by `postern map build /etc/postern/aliases`
+ *	file:/etc/postern/access   the plain text file itself, loaded in memory
+ *	(ldap: comes with the directory work)
+ *
+ * A spec without a type is db:. Source text format (both types): one
+ * "key value" per line, key and value separated by white space (or a ':'
+ * right after the key, as in aliases files); '#' comment lines and blank
+ * lines ignored; a line starting with white space continues the value.
+ * Keys are folded to lower case at build and lookup time (mail addresses
+ * and domains are case-insensitive) unless MAP_CASE_SENSITIVE is given.
+ *
+ * A map notices when its file was replaced (by map_build's atomic rename)
+ * and reopens it, so long-running daemons see new data without restart;
+ * a lookup never sees a half-written table.
+ *
+ * Errors return -1 with *error_r: a reason the caller logs (it may point
+ * into the map and is valid until the next call on it). Bad lines in a
+ * source file are errors naming FILE:LINE.
+ */
+#ifndef POSTERN_MAP_H
+#define POSTERN_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "str.h"
+
+#define MAP_CASE_SENSITIVE 1
+
+struct map;
+
+/* map_open - open spec; NULL with *error_r on failure (unknown type, missing file) */
+struct map *map_open(const char *spec, int flags, const char **error_r);
+void map_close(struct map **mapp);
+const char *map_spec(const struct map *map);
+
+/* map_lookup - 1 and the value in value_r (replaced), 0 if absent, -1 on error */
+int map_lookup(struct map *map, const char *key, struct str *value_r,
+    const char **error_r);
+
+/*
+ * map_build - compile the text source of spec into its database (db:
+ * PATH.db from PATH) atomically; a file: map needs no build and is only
+ * checked. Problems go into errors as "FILE:LINE: what" lines; -1 if any.
+ */
+int map_build(const char *spec, int flags, struct str *errors);
+
+/* map_parse_text - parse source text, calling cb per entry (shared by build, file: and fuzzing) */
+typedef int map_entry_cb(void *ctx, const char *key, const char *value);
+int map_parse_text(const char *data, size_t len, const char *filename,
+    int flags, map_entry_cb *cb, void *ctx, struct str *errors);
+
+#endif

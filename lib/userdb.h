@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * userdb - the embedded user database (the default auth backend)
+ *
+ * A Berkeley DB btree at $user_database (default
+ * $data_directory/users.db): key = user name (lower case, allow-listed:
+ * [a-z0-9._-], 1-64 bytes, not starting with '.' or '-'), value = a
+ * typed, length-prefixed record (never re-parsed text) holding the
+ * crypt(3) password hash (yescrypt or SHA-512 via crypt_gensalt) and
+ * attributes later features add (quota, ...). Writers hold
+ * $data_directory/users.lock and replace the whole file atomically
+ * (safe_file), so readers never need locks and never see a partial update.
+ *
+ * Calls return -1 with *error_r (static text or pointing into the db,
+ * valid until the next call) on failure; none exits. Passwords are wiped
+ * from memory after hashing.
+ */
+#ifndef POSTERN_USERDB_H
+#define POSTERN_USERDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct userdb;
+
+struct userdb_user {
+	char *name;
+	char *password_hash;	/* crypt(3) string, "" = no password login */
+	uint64_t quota_bytes;	/* 0 = default */
+};
+
+bool userdb_name_ok(const char *name);
+
+struct userdb *userdb_open(const char *path, const char **error_r);
+void userdb_close(struct userdb **dbp);
+
+/* userdb_lookup - 1 found (fields owned by the caller: userdb_user_clear), 0 absent, -1 error */
+int userdb_lookup(struct userdb *db, const char *name, struct userdb_user *user_r,
+    const char **error_r);
+void userdb_user_clear(struct userdb_user *user);
+
+/* userdb_verify - 1 if the password matches, 0 if not (or no such user), -1 on error */
+int userdb_verify(struct userdb *db, const char *name, const char *password,
+    const char **error_r);
+
+/* Writers (take the lock, rewrite, rename). add fails if the user exists. */
+int userdb_add(const char *path, const char *name, const char *password,
+    const char **error_r);
+int userdb_set_password(const char *path, const char *name, const char *password,
+    const char **error_r);
+int userdb_delete(const char *path, const char *name, const char **error_r);
+/* userdb_list - call cb for every user name in order */
+int userdb_list(struct userdb *db, void (*cb)(void *ctx, const char *name),
+    void *ctx, const char **error_r);
+
+#endif
