@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct str;
+
 struct safe_file;
 
 struct safe_file *safe_file_create(const char *path, mode_t mode);
@@ -33,6 +35,16 @@ void safe_file_abort(struct safe_file **sfp);
 /* safe_file_replace - the whole cycle for data in memory */
 int safe_file_replace(const char *path, const void *data, size_t len, mode_t mode);
 
+/*
+ * For writers whose temporary must be created by a library (Berkeley DB):
+ * safe_file_tmpname - set out (replaced) to a random "PATH.tmpXXXXXXXX"
+ * next to path; the caller still creates it O_EXCL and retries on EEXIST.
+ * safe_file_install - fsync tmp, rename it over path, fsync the directory;
+ * on failure tmp is left for the caller to unlink.
+ */
+int safe_file_tmpname(const char *path, struct str *out);
+int safe_file_install(const char *tmp, const char *path);
+
 /* fsync_dir - fsync a directory; fsync_parent - the directory holding path */
 int fsync_dir(const char *dir);
 int fsync_parent(const char *path);
@@ -41,7 +53,7 @@ int fsync_parent(const char *path);
 int mkdir_p(const char *dir, mode_t mode);
 
 /* read_file - read a whole file into out (appended), failing past max bytes (E2BIG) */
-struct str;
+/* (max 0 = no limit; on failure out is left as it was) */
 int read_file(const char *path, struct str *out, size_t max);
 
 /*
@@ -57,6 +69,8 @@ int lock_file(const char *path, bool wait);
  * stays open for the life of the process. -1 with EWOULDBLOCK if another
  * live process holds it. pid_file_read - the pid in path if a process holds
  * its lock, else 0; -1 on error.
+ * fcntl locks are per process and dropped when the process closes ANY fd
+ * of the file: never lock_file()/pid_file_read() a file you hold locked.
  */
 int pid_file_write(const char *path);
 pid_t pid_file_read(const char *path);
