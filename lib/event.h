@@ -7,6 +7,15 @@
  * so a signal callback runs in normal context (it may allocate and log).
  * Timers have millisecond resolution on CLOCK_MONOTONIC.
  * Registration failures return -1 with errno; nothing here exits.
+ *
+ * Remove an fd before closing it. EPOLLERR/EPOLLHUP reach the callback as
+ * EVENT_ERROR plus the registered READ/WRITE bits, even for an fd
+ * registered with no events, which must then be removed or the loop
+ * spins. A timer's callback may cancel its own timer (that only NULLs the
+ * pointer). Signals given to event_signal_add() stay blocked until
+ * event_loop_free(), and a blocked mask is inherited across fork and exec:
+ * reset it in children. event_loop_free() must not be called from a
+ * callback.
  */
 #ifndef POSTERN_EVENT_H
 #define POSTERN_EVENT_H

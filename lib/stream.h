@@ -15,9 +15,20 @@
  * of file a partial last line is returned with STREAM_EOF and the line
  * holds those bytes (callers usually treat it as a dropped connection).
  * NUL bytes are data; the caller decides whether they are allowed.
+ * max counts every byte returned, CR and LF included; on TOO_LONG the line
+ * is empty. A line str with a smaller maximum of its own also gives
+ * TOO_LONG. End of file is sticky but not an error (stream_error() stays
+ * STREAM_OK and writing still works). A read that cannot fit into the
+ * caller's str (its maximum) fails with STREAM_ERROR and errno E2BIG,
+ * consumes nothing and does not set the sticky error. The rest of a
+ * too-long line is skipped by whichever read comes next.
  *
  * Writing: writes are buffered and go out on stream_flush() (or when the
  * buffer is full); stream_flush() returns -1 on error or timeout.
+ * stream_free() does not flush: unflushed output is dropped. Sockets are
+ * written with MSG_NOSIGNAL; a process writing to pipes must ignore
+ * SIGPIPE itself. Failed calls leave errno set (ETIMEDOUT for a timeout),
+ * also when they fail at once because of the sticky error.
  *
  * TLS slots in with stream_set_io(): the I/O functions then replace
  * read(2)/write(2). They return bytes done, 0 at EOF (read), or -1 with
