@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#define PRINTF_LIKE(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 #define NORETURN __attribute__((noreturn))
 #define UNUSED __attribute__((unused))
 #define WARN_UNUSED __attribute__((warn_unused_result))
