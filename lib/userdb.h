@@ -44,7 +44,12 @@ void userdb_user_clear(struct userdb_user *user);
 int userdb_verify(struct userdb *db, const char *name, const char *password,
     const char **error_r);
 
-/* Writers (take the lock, rewrite, rename). add fails if the user exists. */
+/*
+ * Writers (take the lock, rewrite, rename). add fails if the user exists;
+ * set_password and delete if not. A NULL or "" password stores the ""
+ * hash (no password login). The lock file is PATH with ".db" replaced by
+ * ".lock" (else PATH.lock). userdb_open fails (ENOENT) if no file exists.
+ */
 int userdb_add(const char *path, const char *name, const char *password,
     const char **error_r);
 int userdb_set_password(const char *path, const char *name, const char *password,
@@ -53,5 +58,16 @@ int userdb_delete(const char *path, const char *name, const char **error_r);
 /* userdb_list - call cb for every user name in order */
 int userdb_list(struct userdb *db, void (*cb)(void *ctx, const char *name),
     void *ctx, const char **error_r);
+
+/*
+ * The stored record (format in userdb.c), exposed for tests and fuzzing.
+ * userdb_record_decode - strictly decode p[0..len) into user_r (name is
+ * left NULL: it is the key); 0, or -1 (EINVAL) with user_r cleared.
+ * userdb_record_encode - the record for user into out (replaced); -1
+ * (EINVAL) if the hash is not printable ASCII without space or too long.
+ */
+struct str;
+int userdb_record_decode(const void *p, size_t len, struct userdb_user *user_r);
+int userdb_record_encode(const struct userdb_user *user, struct str *out);
 
 #endif
