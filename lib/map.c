@@ -40,6 +40,12 @@
  *	own fd; for file: stat() is done before reading, so a replacement
  *	during the read at worst causes one extra reload.
  *
+ *	XXX Berkeley DB makes a DB_CREATE|DB_EXCL file as "__db.NAME" and
+ *	renames and reopens it by name, so the temporary's directory must be
+ *	writable only by trusted users (it is the table's or the data
+ *	directory's own); a crash may leave a stale "__db.*" or ".tmp"
+ *	file there, never a partial table.
+ *
  *	Nothing here logs or exits (except on memory exhaustion).
  *
  *	XXX map_open() has no map to hold its error text, so *error_r then

@@ -50,7 +50,14 @@ int map_lookup(struct map *map, const char *key, struct str *value_r,
  */
 int map_build(const char *spec, int flags, struct str *errors);
 
-/* map_parse_text - parse source text, calling cb per entry (shared by build, file: and fuzzing) */
+/*
+ * map_parse_text - parse source text, calling cb per entry (shared by build, file: and fuzzing)
+ * cb gets the (folded) key and the value as C strings valid during the
+ * call, once per distinct key (a duplicate is a "FILE:LINE: warning: ..."
+ * line in errors, the first value kept, and not an error); cb returns 0
+ * to go on or -1 to stop, which fails the parse. Returns -1 if any error
+ * line was written, else 0. errors may be NULL.
+ */
 typedef int map_entry_cb(void *ctx, const char *key, const char *value);
 int map_parse_text(const char *data, size_t len, const char *filename,
     int flags, map_entry_cb *cb, void *ctx, struct str *errors);

@@ -42,6 +42,12 @@
  *	not tell which names exist. crypt_data buffers and hash copies are
  *	wiped with explicit_bzero().
  *
+ *	XXX Berkeley DB makes a DB_CREATE|DB_EXCL file as "__db.NAME" and
+ *	renames and reopens it by name, so the temporary's directory must be
+ *	writable only by trusted users (it is the table's or the data
+ *	directory's own); a crash may leave a stale "__db.*" or ".tmp"
+ *	file there, never a partial table.
+ *
  *	Errors return -1 with *error_r: static text for writers and for
  *	userdb_open() (errno is kept where it means something), text inside
  *	the handle otherwise. Nothing here logs or exits (except on memory
