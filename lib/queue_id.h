@@ -7,6 +7,9 @@
  * then a per-process counter, all in the same base so that byte-wise order
  * is creation order (for IDs made on one host). Unique without inode
  * tricks: two processes differ in pid, one process by time and counter.
+ * The base is 32 (digits [0-9A-V]): 11 time digits (microseconds, until
+ * the year 3111), 5 pid digits, 2 counter digits; see queue_id.c.
+ * queue_id_new() keeps per-process state and is not thread-safe.
  */
 #ifndef POSTERN_QUEUE_ID_H
 #define POSTERN_QUEUE_ID_H
