@@ -120,6 +120,21 @@ enum address_error address_parse_path(const char *p, size_t len,
 enum address_error address_parse_mailbox(const char *p, size_t len,
     unsigned flags, struct address *addr);
 
+/*
+ * address_parse_domain - check p[0..len) as an RFC 5321 Domain or
+ * address literal (ADDRESS_SMTPUTF8 allows U-labels) and, if out is not
+ * NULL, append its canonical (lower-cased) form to out.
+ */
+enum address_error address_parse_domain(const char *p, size_t len,
+    unsigned flags, struct str *out);
+
+/*
+ * address_utf8_len - the length of the well-formed UTF-8 sequence at
+ * p[0..len) (p[0] >= 0x80), or 0 if it is malformed (overlong, surrogate,
+ * beyond U+10FFFF, truncated).
+ */
+size_t address_utf8_len(const unsigned char *p, size_t len);
+
 /* address_error_str - a short English description for logs ("bad domain") */
 const char *address_error_str(enum address_error err);
 
