@@ -49,6 +49,9 @@
  *	they need could not be expanded. Nothing here exits on bad input;
  *	out of memory is fatal (alloc.h), wrong use of the API panics.
  *
+ *	The getters take a const config but fill its cache, so one config
+ *	must not be read from two threads at once (Postern has none).
+ *
  * SEE ALSO
  *	postern.conf(5), config_params.c
  */
@@ -88,6 +91,7 @@ struct config_entry {
 	char *name;		/* user-defined names only */
 	char *value;		/* as written; NULL = table default */
 	char *source;		/* "FILE:LINE"; NULL = not set by a file */
+	unsigned line;		/* the LINE of source, 0 if none */
 	bool set;		/* set by a file or config_set() */
 
 	/* Cache, dropped by config_cache_clear() on every change. */
@@ -569,6 +573,24 @@ config_type_check(enum config_type type, const char *s)
 	log_panic(NULL, "config: bad type %d", (int)type);
 }
 
+/* A problem found by config_check(), logged in file order. */
+struct config_report {
+	unsigned line;
+	size_t seq;
+	char *text;
+};
+
+/* config_report_cmp - qsort: by line, then in the order found */
+static int
+config_report_cmp(const void *a, const void *b)
+{
+	const struct config_report *ra = a, *rb = b;
+
+	if (ra->line != rb->line)
+		return ra->line < rb->line ? -1 : 1;
+	return ra->seq < rb->seq ? -1 : ra->seq > rb->seq;
+}
+
 /*
  * config_check - expand and type-check every entry. With report set, log
  * each problem and return how many there were; else stop at the first and
@@ -579,6 +601,7 @@ config_check(const struct config *cfg, bool report, const char **why_r)
 {
 	struct config_fail fail;
 	struct str *msg = str_new(128, 0);
+	struct config_report *reports = NULL;
 	unsigned errors = 0;
 	const char *where, *why;
 	size_t i, k, at;
@@ -618,8 +641,12 @@ config_check(const struct config *cfg, bool report, const char **why_r)
 				mem_printable(msg, fail.ref, fail.ref_len,
 				    CONFIG_SHOW_MAX);
 			}
-			log_error(NULL, "%s: parameter %s: %s%s",
-			    where != NULL ? where : "(default value)",
+			reports = xreallocarray(reports, errors,
+			    sizeof(*reports));
+			reports[errors - 1].line = cfg->entries[at].line;
+			reports[errors - 1].seq = errors;
+			reports[errors - 1].text = xasprintf("%s: parameter %s: "
+			    "%s%s", where != NULL ? where : "(default value)",
 			    config_entry_name(cfg, at), fail.why, str_c(msg));
 			continue;
 		}
@@ -638,11 +665,22 @@ config_check(const struct config *cfg, bool report, const char **why_r)
 		mem_printable(msg, cfg->entries[i].expanded,
 		    strlen(cfg->entries[i].expanded), CONFIG_SHOW_MAX);
 		where = cfg->entries[i].source;
-		log_error(NULL, "%s: parameter %s: %s: \"%s\"",
-		    where != NULL ? where : "(default value)",
+		reports = xreallocarray(reports, errors, sizeof(*reports));
+		reports[errors - 1].line = cfg->entries[i].line;
+		reports[errors - 1].seq = errors;
+		reports[errors - 1].text = xasprintf("%s: parameter %s: %s: "
+		    "\"%s\"", where != NULL ? where : "(default value)",
 		    config_entry_name(cfg, i), why, str_c(msg));
 	}
 	str_free(&msg);
+	if (reports != NULL) {
+		qsort(reports, errors, sizeof(*reports), config_report_cmp);
+		for (k = 0; k < errors; k++) {
+			log_error(NULL, "%s", reports[k].text);
+			free(reports[k].text);
+		}
+		free(reports);
+	}
 	return errors;
 }
 
@@ -721,6 +759,7 @@ config_store(struct config *cfg, const char *name, size_t name_len,
 	free(e->source);
 	e->value = xstrndup(value, value_len);
 	e->source = xasprintf("%s:%u", filename, lineno);
+	e->line = lineno;
 	e->set = true;
 }
 
@@ -980,11 +1019,13 @@ config_set(struct config *cfg, const char *name, const char *value,
 	saved = *e;
 	e->value = xstrdup(value);
 	e->source = NULL;
+	e->line = 0;
 	e->set = true;
 	if (config_check(cfg, false, error_r) != 0) {
 		free(e->value);
 		e->value = saved.value;
 		e->source = saved.source;
+		e->line = saved.line;
 		e->set = saved.set;
 		config_cache_clear(cfg);
 		return -1;

@@ -218,6 +218,27 @@ test_nul(void)
 }
 
 static void
+test_order(void)
+{
+	static const char in[] =
+	    "max_idle = x\nmax_use = y\n\nmyorigin = $nosuch\ndebug = z\n";
+	struct config *cfg = config_new(NULL);
+	const char *error, *a, *b, *c, *d;
+
+	test_begin("value errors are logged in file order");
+	TEST_ASSERT(parse(cfg, in, sizeof(in) - 1, &error) == -1);
+	TEST_ASSERT_STR(error, "t.conf: 4 errors");
+	a = strstr(str_c(log_text), "t.conf:1: parameter max_idle");
+	b = strstr(str_c(log_text), "t.conf:2: parameter max_use");
+	c = strstr(str_c(log_text), "t.conf:4: parameter myorigin");
+	d = strstr(str_c(log_text), "t.conf:5: parameter debug");
+	TEST_ASSERT(a != NULL && b != NULL && c != NULL && d != NULL);
+	TEST_ASSERT(a < b && b < c && c < d);
+	config_free(&cfg);
+	test_end();
+}
+
+static void
 test_syntax(void)
 {
 	static const char in[] =
@@ -669,6 +690,7 @@ main(void)
 	}
 	test_errors();
 	test_nul();
+	test_order();
 	test_syntax();
 	test_long_lines();
 	test_expansion();
