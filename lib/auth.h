@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * auth - password verification and user existence, behind one small API
+ *
+ * Every service that checks a password (smtpd AUTH PLAIN/LOGIN, later
+ * imapd, pop3d, sieved) calls auth_verify_password(); recipient checks
+ * call auth_user_exists(). Today both go to the embedded user database
+ * ($user_database, lib/userdb.h); Cyrus SASL/GSSAPI and LDAP replace the
+ * backend later without touching the callers.
+ *
+ * User names are folded to lower case before the lookup (the user
+ * database keys are lower case). A name that cannot exist (fails
+ * userdb_name_ok) is simply AUTH_FAIL / false, not an error.
+ *
+ * The database handle is opened on first use and kept for the life of
+ * the process; the user database notices its own replacement, so new
+ * users and passwords are seen at once. A missing database is "no such
+ * user" (AUTH_FAIL), not a temporary failure: an instance without users
+ * simply has nobody to log in.
+ *
+ * Nothing here exits except on memory exhaustion. Callers log failures
+ * with the session's log context; *error_r (static text or valid until
+ * the next call here) says why for AUTH_TEMPFAIL / -1.
+ */
+#ifndef POSTERN_AUTH_H
+#define POSTERN_AUTH_H
+
+#include <stdbool.h>
+
+enum auth_result {
+	AUTH_OK,		/* the password is right */
+	AUTH_FAIL,		/* wrong password, no such user, no password set */
+	AUTH_TEMPFAIL,		/* the backend failed: try again later (4xx) */
+};
+
+/*
+ * auth_verify_password - check user's password. Takes about as long for
+ * a user that does not exist as for one that does (the backend hashes a
+ * dummy), so timing does not reveal user names.
+ */
+enum auth_result auth_verify_password(const char *user, const char *password,
+    const char **error_r);
+
+/* auth_user_exists - 1 the user exists, 0 not, -1 backend failure */
+int auth_user_exists(const char *user, const char **error_r);
+
+/* auth_deinit - close the backend (tests; before exit) */
+void auth_deinit(void);
+
+#endif
