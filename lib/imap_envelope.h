@@ -19,7 +19,7 @@
  * space made one SP; encoded-words are not decoded.
  *
  * The calls append to out and return 0, or -1 with errno E2BIG when out
- * reached its maximum (out then holds a prefix: discard it). Nothing here
+ * reached its maximum (out is then as it was before the call). Nothing here
  * ends the process except allocation failure.
  */
 #ifndef POSTERN_IMAP_ENVELOPE_H
