@@ -64,7 +64,7 @@ CFLAGS_GSS := $(call pc,--cflags heimdal-gssapi)
 # What each program links beyond libpostern (link only what it needs).
 LIBS_BASE     := $(LIBS_DB) $(LIBS_CRYPT)
 LIBS_master   := $(LIBS_BASE)
-LIBS_postern  := $(LIBS_BASE)
+LIBS_postern  := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
 
 # ---------------------------------------------------------------- sources
