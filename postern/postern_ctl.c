@@ -566,9 +566,9 @@ ctl_status_print(char *text)
 			    strlen(ctl_field(&services[i], ctl_columns[c].key)));
 	}
 	printf("\n");
-	for (c = 0; c < N_ELEMENTS(ctl_columns); c++)
-		printf(c + 1 < N_ELEMENTS(ctl_columns) ? "%-*s  " : "%-*s\n",
-		    (int)width[c], ctl_columns[c].heading);
+	for (c = 0; c + 1 < N_ELEMENTS(ctl_columns); c++)
+		printf("%-*s  ", (int)width[c], ctl_columns[c].heading);
+	printf("%s\n", ctl_columns[c].heading);
 	for (i = 0; i < nservices; i++) {
 		for (c = 0; c < N_ELEMENTS(ctl_columns); c++) {
 			const char *v = ctl_field(&services[i],

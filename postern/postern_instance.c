@@ -29,6 +29,9 @@
  *
  * SECURITY
  *	Runs as the invoking user, who becomes mail_owner and store_owner.
+ *	As root (master never runs a daemon as root) the owners are the
+ *	system accounts postern and postern-mail when they exist, else
+ *	nobody, and the directories those daemons write are given to them.
  *	The private key is written mode 0600 through a clearing memory BIO;
  *	queue, data, store and tls directories are mode 0700.
  */
@@ -91,31 +94,47 @@ static const struct {
 	{ "NNTP_PORT", 119, "news-gw", "NNTP feed of the news gateway" },
 };
 
-/* The directories of an instance, relative to DIR, and their modes. */
+/*
+ * The directories of an instance, relative to DIR, their modes and, when
+ * root makes the instance, their owners (as install-users.sh does for a
+ * system install): the queue, data and log belong to mail_owner, the
+ * store to store_owner; spool itself, pid/ and tls/ stay root's (master
+ * and the daemons' pre-jail code use them as root).
+ */
+enum instance_owner {
+	INSTANCE_OWNER_ME,
+	INSTANCE_OWNER_MAIL,
+	INSTANCE_OWNER_STORE,
+};
+
 static const struct {
 	const char *path;
 	mode_t mode;
+	enum instance_owner owner;
 } instance_dirs[] = {
-	{ "spool", 0755 },
-	{ "spool/maildrop", 0700 },
-	{ "spool/incoming", 0700 },
-	{ "spool/active", 0700 },
-	{ "spool/deferred", 0700 },
-	{ "spool/hold", 0700 },
-	{ "spool/corrupt", 0700 },
-	{ "spool/public", 0711 },
-	{ "spool/private", 0700 },
-	{ "spool/pid", 0755 },
-	{ "data", 0700 },
-	{ "store", 0700 },
-	{ "log", 0755 },
-	{ "tls", 0700 },
+	{ "spool", 0755, INSTANCE_OWNER_ME },
+	{ "spool/maildrop", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/incoming", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/active", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/deferred", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/hold", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/corrupt", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/public", 0711, INSTANCE_OWNER_MAIL },
+	{ "spool/private", 0700, INSTANCE_OWNER_MAIL },
+	{ "spool/pid", 0755, INSTANCE_OWNER_ME },
+	{ "data", 0750, INSTANCE_OWNER_MAIL },
+	{ "store", 0700, INSTANCE_OWNER_STORE },
+	{ "log", 0755, INSTANCE_OWNER_MAIL },
+	{ "tls", 0700, INSTANCE_OWNER_ME },
 };
 
 struct instance {
 	char *dir;		/* absolute */
 	char *bindir;		/* where this postern binary is */
-	char *user;
+	char *user;		/* mail_owner */
+	char *store_user;	/* store_owner */
+	uid_t uid, store_uid;
+	gid_t gid, store_gid;
 	unsigned long port_base;
 	bool force;
 };
@@ -188,10 +207,14 @@ instance_postern_conf(const struct instance *inst, struct str *out)
 	instance_conf_line(out, "daemon_directory", inst->bindir, NULL);
 	instance_conf_line(out, "command_directory", inst->bindir, NULL);
 	instance_conf_line(out, "maillog_file", inst->dir, "log/postern.log");
-	str_printf(out, "\n# Everything runs as the user who made the "
-	    "instance.\n");
+	if (geteuid() != 0)
+		str_printf(out, "\n# Everything runs as the user who made "
+		    "the instance.\n");
+	else
+		str_printf(out, "\n# Made by root: master runs as root, the "
+		    "daemons as these accounts.\n");
 	instance_conf_line(out, "mail_owner", inst->user, NULL);
-	instance_conf_line(out, "store_owner", inst->user, NULL);
+	instance_conf_line(out, "store_owner", inst->store_user, NULL);
 	str_printf(out, "\nmyhostname = localhost\n"
 	    "inet_interfaces = " INSTANCE_HOST "\n\n");
 	instance_conf_line(out, "tls_cert_file", inst->dir, "tls/cert.pem");
@@ -461,6 +484,16 @@ instance_make_dirs(const struct instance *inst)
 			postern_error("cannot create %s: %m", str_c(path));
 			goto out;
 		}
+		if (geteuid() != 0 ||
+		    instance_dirs[i].owner == INSTANCE_OWNER_ME)
+			continue;
+		if (instance_dirs[i].owner == INSTANCE_OWNER_MAIL ?
+		    chown(str_c(path), inst->uid, inst->gid) < 0 :
+		    chown(str_c(path), inst->store_uid, inst->store_gid) < 0) {
+			postern_error("cannot give %s to its owner: %m",
+			    str_c(path));
+			goto out;
+		}
 	}
 	rc = 0;
 out:
@@ -568,6 +601,51 @@ out:
 	return rc;
 }
 
+/*
+ * instance_owners - mail_owner and store_owner. An ordinary user runs
+ * everything as itself. master refuses to run daemons as root, so an
+ * instance made by root uses the system accounts when they exist
+ * (scripts/install-users.sh: postern, postern-mail), else nobody.
+ */
+static bool
+instance_owners(struct instance *inst)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		if ((pw = getpwuid(geteuid())) == NULL) {
+			postern_error("cannot find the name of user id %ld (it "
+			    "becomes the instance's mail_owner)",
+			    (long)geteuid());
+			return false;
+		}
+		inst->user = xstrdup(pw->pw_name);
+		inst->uid = inst->store_uid = pw->pw_uid;
+		inst->gid = inst->store_gid = pw->pw_gid;
+		inst->store_user = xstrdup(pw->pw_name);
+		return true;
+	}
+	if ((pw = getpwnam("postern")) == NULL || pw->pw_uid == 0)
+		pw = getpwnam("nobody");
+	if (pw == NULL || pw->pw_uid == 0) {
+		postern_error("as root, an instance needs an unprivileged "
+		    "account for its daemons: create the accounts with "
+		    "scripts/install-users.sh (or a user named nobody)");
+		return false;
+	}
+	inst->user = xstrdup(pw->pw_name);
+	inst->uid = inst->store_uid = pw->pw_uid;
+	inst->gid = inst->store_gid = pw->pw_gid;
+	if (strcmp(inst->user, "postern") == 0 &&
+	    (pw = getpwnam("postern-mail")) != NULL && pw->pw_uid != 0) {
+		inst->store_uid = pw->pw_uid;
+		inst->store_gid = pw->pw_gid;
+	}
+	inst->store_user = xstrdup(inst->store_uid == inst->uid ? inst->user :
+	    pw->pw_name);
+	return true;
+}
+
 /* instance_port_base - parse --port-base; false after a message */
 static bool
 instance_port_base(const char *arg, unsigned long *base_r)
@@ -590,7 +668,6 @@ instance_cmd_init(int argc, char **argv)
 {
 	struct instance inst;
 	const char *dir_arg = NULL;
-	struct passwd *pw;
 	int i, state, rc = POSTERN_EXIT_FAIL;
 
 	memset(&inst, 0, sizeof(inst));
@@ -638,12 +715,8 @@ instance_cmd_init(int argc, char **argv)
 	if (!instance_path_ok("instance directory", inst.dir) ||
 	    !instance_path_ok("program directory", inst.bindir))
 		goto out;
-	if ((pw = getpwuid(geteuid())) == NULL) {
-		postern_error("cannot find the name of user id %ld (it becomes "
-		    "the instance's mail_owner)", (long)geteuid());
+	if (!instance_owners(&inst))
 		goto out;
-	}
-	inst.user = xstrdup(pw->pw_name);
 
 	state = instance_dir_state(inst.dir);
 	if (state < 0)
@@ -677,6 +750,7 @@ instance_cmd_init(int argc, char **argv)
 out:
 	free(inst.dir);
 	free(inst.user);
+	free(inst.store_user);
 	return rc;
 }
 

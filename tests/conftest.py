@@ -113,7 +113,8 @@ def parse_env(text):
 def sanitizer_env(log_dir):
     """Environment that sends ASan/UBSan reports to files in log_dir (a
     daemon's stderr goes nowhere a test can see); merged with any options
-    the caller already set."""
+    the caller already set. Whether the daemons keep these variables is
+    up to master's environment cleaning."""
     env = dict(os.environ)
     for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
         opts = [o for o in env.get(var, "").split(":") if o]
@@ -231,13 +232,22 @@ class Instance:
         return self.dir / "spool" / "pid" / "master.pid"
 
     # ---------------------------------------------------------- commands
+    @property
+    def sanitizer_dir(self):
+        return self.dir / "sanitizer"
+
     def postern(self, *args, check=True, input=None, timeout=120):
         """Run `postern -c DIR ARGS...`; a CompletedProcess with text
         stdout/stderr. check=True fails the test on a non-zero exit.
         For start, sanitizer reports of master and the daemons go to
-        files in the log directory (their stderr is not ours to see)."""
+        files in DIR/sanitizer/ (their stderr is not ours to see); it is
+        writable by all, since daemons may run as other users."""
         cmd = [str(POSTERN), "-c", str(self.dir)] + [str(a) for a in args]
-        env = sanitizer_env(self.log_path.parent) if "start" in args else None
+        env = None
+        if "start" in args:
+            self.sanitizer_dir.mkdir(exist_ok=True)
+            os.chmod(self.sanitizer_dir, 0o1777)
+            env = sanitizer_env(self.sanitizer_dir)
         r = subprocess.run(cmd, capture_output=True, text=True, input=input,
                            timeout=timeout, env=env,
                            stdin=None if input is not None else subprocess.DEVNULL)
@@ -281,6 +291,22 @@ class Instance:
         with open(path, "a") as f:
             f.write(line.rstrip("\n") + "\n")
 
+    def use_test_programs(self):
+        """Point daemon_directory at DIR/libexec, holding links to every
+        built program and every test program (tests/progs), so that
+        master.conf may name test workers such as testsvc."""
+        libexec = self.dir / "libexec"
+        libexec.mkdir(exist_ok=True)
+        for src in (BIN, PROGS):
+            if not src.is_dir():
+                continue
+            for prog in src.iterdir():
+                link = libexec / prog.name
+                if prog.is_file() and os.access(prog, os.X_OK) and not link.exists():
+                    link.symlink_to(prog)
+        self.set_config("daemon_directory", str(libexec))
+        return libexec
+
     def set_config(self, key, value):
         """`postern config -e key=value` (validated like any edit)."""
         return self.postern("config", "-e", f"{key}={value}")
@@ -309,7 +335,7 @@ class Instance:
 
     def sanitizer_reports(self):
         out = []
-        for p in sorted(self.log_path.parent.glob("sanitizer*")):
+        for p in sorted(self.sanitizer_dir.glob("sanitizer*")):
             out.append(f"== {p}\n{p.read_text(errors='replace')}")
         return out
 

@@ -3,13 +3,14 @@
 
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import POSTERN, parse_env, run_postern
+from conftest import POSTERN, PROGS, run_postern
 
 # ----------------------------------------------------------------- help
 
@@ -133,10 +134,53 @@ def test_start_status_reload_stop_round_trip(instance_factory):
     assert inst.status().returncode == 0
 
 
-def test_status_table_lists_services(instance):
+def test_status_table_lists_services(instance_factory):
+    if not (PROGS / "testsvc").exists():
+        pytest.skip(f"{PROGS}/testsvc is not built")
+    inst = instance_factory()
+    inst.use_test_programs()
+    smtp = inst.port("SMTP")
+    inst.add_service(f"127.0.0.1:{smtp} inet n - n - 3 testsvc")
+    inst.add_service("tsvc unix n - n - - testsvc")
+    inst.start()
+    with socket.create_connection(("127.0.0.1", smtp), timeout=10) as s:
+        assert s.recv(100).startswith(b"hello ")
+        r = inst.postern("status", "-k")
+        records = [line.split() for line in r.stdout.splitlines()]
+        assert records[0][0] == "master"
+        assert dict(f.split("=", 1) for f in records[0][1:])["services"] == "2"
+        services = {}
+        for rec in records[1:]:
+            assert rec[0] == "service"
+            fields = dict(f.split("=", 1) for f in rec[1:])
+            services[fields["name"]] = fields
+        tcp = services[f"127.0.0.1:{smtp}"]
+        assert tcp["type"] == "inet"
+        assert tcp["listen"] == f"127.0.0.1:{smtp}"
+        assert tcp["maxproc"] == "3"
+        assert int(tcp["procs"]) >= 1
+        assert tcp["throttled"] == "no"
+        assert services["tsvc"]["type"] == "unix"
+
+        r = inst.postern("status")
+        lines = r.stdout.splitlines()
+        assert lines[0].startswith("master: running, pid ")
+        assert f"config {inst.config_dir}, 2 services" in lines[0]
+        header = next(line for line in lines if line.startswith("SERVICE"))
+        assert header.split() == ["SERVICE", "TYPE", "LISTEN", "USER",
+                                  "MAXPROC", "PROCS", "AVAIL", "THROTTLED",
+                                  "PIDS"]
+        rows = {line.split()[0]: line.split() for line in lines
+                if line.startswith(("127.0.0.1:", "tsvc"))}
+        assert rows[f"127.0.0.1:{smtp}"][1:3] == ["inet", f"127.0.0.1:{smtp}"]
+        assert rows["tsvc"][1] == "unix"
+
+
+def test_status_table_without_services(instance):
     r = instance.postern("status")
     assert r.stdout.startswith("master: running, pid ")
-    assert "config " + str(instance.config_dir) in r.stdout
+    assert f"config {instance.config_dir}, 0 services" in r.stdout
+    assert "no services" in r.stdout
 
 
 def test_status_takes_no_arguments(instance_factory):

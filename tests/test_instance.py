@@ -183,8 +183,10 @@ def test_layout_and_modes(tmp_path):
         assert (d / sub).is_dir(), sub
     for private in ("spool/incoming", "spool/active", "spool/deferred",
                     "spool/hold", "spool/corrupt", "spool/private",
-                    "spool/maildrop", "data", "store", "tls"):
+                    "spool/maildrop", "store", "tls"):
         assert mode(d / private) & 0o077 == 0, private
+    # data/: the daemons' group may read the user database
+    assert mode(d / "data") == 0o750
     assert mode(d / "tls/key.pem") == 0o600
     assert (d / "data/users.db").exists()
     r = run_postern("-c", d, "user", "list")
@@ -195,7 +197,17 @@ def test_postern_conf_settings(tmp_path):
     d = tmp_path / "inst"
     assert init(d).returncode == 0
     real = str(d.resolve())
-    user = pwd.getpwuid(os.geteuid()).pw_name
+    user = store_user = pwd.getpwuid(os.geteuid()).pw_name
+    if os.geteuid() == 0:
+        # master never runs daemons as root: system accounts, else nobody
+        user = store_user = "nobody"
+        try:
+            pwd.getpwnam("postern")
+            user = store_user = "postern"
+            pwd.getpwnam("postern-mail")
+            store_user = "postern-mail"
+        except KeyError:
+            pass
     want = {
         "queue_directory": f"{real}/spool",
         "data_directory": f"{real}/data",
@@ -204,7 +216,7 @@ def test_postern_conf_settings(tmp_path):
         "command_directory": str(BIN),
         "maillog_file": f"{real}/log/postern.log",
         "mail_owner": user,
-        "store_owner": user,
+        "store_owner": store_user,
         "myhostname": "localhost",
         "inet_interfaces": "127.0.0.1",
         "tls_cert_file": f"{real}/tls/cert.pem",
@@ -215,6 +227,23 @@ def test_postern_conf_settings(tmp_path):
     assert r.returncode == 0, r.stderr
     got = dict(line.split(" = ", 1) for line in r.stdout.splitlines())
     assert got == want
+
+
+def test_owners_when_made_by_root(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    d = tmp_path / "inst"
+    assert init(d).returncode == 0
+    owner = run_postern("-c", d, "config", "-h", "mail_owner").stdout.strip()
+    store = run_postern("-c", d, "config", "-h", "store_owner").stdout.strip()
+    uid = pwd.getpwnam(owner).pw_uid
+    assert uid != 0
+    for sub in ("spool/incoming", "spool/private", "spool/public", "data",
+                "log"):
+        assert os.stat(d / sub).st_uid == uid, sub
+    assert os.stat(d / "store").st_uid == pwd.getpwnam(store).pw_uid
+    for sub in ("spool", "spool/pid", "tls"):
+        assert os.stat(d / sub).st_uid == 0, sub
 
 
 def test_master_conf_has_no_services_yet(tmp_path):
