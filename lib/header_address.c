@@ -48,11 +48,18 @@ struct header_address_ctx {
 	struct str *name, *route, *mailbox, *domain;
 };
 
-/* header_address_special - RFC 5322 specials, less '.' (kept in atoms) */
+/* RFC 5322 specials, less '.' (kept in atoms), and NUL */
+static const bool header_address_specials[256] = {
+	['('] = true, [')'] = true, ['<'] = true, ['>'] = true,
+	['['] = true, [']'] = true, [':'] = true, [';'] = true,
+	['@'] = true, ['\\'] = true, [','] = true, ['"'] = true,
+};
+
+/* header_address_special - whether c is a special */
 static inline bool
 header_address_special(char c)
 {
-	return strchr("()<>[]:;@\\,\"", c) != NULL && c != '\0';
+	return header_address_specials[(unsigned char)c];
 }
 
 /* header_address_ws - white space, including line ends of folds */
@@ -167,13 +174,17 @@ static void
 header_address_unquote(struct str *s, const char *p, size_t n)
 {
 	size_t i;
+	char *start, *w;
 
+	if ((start = w = str_reserve(s, n)) == NULL)
+		return;
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\\' && i + 1 < n)
 			i++;
 		if (p[i] != '\r' && p[i] != '\n')
-			(void)str_append_c(s, p[i]);
+			*w++ = p[i];
 	}
+	str_commit(s, (size_t)(w - start));
 }
 
 /* header_address_add_word - append a phrase word, space-separated */
@@ -212,7 +223,8 @@ header_address_emit(struct header_address_ctx *ctx, bool has_name,
 	size_t size;
 	char *w;
 
-	if (ctx->max != 0 && ctx->count >= ctx->max)
+	/* A group's end marker may exceed the limit: keep groups closed. */
+	if (ctx->max != 0 && ctx->count >= ctx->max && !end)
 		return;
 	size = sizeof(*a) + str_len(ctx->name) + str_len(ctx->route) +
 	    str_len(ctx->mailbox) + str_len(ctx->domain) + 4;
@@ -346,6 +358,8 @@ header_address_mailbox(struct header_address_ctx *ctx, bool in_group)
 			str_clear(ctx->name);
 			ctx->lx.comment = NULL;
 			header_address_domain(ctx);
+			/* The comment after the domain may name it. */
+			header_address_skip_cfws(&ctx->lx);
 			if (ctx->lx.comment != NULL) {
 				const char *cp = ctx->lx.comment;
 				size_t cn = ctx->lx.comment_len;

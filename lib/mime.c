@@ -64,6 +64,7 @@ struct mime_message {
 	struct mime_limits limits;
 	struct mime_arena_block *arena;
 	struct str *scratch;		/* for decoding parameters */
+	struct str *scratch2;
 };
 
 /* One parameter as written, before RFC 2231 joining. */
@@ -141,19 +142,26 @@ mime_unfold_dup(struct mime_message *msg, const char *p, size_t n)
 
 /* ------------------------------------------------------------ tokens */
 
-/* mime_tspecial - RFC 2045 tspecials */
-static inline bool
-mime_tspecial(char c)
+/* Bytes that may be part of an RFC 2045 token: no CTL, SP, tspecials */
+static bool mime_token_chars[256];
+static bool mime_token_chars_ready;
+
+/* mime_token_init - fill in mime_token_chars once */
+static void
+mime_token_init(void)
 {
-	return c != '\0' && strchr("()<>@,;:\\\"/[]?=", c) != NULL;
+	unsigned int c;
+
+	for (c = 0x21; c < 0x7F; c++)
+		mime_token_chars[c] = strchr("()<>@,;:\\\"/[]?=", (int)c) == NULL;
+	mime_token_chars_ready = true;
 }
 
 /* mime_token_char - a byte that can be part of an RFC 2045 token */
 static inline bool
 mime_token_char(char c)
 {
-	return (unsigned char)c > 0x20 && (unsigned char)c < 0x7F &&
-	    !mime_tspecial(c);
+	return mime_token_chars[(unsigned char)c];
 }
 
 /* mime_skip_cfws - skip white space, line ends and (nested) comments */
@@ -211,13 +219,18 @@ mime_value(struct mime_message *msg, const char *p, size_t n, size_t *ip,
 
 	str_clear(s);
 	if (i < n && p[i] == '"') {
+		char *start, *w;
+
+		if ((start = w = str_reserve(s, n - i)) == NULL)
+			return false;
 		for (i++; i < n && p[i] != '"'; i++) {
 			if (p[i] == '\\' && i + 1 < n)
 				i++;
 			if (p[i] == '\r' || p[i] == '\n')
 				continue;
-			(void)str_append_c(s, p[i]);
+			*w++ = p[i];
 		}
+		str_commit(s, (size_t)(w - start));
 		if (i < n)
 			i++;
 	} else {
@@ -351,6 +364,20 @@ mime_params_parse(struct mime_message *msg, const char *p, size_t n,
 	return count;
 }
 
+/* mime_plain - whether p/n is ASCII without "=?" (decodes to itself) */
+static bool
+mime_plain(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)p[i] >= 0x80 ||
+		    (p[i] == '=' && i + 1 < n && p[i + 1] == '?'))
+			return false;
+	}
+	return true;
+}
+
 /*
  * mime_params_join - join RFC 2231 segments and decode values; returns
  * the final array (arena) and its count.
@@ -368,7 +395,7 @@ mime_params_join(struct mime_message *msg, struct mime_raw_param *raw,
 	if (nraw == 0)
 		return NULL;
 	params = mime_alloc(msg, nraw * sizeof(*params));
-	bytes = str_new(64, 0);
+	bytes = msg->scratch2;
 	for (i = 0; i < nraw; i++) {
 		struct mime_param *pm;
 		struct mime_raw_param *first = &raw[i];
@@ -381,6 +408,10 @@ mime_params_join(struct mime_message *msg, struct mime_raw_param *raw,
 		pm->name = first->name;
 		if (first->section < 0 && !first->star) {
 			pm->value = first->value;
+			if (mime_plain(first->value, first->value_len)) {
+				pm->decoded = first->value;
+				continue;
+			}
 			str_clear(s);
 			if (rfc2047_decode(first->value, first->value_len,
 			    s) < 0)
@@ -454,7 +485,6 @@ mime_params_join(struct mime_message *msg, struct mime_raw_param *raw,
 			pm->decoded = mime_strdup(msg, str_c(s), str_len(s));
 		}
 	}
-	str_free(&bytes);
 	*count_r = count;
 	return params;
 }
@@ -924,6 +954,9 @@ mime_parse(const char *p, size_t n, const struct mime_limits *limits)
 	struct mime_message *msg = xmalloc(sizeof(*msg));
 	struct mime_hit hit;
 
+	if (!mime_token_chars_ready)
+		mime_token_init();
+
 	msg->data = p;
 	msg->size = n;
 	if (limits != NULL)
@@ -935,9 +968,11 @@ mime_parse(const char *p, size_t n, const struct mime_limits *limits)
 	if (msg->limits.max_parts == 0)
 		msg->limits.max_parts = 1;	/* the root always exists */
 	msg->scratch = str_new(256, 0);
+	msg->scratch2 = str_new(64, 0);
 	msg->root = mime_new_part(msg, NULL, NULL);
 	mime_parse_part(msg, msg->root, 0, n, NULL, false, &hit);
 	str_free(&msg->scratch);
+	str_free(&msg->scratch2);
 	return msg;
 }
 
@@ -958,12 +993,14 @@ mime_message_free(struct mime_message **msgp)
 	*msgp = NULL;
 }
 
+/* mime_message_root - the root part */
 const struct mime_part *
 mime_message_root(const struct mime_message *msg)
 {
 	return msg->root;
 }
 
+/* mime_message_data - the borrowed input and its size */
 const char *
 mime_message_data(const struct mime_message *msg, size_t *size_r)
 {
@@ -971,12 +1008,14 @@ mime_message_data(const struct mime_message *msg, size_t *size_r)
 	return msg->data;
 }
 
+/* mime_message_part_count - parts in the tree */
 unsigned int
 mime_message_part_count(const struct mime_message *msg)
 {
 	return msg->part_count;
 }
 
+/* mime_message_overflow - whether a limit stopped part of the parse */
 bool
 mime_message_overflow(const struct mime_message *msg)
 {
@@ -1038,36 +1077,47 @@ mime_part_child(const struct mime_part *part, unsigned long n)
 }
 
 /*
- * mime_part_walk - follow the dotted numbers at p[*ip..n) from the root;
- * stops before anything that is not "N." or a final "N".
+ * mime_part_walk - follow the dotted numbers at p[*ip..n) from the root.
+ * Stops after the last number that names a part; *ip is then at the end,
+ * or at the '.' before a keyword or a number that names nothing.
  */
 static const struct mime_part *
 mime_part_walk(const struct mime_message *msg, const char *p, size_t n,
     size_t *ip)
 {
-	const struct mime_part *cur = msg->root;
+	const struct mime_part *ctx = msg->root, *cur = NULL;
 	size_t i = *ip, j;
 	unsigned long num;
+	bool fresh = true;	/* ctx is a message: "1" may name its body */
 
-	while (i < n && p[i] >= '0' && p[i] <= '9') {
+	for (;;) {
 		for (j = i; j < n && p[j] >= '0' && p[j] <= '9'; j++)
 			;
 		if (!str_to_ulong(p + i, j - i, 1000000, &num) || num == 0)
 			return NULL;
-		/* A message/rfc822 part's numbers go on in its message. */
-		if (i > *ip && (cur->flags & MIME_PART_MESSAGE) != 0)
-			cur = cur->children;
-		if ((cur->flags & MIME_PART_MULTIPART) != 0)
-			cur = mime_part_child(cur, num);
-		else if (num != 1)
+		if ((ctx->flags & MIME_PART_MULTIPART) != 0)
+			cur = mime_part_child(ctx, num);
+		else if (fresh && num == 1)
+			cur = ctx;
+		else
 			cur = NULL;
 		if (cur == NULL)
 			return NULL;
 		i = j;
-		if (i < n && p[i] == '.')
-			i++;
-		else
+		if (i + 1 >= n || p[i] != '.' || p[i + 1] < '0' ||
+		    p[i + 1] > '9')
 			break;
+		/* Another number: it names a part inside cur. */
+		if ((cur->flags & MIME_PART_MESSAGE) != 0) {
+			ctx = cur->children;
+			fresh = true;
+		} else if ((cur->flags & MIME_PART_MULTIPART) != 0) {
+			ctx = cur;
+			fresh = false;
+		} else {
+			return NULL;
+		}
+		i++;
 	}
 	*ip = i;
 	return cur;
@@ -1115,13 +1165,12 @@ mime_section_find(const struct mime_message *msg, const char *p, size_t n,
 			*error_r = "No such part";
 			return -1;
 		}
-		if (i < n && (p[i] >= '0' && p[i] <= '9')) {
-			*error_r = "Invalid section";
-			return -1;
-		}
-		if (i < n && p[i - 1] != '.') {
-			*error_r = "Invalid section";
-			return -1;
+		if (i < n) {
+			if (p[i] != '.' || i + 1 == n) {
+				*error_r = "Invalid section";
+				return -1;
+			}
+			i++;
 		}
 	}
 	sec->part = part;

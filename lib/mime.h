@@ -103,7 +103,8 @@ struct mime_part {
 	 * Parsed header values, NUL-terminated (NULs in the input are
 	 * dropped), or NULL when absent. type/subtype are NULL when the
 	 * Content-Type is missing or broken; then the defaults
-	 * (text/plain; charset=us-ascii) apply.
+	 * (text/plain; charset=us-ascii) apply, except in multipart/digest,
+	 * where they are set to "message" "rfc822".
 	 */
 	const char *type;
 	const char *subtype;

@@ -373,6 +373,25 @@ test_limits(void)
 		mime_message_free(&msg);
 	}
 	str_free(&m);
+
+	/* Fields past max_header_size are not looked at. */
+	{
+		static const char big[] =
+		    "X-Filler: 0123456789012345678901234567890123456789\r\n"
+		    "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		    "--b\r\n\r\nx\r\n--b--\r\n";
+
+		lim.max_parts = 1000;
+		lim.max_header_size = 40;
+		msg = mime_parse(big, sizeof(big) - 1, &lim);
+		TEST_ASSERT(mime_message_root(msg)->type == NULL);
+		TEST_ASSERT(mime_message_root(msg)->children == NULL);
+		mime_message_free(&msg);
+		lim.max_header_size = 1000;
+		msg = mime_parse(big, sizeof(big) - 1, &lim);
+		TEST_ASSERT(mime_message_root(msg)->child_count == 1);
+		mime_message_free(&msg);
+	}
 	test_end();
 }
 
