@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -425,10 +426,17 @@ tls_session_start(struct tls_context *ctx, struct stream *s,
 		SSL_set_accept_state(sess->ssl);
 	else {
 		SSL_set_connect_state(sess->ssl);
-		if (peer_name != NULL && *peer_name != '\0' &&
-		    !SSL_set_tlsext_host_name(sess->ssl, peer_name)) {
-			tls_error(error, "cannot set SNI");
-			goto fail;
+		if (peer_name != NULL && *peer_name != '\0') {
+			/* The macro casts to void *: hand it a copy it may not
+			 * change anyway (OpenSSL copies the name). */
+			char *name = xstrdup(peer_name);
+			long ok = SSL_set_tlsext_host_name(sess->ssl, name);
+
+			free(name);
+			if (!ok) {
+				tls_error(error, "cannot set SNI");
+				goto fail;
+			}
 		}
 	}
 	for (;;) {
