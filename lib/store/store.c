@@ -972,7 +972,7 @@ token_committed(struct store_mailbox *box, uint32_t uid, uint64_t hash,
 			ret = -1;
 			break;
 		}
-		if (ent.type == STORE_LOG_EXPUNGE) {
+		if (STORE_LOG_TYPE(ent.type) == STORE_LOG_EXPUNGE) {
 			struct store_log_expunge x;
 
 			memcpy(&x, buf + sizeof(ent), sizeof(x));

@@ -297,7 +297,7 @@ apply_entry(struct store_mailbox *box, const unsigned char *e,
 	memcpy(&ent, e, sizeof(ent));
 	if (ent.modseq > h->highestmodseq)
 		h->highestmodseq = ent.modseq;
-	switch (ent.type) {
+	switch (STORE_LOG_TYPE(ent.type)) {
 	case STORE_LOG_HEADER: {
 		struct store_log_header lh;
 
@@ -429,32 +429,49 @@ replay(struct store_mailbox *box, uint64_t off, const char **error_r)
 	unsigned char *buf = NULL;
 	size_t buf_size = 0;
 	struct stat st;
+	uint64_t end, scan;
 	int ret = 0;
 
 	if (fstat(box->log_fd, &st) < 0)
 		return store_set_syserr(box->store, error_r, "stat log in",
 		    box->dir);
-	while (off < (uint64_t)st.st_size) {
+	/* pass 1: where does the last complete commit end? */
+	for (scan = end = off; scan < (uint64_t)st.st_size;) {
+		struct store_log_ent ent;
+		int r = read_entry(box->log_fd, scan, &ent, &buf, &buf_size);
+
+		if (r == -1) {
+			free(buf);
+			return store_set_syserr(box->store, error_r,
+			    "read log in", box->dir);
+		}
+		if (r == READ_BAD)
+			break;
+		scan += ent.len;
+		if (ent.type & STORE_LOG_END)
+			end = scan;
+	}
+	if (end < (uint64_t)st.st_size) {
+		/* a torn or unfinished commit: never acknowledged, never visible */
+		if (ftruncate(box->log_fd, (off_t)end) < 0 ||
+		    store_fsync(box->store, box->log_fd) < 0) {
+			free(buf);
+			return store_set_syserr(box->store, error_r,
+			    "truncate log in", box->dir);
+		}
+	}
+	/* pass 2: apply the complete commits */
+	while (off < end) {
 		struct store_log_ent ent;
 		int r = read_entry(box->log_fd, off, &ent, &buf, &buf_size);
 
-		if (r == -1) {
+		if (r != 0) {
 			ret = store_set_syserr(box->store, error_r,
 			    "read log in", box->dir);
 			break;
 		}
-		if (r == READ_BAD) {
-			/* never acknowledged, never visible: drop it */
-			if (ftruncate(box->log_fd, (off_t)off) < 0)
-				ret = store_set_syserr(box->store, error_r,
-				    "truncate log in", box->dir);
-			else if (store_fsync(box->store, box->log_fd) < 0)
-				ret = store_set_syserr(box->store, error_r,
-				    "fsync log in", box->dir);
-			break;
-		}
 		if (box->whdr.n_records == 0 && off == 0 &&
-		    ent.type != STORE_LOG_HEADER) {
+		    STORE_LOG_TYPE(ent.type) != STORE_LOG_HEADER) {
 			ret = store_set_err(box->store, STORE_ERR_CORRUPT,
 			    error_r, "%s/log: no header entry", box->dir);
 			break;
@@ -482,7 +499,7 @@ read_log_id(struct store_mailbox *box, const char **error_r)
 	struct store_log_header lh;
 	int r = read_entry(box->log_fd, 0, &ent, &buf, &buf_size);
 
-	if (r == 0 && ent.type == STORE_LOG_HEADER &&
+	if (r == 0 && STORE_LOG_TYPE(ent.type) == STORE_LOG_HEADER &&
 	    ent.len >= sizeof(ent) + sizeof(lh)) {
 		memcpy(&lh, buf + sizeof(ent), sizeof(lh));
 		box->log_id = lh.log_id;
@@ -491,7 +508,7 @@ read_log_id(struct store_mailbox *box, const char **error_r)
 	if (r == -1)
 		return store_set_syserr(box->store, error_r, "read log in",
 		    box->dir);
-	if (r != 0 || ent.type != STORE_LOG_HEADER)
+	if (r != 0 || STORE_LOG_TYPE(ent.type) != STORE_LOG_HEADER)
 		return store_set_err(box->store, STORE_ERR_CORRUPT, error_r,
 		    "%s/log: no valid header entry", box->dir);
 	return 0;
@@ -761,6 +778,9 @@ store_box_unlock(struct store_mailbox *box)
 	box->locked = false;
 }
 
+static int commit_entries(struct store_mailbox *box, const unsigned char *e,
+    size_t len, uint64_t start, size_t first, const char **error_r);
+
 /*
  * store_box_commit - append entries (a concatenation of complete log
  * entries) to the log, fdatasync, apply them to the index, publish the
@@ -770,13 +790,40 @@ int
 store_box_commit(struct store_mailbox *box, const void *entries, size_t len,
     const char **error_r)
 {
-	const unsigned char *e = entries;
+	unsigned char *e;
 	uint64_t start = box->log_size;
-	size_t first = len;
+	size_t first = len, last = 0;
+	int ret;
 
 	ASSERT(box->locked);
 	if (len == 0)
 		return 0;
+	/* mark the last entry: replay takes the commit whole or not at all */
+	e = xmemdup(entries, len);
+	for (size_t off = 0; off < len;) {
+		struct store_log_ent ent;
+
+		memcpy(&ent, e + off, sizeof(ent));
+		ASSERT(ent.len >= sizeof(ent) && ent.len <= len - off);
+		last = off;
+		off += ent.len;
+	}
+	{
+		struct store_log_ent ent;
+
+		memcpy(&ent, e + last, sizeof(ent));
+		store_log_entry_fill(e + last, ent.type | STORE_LOG_END,
+		    ent.modseq, ent.len - sizeof(ent));
+	}
+	ret = commit_entries(box, e, len, start, first, error_r);
+	free(e);
+	return ret;
+}
+
+static int
+commit_entries(struct store_mailbox *box, const unsigned char *e, size_t len,
+    uint64_t start, size_t first, const char **error_r)
+{
 	/* crash tests: make a torn write possible between two kill points */
 	if (store_killpoints_active() && len > 8)
 		first = len / 2;
@@ -789,7 +836,8 @@ store_box_commit(struct store_mailbox *box, const void *entries, size_t len,
 	store_killpoint();
 	if (store_fsync(box->store, box->log_fd) < 0)
 		goto fail;
-	/* committed: from here a crash is repaired by replay() */
+	/* committed: from here a crash (or error) is repaired by replay() */
+	box->log_size = start + len;
 	for (size_t off = 0; off < len;) {
 		struct store_log_ent ent;
 
@@ -798,7 +846,6 @@ store_box_commit(struct store_mailbox *box, const void *entries, size_t len,
 			return -1;
 		off += ent.len;
 	}
-	box->log_size = start + len;
 	box->whdr.log_applied = box->log_size;
 	return store_box_write_header(box, error_r);
 fail:
@@ -845,7 +892,8 @@ store_box_init_files(struct store *store, const char *dir,
 	lh.uidnext = 1;
 	lh.highestmodseq = 1;
 	memcpy(entry + sizeof(struct store_log_ent), &lh, sizeof(lh));
-	store_log_entry_fill(entry, STORE_LOG_HEADER, 1, sizeof(lh));
+	store_log_entry_fill(entry, STORE_LOG_HEADER | STORE_LOG_END, 1,
+	    sizeof(lh));
 	sub = xasprintf("%s/log", dir);
 	fd = open(sub, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || store_write_all(fd, entry,
@@ -1050,7 +1098,7 @@ store_box_compact(struct store_mailbox *box, const char **error_r)
 		if (store_box_read_entry(box, box->log_fd, off, &ent, &buf,
 		    &buf_size, error_r) < 0)
 			goto out;
-		if (ent.type == STORE_LOG_EXPUNGE) {
+		if (STORE_LOG_TYPE(ent.type) == STORE_LOG_EXPUNGE) {
 			struct store_log_expunge x;
 
 			memcpy(&x, buf + sizeof(ent), sizeof(x));
@@ -1085,8 +1133,8 @@ store_box_compact(struct store_mailbox *box, const char **error_r)
 	lh.highestmodseq = box->whdr.highestmodseq;
 	lh.tombstone_modseq = tomb_modseq;
 	memcpy(hentry + sizeof(struct store_log_ent), &lh, sizeof(lh));
-	store_log_entry_fill(hentry, STORE_LOG_HEADER, box->whdr.highestmodseq,
-	    sizeof(lh));
+	store_log_entry_fill(hentry, STORE_LOG_HEADER | STORE_LOG_END,
+	    box->whdr.highestmodseq, sizeof(lh));
 	(void)str_append(out, hentry, store_log_entry_size(sizeof(lh)));
 	for (unsigned i = 0; i < box->whdr.keyword_count; i++) {
 		unsigned char kbuf[sizeof(struct store_log_ent) +
@@ -1102,7 +1150,8 @@ store_box_compact(struct store_mailbox *box, const char **error_r)
 		k.len = (uint32_t)strlen(name);
 		memcpy(kbuf + sizeof(struct store_log_ent), &k, sizeof(k));
 		memcpy(kbuf + sizeof(struct store_log_ent) + sizeof(k), name, k.len);
-		store_log_entry_fill(kbuf, STORE_LOG_KEYWORD, 0, sizeof(k) + k.len);
+		store_log_entry_fill(kbuf, STORE_LOG_KEYWORD | STORE_LOG_END, 0,
+		    sizeof(k) + k.len);
 		(void)str_append(out, kbuf, store_log_entry_size(sizeof(k) + k.len));
 	}
 	for (uint32_t i = 0; i < box->whdr.n_records; i++) {
@@ -1121,8 +1170,8 @@ store_box_compact(struct store_mailbox *box, const char **error_r)
 		a.flags = rec.flags;
 		a.keywords = rec.keywords;
 		memcpy(buf + sizeof(ent), &a, sizeof(a));
-		store_log_entry_fill(buf, STORE_LOG_APPEND, rec.modseq,
-		    ent.len - sizeof(ent));
+		store_log_entry_fill(buf, STORE_LOG_APPEND | STORE_LOG_END,
+		    rec.modseq, ent.len - sizeof(ent));
 		(void)str_append(out, buf, ent.len);
 		if (str_len(out) > (1u << 20)) {
 			if (store_write_all(fd, str_c(out), str_len(out)) < 0)
@@ -1139,8 +1188,8 @@ store_box_compact(struct store_mailbox *box, const char **error_r)
 		x.uid = tombs[i].uid;
 		x.token_hash = tombs[i].hash;
 		memcpy(xbuf + sizeof(struct store_log_ent), &x, sizeof(x));
-		store_log_entry_fill(xbuf, STORE_LOG_EXPUNGE, tombs[i].modseq,
-		    sizeof(x));
+		store_log_entry_fill(xbuf, STORE_LOG_EXPUNGE | STORE_LOG_END,
+		    tombs[i].modseq, sizeof(x));
 		(void)str_append(out, xbuf, sizeof(xbuf));
 	}
 	if (store_write_all(fd, str_c(out), str_len(out)) < 0 ||

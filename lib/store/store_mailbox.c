@@ -294,7 +294,7 @@ store_msg_cached(struct store_mailbox *box, uint32_t seq,
 		ASSERT(!"bad cache field");
 		return -1;
 	}
-	if (ent.magic != STORE_LOG_MAGIC || ent.type != STORE_LOG_APPEND ||
+	if (ent.magic != STORE_LOG_MAGIC || STORE_LOG_TYPE(ent.type) != STORE_LOG_APPEND ||
 	    off + len > r->log_off + ent.len)
 		return store_set_err(box->store, STORE_ERR_CORRUPT, error_r,
 		    "%s/log: bad cache entry for UID %u", box->dir, r->uid);
@@ -1097,12 +1097,13 @@ store_mailbox_sync(struct store_mailbox *box, unsigned flags,
 			    &buf_size, error_r) < 0)
 				goto out;
 			off += ent.len;
-			if (ent.type != STORE_LOG_FLAGS && ent.type != STORE_LOG_EXPUNGE)
+			if (STORE_LOG_TYPE(ent.type) != STORE_LOG_FLAGS &&
+			    STORE_LOG_TYPE(ent.type) != STORE_LOG_EXPUNGE)
 				continue;
 			memcpy(&uid, buf + sizeof(ent), 4);
 			if ((pos = view_pos(box, uid)) < 0)
 				continue;
-			if (ent.type == STORE_LOG_FLAGS)
+			if (STORE_LOG_TYPE(ent.type) == STORE_LOG_FLAGS)
 				changed[pos] = 1;
 			else
 				gone[pos] = 1;
@@ -1196,7 +1197,8 @@ store_expunged_since(struct store_mailbox *box, uint64_t modseq,
 			break;
 		}
 		off += ent.len;
-		if (ent.type == STORE_LOG_EXPUNGE && ent.modseq > modseq) {
+		if (STORE_LOG_TYPE(ent.type) == STORE_LOG_EXPUNGE &&
+		    ent.modseq > modseq) {
 			uint32_t uid;
 
 			memcpy(&uid, buf + sizeof(ent), 4);

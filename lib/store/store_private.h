@@ -77,6 +77,10 @@ enum store_log_type {
 	STORE_LOG_EXPUNGE = 5,
 };
 
+/* type bit: last entry of a commit; replay applies whole commits only */
+#define STORE_LOG_END		0x100u
+#define STORE_LOG_TYPE(t)	((t) & 0xffu)
+
 struct store_log_ent {
 	uint32_t magic;
 	uint32_t type;
@@ -206,6 +210,8 @@ uint32_t store_crc32(uint32_t crc, const void *p, size_t n);
 uint64_t store_hash64(const void *p, size_t n);
 const uint8_t *store_boot_id(void);
 void store_killpoint(void);
+/* store_killpoint_set - die at the n-th kill point from now (tests; 0 = never) */
+void store_killpoint_set(long n);
 bool store_killpoints_active(void);
 uint64_t store_random64(void);
 

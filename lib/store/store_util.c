@@ -133,6 +133,13 @@ store_killpoint(void)
 		_exit(77);
 }
 
+void
+store_killpoint_set(long n)
+{
+	killpoint_target = n > 0 ? n : -1;
+	killpoint_count = 0;
+}
+
 /* store_random64 - non-cryptographic unique-enough id (log ids) */
 uint64_t
 store_random64(void)
