@@ -25,7 +25,9 @@
  *	The per-client connection limit uses no daemon and no shared
  *	memory: every connection takes one of N byte-range locks (fcntl
  *	F_SETLK, write lock on byte i) in the file smtpd-conn/ADDR under
- *	$queue_directory. The kernel drops a process's locks when it exits
+ *	$data_directory (owned by $mail_owner; the queue directory itself
+ *	may be root's). Under a chroot that directory is out of reach: the
+ *	limit is then off, with a warning. The kernel drops a process's locks when it exits
  *	or crashes, so a count can never leak; N busy bytes mean the limit
  *	is reached. The address is allow-listed ([0-9A-Fa-f.:]) before it
  *	becomes a file name. One smtpd process serves one connection at a
@@ -63,6 +65,7 @@
 #include "smtpd.h"
 
 #define SMTPD_CONN_DIR	"smtpd-conn"
+#define SMTPD_CONN_PATH_MAX	1024
 
 static int smtpd_conn_fd = -1;
 
@@ -286,28 +289,31 @@ smtpd_check_rcpt(struct smtpd_session *sess, const struct address *addr)
 bool
 smtpd_conn_limit(const char *addr)
 {
-	char path[128];
+	static bool warned;
+	char dir[SMTPD_CONN_PATH_MAX], path[SMTPD_CONN_PATH_MAX];
 	struct flock fl;
 	unsigned i;
 	const char *p;
 
-	if (smtpd_conn_fd >= 0) {
-		close(smtpd_conn_fd);
-		smtpd_conn_fd = -1;
-	}
+	smtpd_conn_release();
 	for (p = addr; *p != '\0'; p++)
 		if (strchr("0123456789abcdefABCDEF.:", *p) == NULL)
 			return true;	/* "local" etc.: not counted */
-	if (snprintf(path, sizeof(path), "%s/%s", SMTPD_CONN_DIR, addr) >=
-	    (int)sizeof(path))
+	if (snprintf(dir, sizeof(dir), "%s/%s", config_str(conf(),
+	    "data_directory"), SMTPD_CONN_DIR) >= (int)sizeof(dir) ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, addr) >= (int)sizeof(path))
 		return true;
-	if (mkdir(SMTPD_CONN_DIR, 0700) < 0 && errno != EEXIST) {
-		log_warn(NULL, "mkdir %s: %m (no connection limit)", SMTPD_CONN_DIR);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		if (!warned)
+			log_warn(NULL, "mkdir %s: %m (no connection limit)", dir);
+		warned = true;
 		return true;
 	}
 	if ((smtpd_conn_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600)) < 0) {
-		log_warn(NULL, "open %s: %m (no connection limit)", path);
+		if (!warned)
+			log_warn(NULL, "open %s: %m (no connection limit)", path);
+		warned = true;
 		return true;
 	}
 	for (i = 0; i < smtpd_settings.conn_limit; i++) {
@@ -319,8 +325,7 @@ smtpd_conn_limit(const char *addr)
 		if (fcntl(smtpd_conn_fd, F_SETLK, &fl) == 0)
 			return true;
 	}
-	close(smtpd_conn_fd);
-	smtpd_conn_fd = -1;
+	smtpd_conn_release();
 	return false;
 }
 
