@@ -86,42 +86,37 @@ imap_envelope_puts(struct imap_envelope_writer *w, const char *s)
 int
 imap_envelope_string(struct str *out, const char *p, size_t n)
 {
-	size_t i, start;
-	bool literal = false;
-	char *d;
+	size_t i, start = str_len(out);
+	char *d, *w;
 
+	/* Try a quoted string in one pass; at most every byte escaped. */
+	if ((d = w = str_reserve(out, n * 2 + 2)) == NULL)
+		goto fail;
+	*w++ = '"';
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (c == 0 || c == '\r' || c == '\n' || c >= 0x80) {
-			literal = true;
+		if (c == 0 || c == '\r' || c == '\n' || c >= 0x80)
 			break;
-		}
+		if (c == '"' || c == '\\')
+			*w++ = '\\';
+		*w++ = (char)c;
 	}
-	start = str_len(out);
-	if (literal) {
-		if (str_printf(out, "{%zu}\r\n", n) < 0 ||
-		    str_append(out, p, n) < 0)
-			goto fail;
-		/* RFC 3501 literals (not literal8) may not hold NUL. */
-		d = str_data(out) + str_len(out) - n;
-		for (i = 0; i < n; i++) {
-			if (d[i] == '\0')
-				d[i] = (char)0x80;
-		}
+	if (i == n) {
+		*w++ = '"';
+		str_commit(out, (size_t)(w - d));
 		return 0;
 	}
-	if (str_append_c(out, '"') < 0)
+	/* Not quotable: a literal. */
+	if (str_printf(out, "{%zu}\r\n", n) < 0 ||
+	    str_append(out, p, n) < 0)
 		goto fail;
+	/* RFC 3501 literals (not literal8) may not hold NUL. */
+	d = str_data(out) + str_len(out) - n;
 	for (i = 0; i < n; i++) {
-		if ((p[i] == '"' || p[i] == '\\') &&
-		    str_append_c(out, '\\') < 0)
-			goto fail;
-		if (str_append_c(out, p[i]) < 0)
-			goto fail;
+		if (d[i] == '\0')
+			d[i] = (char)0x80;
 	}
-	if (str_append_c(out, '"') < 0)
-		goto fail;
 	return 0;
 fail:
 	str_truncate(out, start);
@@ -165,8 +160,11 @@ imap_envelope_human(struct str *tmp, const char *p, size_t n)
 {
 	size_t i;
 	bool space = false;
+	char *start, *w;
 
 	str_clear(tmp);
+	if ((start = w = str_reserve(tmp, n)) == NULL)
+		return;
 	for (i = 0; i < n; i++) {
 		char c = p[i];
 
@@ -176,11 +174,12 @@ imap_envelope_human(struct str *tmp, const char *p, size_t n)
 			space = true;
 			continue;
 		}
-		if (space && str_len(tmp) > 0)
-			(void)str_append_c(tmp, ' ');
+		if (space && w > start)
+			*w++ = ' ';
 		space = false;
-		(void)str_append_c(tmp, c);
+		*w++ = c;
 	}
+	str_commit(tmp, (size_t)(w - start));
 }
 
 /* imap_envelope_addresses - an ENVELOPE address list, or NIL */
