@@ -33,7 +33,7 @@
  *	$queue_directory). It reads postern.conf (before the privilege
  *	drop), the TLS key (in pre_jail), the user database and alias maps
  *	(read-only, for recipient checks and AUTH), and writes only through
- *	the cleanup socket $queue_directory/private/cleanup and its own
+ *	the cleanup socket $queue_directory/public/cleanup and its own
  *	connection-count lock files in $data_directory/smtpd-conn/. It
  *	cannot read mailboxes (owned by $store_owner). Every input line is
  *	bounded before it is read; every parser error is a reply.

@@ -454,6 +454,12 @@ smtpd_greet_wait(struct smtpd_session *sess)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return true;
+	/*
+	 * Read what came (bounded), so that closing the socket does not
+	 * reset the connection before the client can read our reply.
+	 */
+	str_clear(sess->line);
+	(void)stream_read_some(sess->stream, sess->line, 4096);
 	log_info(NULL, "reject: pre-greeting traffic from %s",
 	    str_c(sess->client_text));
 	smtpd_reply(sess, 554, "5.5.1", "Error: talking before the greeting");

@@ -40,7 +40,7 @@ smtpd_settings_load(void)
 
 	st->myhostname = config_str(c, "myhostname");
 	st->banner = config_str(c, "smtpd_banner");
-	st->cleanup_socket = "private/cleanup";
+	st->cleanup_socket = "public/cleanup";
 	st->size_limit = config_size(c, "message_size_limit");
 	st->line_limit = config_size(c, "smtpd_line_length_limit");
 	if (st->line_limit < 1000)
