@@ -8,35 +8,82 @@
  *	int main(int argc, char **argv) { return server_main(argc, argv, &ops); }
  *
  * server_main() parses the standard options, loads postern.conf into
- * conf() (with -o overrides), opens logging, calls pre_jail() (still
- * root: open keys, bind nothing), drops privileges to the service user
- * (privsep_drop, chroot if configured), calls post_jail(), then serves.
+ * conf() (with -o overrides), opens logging, changes to
+ * $queue_directory, calls pre_jail() (still root: open keys, bind
+ * nothing), drops privileges to the service user (privsep_drop, chroot
+ * if configured), cleans the environment (privsep_clean_env, keeping
+ * ops.keep_env), sets umask 077, calls post_jail(), then serves. It never
+ * returns: the process exits 0 after a normal end (max_use, max_idle,
+ * master gone, -S done) and 1 through log_fatal() when the environment
+ * or configuration stops it (bad option, unreadable postern.conf, no
+ * such user, not started by master).
  *
  * Standard options (master passes them; see master(8)):
- *	-c DIR      configuration directory (postern.conf)
+ *	-c DIR      configuration directory (postern.conf); default
+ *	            $POSTERN_CONFIG_DIR, else /etc/postern
  *	-n NAME     service name (master.conf column 1), for logs and status
- *	-t TYPE     inet, unix or fifo
- *	-u USER     run as this account (root only)
- *	-r          chroot into $queue_directory
+ *	-t TYPE     inet, unix or fifo (informational: the skeleton looks at
+ *	            the inherited fds themselves)
+ *	-u USER     run as this account (root only; as root without -u the
+ *	            daemon runs as $mail_owner, never as root)
+ *	-r          chroot into $queue_directory (root only)
  *	-o k=v      postern.conf override (repeatable)
  *	-S          stand-alone: serve one client on stdin/stdout, then exit
  *	-v          debug logging
- * Remaining arguments are the daemon's own (server_argv()).
+ * Options may come in any order and may be mixed with the daemon's own
+ * arguments. Any argument the skeleton does not know (another option
+ * letter, a non-option word), and everything after "--", is the
+ * daemon's own and is kept in order for server_argv(). Daemons must not
+ * give their own options the letters c n t u r o S v.
  *
- * The master interface: fd SERVER_STATUS_FD is a pipe to master; the
- * listening sockets are fds SERVER_LISTEN_FD .. +n-1 with n in the
+ * The master interface: fd SERVER_STATUS_FD is the write end of a pipe
+ * to master, shared by all workers of one service; the listening
+ * sockets (or the fifo) are fds SERVER_LISTEN_FD .. +n-1 with n in the
  * environment as POSTERN_LISTEN_FDS. The worker writes one struct
- * server_status to the pipe each time it becomes busy or available
- * (master spawns more workers only while none is available). A worker
- * exits after $max_use connections or $max_idle seconds without one, and
- * when the status pipe closes (master went away or reloaded it out).
+ * server_status to the pipe each time it becomes busy or available (a
+ * fresh worker counts as available; master spawns more workers only
+ * while none is available). A worker exits after $max_use connections
+ * or $max_idle seconds without one (0 = no limit), and when the status
+ * pipe closes (master went away, or a reload removed or changed the
+ * service); a connection being served is always finished first.
+ *
+ * Wakeups (master.conf wakeup column): master never talks a protocol to
+ * its workers, so the wakeup is one byte, "W":
+ *   - fifo service: master writes "W" into the fifo. Every read of the
+ *     fifo by the skeleton is a trigger: it drains what is there (any
+ *     bytes; several triggers coalesce) and calls ops.wakeup() once.
+ *     serve() is never called for a fifo service.
+ *   - unix service: master connects to the socket, writes "W" and
+ *     closes. The skeleton recognises that connection by the peer's
+ *     credentials (SO_PEERCRED): its pid is our parent, master, which is
+ *     a process no client can be. It reads the byte (waiting at most a
+ *     second), calls ops.wakeup() if the connection carried exactly "W",
+ *     and never hands the connection to serve(). Any other connection
+ *     goes to serve() untouched, so a client cannot fake or swallow a
+ *     wakeup and a daemon protocol may start with any byte.
+ *   - inet services have no wakeups (master.conf rejects them).
+ * Wakeups do not count towards $max_use.
  *
  * Single mode (default): one connection at a time; serve() runs it to the
  * end and the skeleton closes the fd afterwards. Multi mode (ops.multi):
  * serve() registers the connection with server_loop() and returns; the
- * daemon calls server_conn_done() when the connection ends, and the
- * skeleton keeps accepting while at most $max_connections (per process)
- * are open.
+ * fd then belongs to the daemon, which closes it and calls
+ * server_conn_done() when the connection ends. The skeleton keeps
+ * accepting while fewer than $max_connections (per process, 0 = no
+ * limit) are open, and reports itself busy to master while it is full.
+ *
+ * The struct server_conn handed to serve() and its strings are valid only
+ * during that call; a multi-mode daemon copies what it keeps. conn->fd is
+ * a blocking, close-on-exec socket (a daemon that wants non-blocking I/O
+ * wraps it in a stream, which sets that).
+ *
+ * Stand-alone mode (-S), for tests and debugging: one connection, no
+ * master, no listeners. If fd 0 is a socket it is the connection (run
+ * under socat, inetd, or a Python socketpair) and its peer address is
+ * reported. Otherwise stdin and stdout are bridged to the daemon through
+ * a socketpair by a small relay process, so `smtpd -S < session.txt`
+ * works too; the peer is then "local". The process exits after serve()
+ * (single mode) or after server_conn_done() (multi mode).
  */
 #ifndef POSTERN_SERVER_H
 #define POSTERN_SERVER_H
@@ -44,15 +91,25 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "macros.h"
+
 #define SERVER_STATUS_FD 3
 #define SERVER_LISTEN_FD 4
+#define SERVER_LISTEN_FDS_ENV "POSTERN_LISTEN_FDS"
+
+/* The wakeup byte master sends (see above). */
+#define SERVER_WAKEUP_BYTE 'W'
 
 enum server_state {
 	SERVER_STATUS_AVAILABLE = 0,
 	SERVER_STATUS_BUSY = 1,
 };
 
-/* What a worker writes to master: fixed size, native byte order. */
+/*
+ * What a worker writes to master: fixed size, native byte order, one
+ * write(2) each (atomic on a pipe). Master checks that pid is one of the
+ * service's workers and state is known, and ignores anything else.
+ */
 struct server_status {
 	pid_t pid;
 	int state;		/* enum server_state */
@@ -73,17 +130,20 @@ struct server_ops {
 	void (*serve)(const struct server_conn *conn);
 	/* wakeup - master's periodic wakeup (master.conf wakeup column) */
 	void (*wakeup)(void);
-	/* pre_exit - before a normal exit (max_use, max_idle, stop) */
+	/* pre_exit - before a normal exit (max_use, max_idle, master gone, -S done) */
 	void (*pre_exit)(void);
 	bool multi;
+	/* keep_env - environment names to keep besides TZ, LANG, LC_* (NULL-terminated, or NULL) */
+	const char *const *keep_env;
 };
 
-int server_main(int argc, char **argv, const struct server_ops *ops);
+/* server_main - see above; does not return */
+int server_main(int argc, char **argv, const struct server_ops *ops) NORETURN;
 
 /* For the daemon, valid after server_main() started it: */
 const char *server_service_name(void);
 char **server_argv(void);		/* the daemon's own arguments, NULL-terminated */
-struct event_loop *server_loop(void);	/* multi mode */
+struct event_loop *server_loop(void);	/* multi mode (NULL in single mode) */
 void server_conn_done(void);		/* multi mode: a connection ended */
 
 #endif
