@@ -1,0 +1,627 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmgr_resolve - where a recipient goes
+ *
+ * DESCRIPTION
+ *	Expansion first, recursively (at most QMGR_EXPAND_DEPTH levels,
+ *	at most QMGR_EXPAND_MAX addresses, duplicates dropped):
+ *	  - virtual aliases ($virtual_alias_maps: "user@domain", then
+ *	    "@domain"); in a $virtual_alias_domains domain an address
+ *	    without an entry bounces (5.1.1);
+ *	  - local aliases, for domains in $mydestination ($alias_maps, keyed
+ *	    by the local part, then by the part before the
+ *	    $recipient_delimiter): a list of addresses; a name without "@"
+ *	    is a local user in the same domain; ":include:/file" reads more
+ *	    addresses from a file; "|command" and "/file" targets are
+ *	    refused unless $allow_mail_to_commands / $allow_mail_to_files
+ *	    (and even then: no delivery agent for them exists yet), which
+ *	    bounces the alias with the reason; an alias that names itself
+ *	    is delivered to the user of that name (no loop);
+ *	  - anything else is a final address: a local user must exist in
+ *	    the user database (auth_user_exists, without the address
+ *	    extension), or the recipient bounces (5.1.1 unknown user).
+ *
+ *	Then routing of the final addresses: local ones go to
+ *	$local_transport ("lmtp:unix:/path", "lmtp:inet:host:port");
+ *	others to $transport_maps (by address, then domain), else to
+ *	$relayhost over smtp, else to $default_transport. A transport
+ *	without a next hop for remote mail means "no outbound SMTP yet":
+ *	the recipient is deferred with a clear reason. The transport
+ *	"error" bounces with its next hop as the reason (Postfix error(8)).
+ *
+ *	One final address is delivered in place, under the original
+ *	recipient's index and delivery token. Several are re-injected
+ *	through cleanup as one new message (marked postern_expanded=yes so
+ *	that its recipients are only routed, not expanded again), and the
+ *	original recipient is then done ("expanded"). XXX a crash between
+ *	that injection and the status update expands the alias again
+ *	(Postfix local(8) has the same window).
+ *
+ * SEE ALSO
+ *	aliases(5) in Postfix, qmgr(8)
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "address.h"
+#include "alloc.h"
+#include "auth.h"
+#include "log.h"
+#include "map.h"
+#include "safe_file.h"
+
+#include "qmgr.h"
+
+#define QMGR_EXPAND_DEPTH	10
+#define QMGR_EXPAND_MAX		1000
+#define QMGR_INCLUDE_MAX	(1024 * 1024)
+
+enum qmgr_xstatus { QX_OK, QX_DEFER, QX_BOUNCE };
+
+struct qmgr_expansion {
+	char **addrs;			/* final addresses */
+	size_t n, cap;
+	enum qmgr_xstatus status;	/* worst problem seen */
+	struct str *reason;		/* of the first problem of that kind */
+	bool changed;			/* anything was rewritten */
+};
+
+void
+qmgr_resolve_init(void)
+{
+}
+
+void
+qmgr_route_clear(struct qmgr_route *route)
+{
+	free(route->transport);
+	free(route->nexthop);
+	free(route->address);
+	str_free(&route->reason);
+	memset(route, 0, sizeof(*route));
+}
+
+/* qmgr_x_problem - note a problem; defer beats bounce (retry may fix it) */
+static void
+qmgr_x_problem(struct qmgr_expansion *x, enum qmgr_xstatus st,
+    const char *dsn, const char *fmt, ...) PRINTF_LIKE(4, 5);
+
+static void
+qmgr_x_problem(struct qmgr_expansion *x, enum qmgr_xstatus st,
+    const char *dsn, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->status == QX_DEFER || (x->status == QX_BOUNCE &&
+	    st == QX_BOUNCE))
+		return;
+	x->status = st;
+	str_clear(x->reason);
+	str_printf(x->reason, "%s ", dsn);
+	va_start(ap, fmt);
+	str_vprintf(x->reason, fmt, ap);
+	va_end(ap);
+}
+
+/* qmgr_x_add - a final address (duplicates dropped) */
+static void
+qmgr_x_add(struct qmgr_expansion *x, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		if (strcasecmp(x->addrs[i], addr) == 0)
+			return;
+	if (x->n >= QMGR_EXPAND_MAX) {
+		qmgr_x_problem(x, QX_BOUNCE, "5.3.0", "alias expansion gives "
+		    "more than %d addresses", QMGR_EXPAND_MAX);
+		return;
+	}
+	if (x->n == x->cap) {
+		x->cap = x->cap == 0 ? 4 : 2 * x->cap;
+		x->addrs = xreallocarray(x->addrs, x->cap, sizeof(*x->addrs));
+	}
+	x->addrs[x->n++] = xstrdup(addr);
+}
+
+/* qmgr_split_addr - local part and lower-case domain of a canonical address */
+static void
+qmgr_split_addr(const char *addr, struct str *local, struct str *domain)
+{
+	const char *at = strrchr(addr, '@');
+
+	str_clear(local);
+	str_clear(domain);
+	if (at == NULL) {
+		str_set_cstr(local, addr);
+		return;
+	}
+	str_set(local, addr, (size_t)(at - addr));
+	str_set_cstr(domain, at + 1);
+	address_domain_lower(str_data(domain), str_len(domain));
+}
+
+/* qmgr_is_local_domain - in $mydestination? ("" = no domain: local) */
+static bool
+qmgr_is_local_domain(const char *domain)
+{
+	size_t i;
+
+	if (*domain == '\0')
+		return true;
+	for (i = 0; i < qmgr_settings.nmydestination; i++)
+		if (strcasecmp(qmgr_settings.mydestination[i], domain) == 0)
+			return true;
+	return false;
+}
+
+static bool
+qmgr_is_virtual_domain(const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < qmgr_settings.nvirtual_domains; i++)
+		if (strcasecmp(qmgr_settings.virtual_domains[i], domain) == 0)
+			return true;
+	return false;
+}
+
+/* qmgr_maps_lookup - first hit in a list of maps: 1, 0 none, -1 error */
+static int
+qmgr_maps_lookup(struct map **maps, size_t n, const char *key,
+    struct str *value, struct qmgr_expansion *x)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *error = NULL;
+		int r = map_lookup(maps[i], key, value, &error);
+
+		if (r != 0) {
+			if (r < 0 && x != NULL)
+				qmgr_x_problem(x, QX_DEFER, "4.3.0", "lookup "
+				    "in %s failed: %s", map_spec(maps[i]),
+				    error);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void qmgr_expand(struct qmgr_expansion *x, const char *addr,
+    int depth);
+
+/*
+ * qmgr_expand_items - the items of an alias value (or :include: file):
+ * separated by commas and/or white space and newlines; "#" lines are
+ * comments (in files)
+ */
+static void
+qmgr_expand_items(struct qmgr_expansion *x, const char *value, size_t len,
+    const char *self_local, const char *self_domain, int depth)
+{
+	const char *p = value, *end = value + len;
+	struct str *item = str_new(64, 0), *addr = str_new(64, 0);
+
+	while (p < end) {
+		const char *start;
+
+		while (p < end && (*p == ',' || isspace((unsigned char)*p)))
+			p++;
+		if (p < end && *p == '#') {
+			while (p < end && *p != '\n')
+				p++;
+			continue;
+		}
+		start = p;
+		if (p < end && *p == '"') {
+			/* a quoted item: "|command with spaces" */
+			p++;
+			while (p < end && *p != '"')
+				p++;
+			str_set(item, start + 1, (size_t)(p - start - 1));
+			if (p < end)
+				p++;
+		} else {
+			while (p < end && *p != ',' && *p != '\n' &&
+			    !(isspace((unsigned char)*p) && *start != '|'))
+				p++;
+			str_set(item, start, (size_t)(p - start));
+		}
+		if (str_len(item) == 0)
+			continue;
+		if (str_c(item)[0] == '|') {
+			qmgr_x_problem(x, QX_BOUNCE, "5.7.1", "mail to command "
+			    "\"%s\" is not allowed (allow_mail_to_commands = "
+			    "%s%s)", str_c(item), qmgr_settings.allow_commands ?
+			    "yes, but there is no pipe delivery agent" : "no",
+			    "");
+			continue;
+		}
+		if (str_c(item)[0] == '/') {
+			qmgr_x_problem(x, QX_BOUNCE, "5.7.1", "mail to file "
+			    "\"%s\" is not allowed (allow_mail_to_files = "
+			    "%s)", str_c(item), qmgr_settings.allow_files ?
+			    "yes, but there is no file delivery agent" : "no");
+			continue;
+		}
+		if (strncasecmp(str_c(item), ":include:", 9) == 0) {
+			struct str *data = str_new(1024, 0);
+			const char *path = str_c(item) + 9;
+
+			if (*path != '/' || read_file(path, data,
+			    QMGR_INCLUDE_MAX) < 0) {
+				if (errno == ENOENT || errno == EACCES ||
+				    *path != '/')
+					qmgr_x_problem(x, QX_BOUNCE, "5.3.0",
+					    "cannot read include file %s: %s",
+					    path, *path != '/' ?
+					    "not an absolute path" :
+					    strerror(errno));
+				else
+					qmgr_x_problem(x, QX_DEFER, "4.3.0",
+					    "cannot read include file %s: %s",
+					    path, strerror(errno));
+			} else {
+				x->changed = true;
+				qmgr_expand_items(x, str_c(data), str_len(data),
+				    self_local, self_domain, depth + 1);
+			}
+			str_free(&data);
+			continue;
+		}
+		str_clear(addr);
+		if (strchr(str_c(item), '@') == NULL)
+			str_printf(addr, "%s@%s", str_c(item), self_domain);
+		else
+			str_append_str(addr, item);
+		/* an alias naming itself: the user of that name, no loop */
+		{
+			struct str *l = str_new(64, 0), *d = str_new(64, 0);
+
+			qmgr_split_addr(str_c(addr), l, d);
+			if (strcasecmp(str_c(l), self_local) == 0 &&
+			    strcasecmp(str_c(d), self_domain) == 0) {
+				int r = 0;
+				const char *error = NULL;
+
+				r = auth_user_exists(str_c(l), &error);
+				if (r > 0)
+					qmgr_x_add(x, str_c(addr));
+				else if (r == 0)
+					qmgr_x_problem(x, QX_BOUNCE, "5.1.1",
+					    "<%s>: unknown user", str_c(addr));
+				else
+					qmgr_x_problem(x, QX_DEFER, "4.3.0",
+					    "user database lookup failed: %s",
+					    error);
+				str_free(&l);
+				str_free(&d);
+				continue;
+			}
+			str_free(&l);
+			str_free(&d);
+		}
+		qmgr_expand(x, str_c(addr), depth + 1);
+	}
+	str_free(&addr);
+	str_free(&item);
+}
+
+/* qmgr_expand - expand addr recursively into x */
+static void
+qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
+{
+	struct str *local = str_new(64, 0), *domain = str_new(64, 0);
+	struct str *value = str_new(256, 0), *key = str_new(64, 0);
+	const char *error = NULL;
+	size_t base_len;
+	const char *detail;
+	size_t detail_len;
+	int r;
+
+	if (depth > QMGR_EXPAND_DEPTH) {
+		qmgr_x_problem(x, QX_BOUNCE, "5.4.6", "alias expansion loop "
+		    "or nesting deeper than %d levels at <%s>",
+		    QMGR_EXPAND_DEPTH, addr);
+		goto out;
+	}
+	qmgr_split_addr(addr, local, domain);
+
+	/* virtual aliases: user@domain, then @domain */
+	if (qmgr_settings.nvirtual_maps > 0 && str_len(domain) > 0) {
+		str_clear(key);
+		str_printf(key, "%s@%s", str_c(local), str_c(domain));
+		r = qmgr_maps_lookup(qmgr_settings.virtual_maps,
+		    qmgr_settings.nvirtual_maps, str_c(key), value, x);
+		if (r == 0) {
+			str_clear(key);
+			str_printf(key, "@%s", str_c(domain));
+			r = qmgr_maps_lookup(qmgr_settings.virtual_maps,
+			    qmgr_settings.nvirtual_maps, str_c(key), value, x);
+		}
+		if (r < 0)
+			goto out;
+		if (r > 0) {
+			x->changed = true;
+			qmgr_expand_items(x, str_c(value), str_len(value),
+			    str_c(local), str_c(domain), depth);
+			goto out;
+		}
+	}
+	if (str_len(domain) > 0 && qmgr_is_virtual_domain(str_c(domain))) {
+		qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: unknown user in "
+		    "virtual alias table", addr);
+		goto out;
+	}
+	if (!qmgr_is_local_domain(str_c(domain))) {
+		qmgr_x_add(x, addr);
+		goto out;
+	}
+
+	/* local: aliases by local part, then without the extension */
+	if (!address_split_detail(str_c(local), str_len(local),
+	    qmgr_settings.recipient_delimiter, &base_len, &detail,
+	    &detail_len))
+		base_len = str_len(local);
+	if (str_len(domain) == 0)
+		str_set_cstr(domain, qmgr_settings.nmydestination > 0 ?
+		    qmgr_settings.mydestination[0] : "localhost");
+	if (qmgr_settings.nalias_maps > 0) {
+		str_set(key, str_c(local), str_len(local));
+		r = qmgr_maps_lookup(qmgr_settings.alias_maps,
+		    qmgr_settings.nalias_maps, str_c(key), value, x);
+		if (r == 0 && base_len < str_len(local)) {
+			str_set(key, str_c(local), base_len);
+			r = qmgr_maps_lookup(qmgr_settings.alias_maps,
+			    qmgr_settings.nalias_maps, str_c(key), value, x);
+		}
+		if (r < 0)
+			goto out;
+		if (r > 0) {
+			x->changed = true;
+			qmgr_expand_items(x, str_c(value), str_len(value),
+			    str_c(key), str_c(domain), depth);
+			goto out;
+		}
+	}
+	str_set(key, str_c(local), base_len);
+	r = auth_user_exists(str_c(key), &error);
+	if (r > 0)
+		qmgr_x_add(x, addr);
+	else if (r == 0)
+		qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: unknown user",
+		    addr);
+	else
+		qmgr_x_problem(x, QX_DEFER, "4.3.0", "user database lookup "
+		    "failed: %s", error != NULL ? error : "error");
+out:
+	str_free(&key);
+	str_free(&value);
+	str_free(&domain);
+	str_free(&local);
+}
+
+/* qmgr_split_transport - "transport:nexthop" (nexthop may be "") */
+static void
+qmgr_split_transport(const char *spec, struct qmgr_route *route)
+{
+	const char *colon = strchr(spec, ':');
+
+	if (colon == NULL) {
+		route->transport = xstrdup(spec);
+		route->nexthop = xstrdup("");
+	} else {
+		route->transport = xstrndup(spec, (size_t)(colon - spec));
+		route->nexthop = xstrdup(colon + 1);
+	}
+}
+
+/* qmgr_route_final - route one final address */
+static void
+qmgr_route_final(const char *addr, struct qmgr_route *route)
+{
+	struct str *local = str_new(64, 0), *domain = str_new(64, 0);
+	struct str *value = str_new(128, 0);
+	int r = 0;
+
+	route->kind = QMGR_ROUTE_DELIVER;
+	route->address = xstrdup(addr);
+	route->reason = str_new(64, 0);
+	qmgr_split_addr(addr, local, domain);
+	if (qmgr_is_local_domain(str_c(domain))) {
+		qmgr_split_transport(qmgr_settings.local_transport, route);
+	} else {
+		if (qmgr_settings.ntransport_maps > 0) {
+			r = qmgr_maps_lookup(qmgr_settings.transport_maps,
+			    qmgr_settings.ntransport_maps, addr, value, NULL);
+			if (r == 0)
+				r = qmgr_maps_lookup(qmgr_settings.transport_maps,
+				    qmgr_settings.ntransport_maps,
+				    str_c(domain), value, NULL);
+		}
+		if (r < 0) {
+			route->kind = QMGR_ROUTE_DEFER;
+			str_printf(route->reason, "4.3.0 transport table lookup "
+			    "failed for <%s>", addr);
+			goto out;
+		}
+		if (r > 0) {
+			qmgr_split_transport(str_c(value), route);
+			if (route->transport[0] == '\0') {
+				const char *c = strchr(
+				    qmgr_settings.default_transport, ':');
+
+				free(route->transport);
+				route->transport = c == NULL ?
+				    xstrdup(qmgr_settings.default_transport) :
+				    xstrndup(qmgr_settings.default_transport,
+				    (size_t)(c - qmgr_settings.default_transport));
+			}
+		} else if (qmgr_settings.relayhost[0] != '\0') {
+			route->transport = xstrdup("smtp");
+			route->nexthop = xasprintf("inet:%s",
+			    qmgr_settings.relayhost);
+		} else {
+			qmgr_split_transport(qmgr_settings.default_transport,
+			    route);
+		}
+	}
+	if (strcmp(route->transport, "error") == 0) {
+		route->kind = QMGR_ROUTE_BOUNCE;
+		str_printf(route->reason, "5.0.0 %s", route->nexthop[0] != '\0' ?
+		    route->nexthop : "mail for this destination is refused");
+	} else if (route->nexthop[0] == '\0') {
+		route->kind = QMGR_ROUTE_DEFER;
+		if (qmgr_is_local_domain(str_c(domain)))
+			str_printf(route->reason, "4.3.5 local_transport \"%s\" "
+			    "has no next hop", qmgr_settings.local_transport);
+		else
+			str_printf(route->reason, "4.4.0 remote delivery is not "
+			    "available yet (outbound smtp is not built)");
+	}
+out:
+	str_free(&value);
+	str_free(&domain);
+	str_free(&local);
+}
+
+/* qmgr_attr - an envelope attribute's value, or NULL */
+static const char *
+qmgr_attr(const struct queue_envelope *env, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < env->nattrs; i++)
+		if (strcmp(env->attrs[i].name, name) == 0)
+			return env->attrs[i].value;
+	return NULL;
+}
+
+/* qmgr_reinject - the expanded addresses as a new message */
+static int
+qmgr_reinject(struct qmgr_message *msg, const struct queue_rcpt *qr,
+    const struct qmgr_expansion *x, char id_r[QUEUE_ID_SIZE],
+    struct str *why)
+{
+	const struct queue_envelope *orig = queue_file_envelope(msg->qf);
+	struct queue_envelope env = *orig;
+	struct queue_attr *attrs;
+	struct queue_rcpt *rcpts;
+	size_t i, n = 0;
+	int rc;
+
+	attrs = xcalloc(orig->nattrs + 1, sizeof(*attrs));
+	for (i = 0; i < orig->nattrs; i++)
+		if (strcmp(orig->attrs[i].name, QMGR_ATTR_EXPANDED) != 0)
+			attrs[n++] = orig->attrs[i];
+	attrs[n].name = QMGR_ATTR_EXPANDED;
+	attrs[n].value = "yes";
+	env.attrs = attrs;
+	env.nattrs = n + 1;
+	rcpts = xcalloc(x->n, sizeof(*rcpts));
+	for (i = 0; i < x->n; i++) {
+		rcpts[i].address = x->addrs[i];
+		rcpts[i].orcpt_type = qr->orcpt_type;
+		rcpts[i].orcpt = qr->orcpt;
+		rcpts[i].notify = qr->notify;
+		rcpts[i].original = qr->original != NULL ? qr->original :
+		    qr->address;
+	}
+	rc = qmgr_inject(0, &env, rcpts, x->n, msg->qf, NULL, id_r, why);
+	free(rcpts);
+	free(attrs);
+	return rc;
+}
+
+/* qmgr_resolve - see qmgr.h */
+void
+qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
+    struct qmgr_route *route)
+{
+	const struct queue_envelope *env = queue_file_envelope(msg->qf);
+	struct qmgr_expansion x;
+	const char *expanded = qmgr_attr(env, QMGR_ATTR_EXPANDED);
+	size_t i;
+
+	memset(&x, 0, sizeof(x));
+	x.reason = str_new(128, 0);
+	memset(route, 0, sizeof(*route));
+	if (expanded != NULL && strcmp(expanded, "yes") == 0) {
+		/* made by an expansion: route only (users must exist) */
+		struct str *l = str_new(64, 0), *d = str_new(64, 0);
+
+		qmgr_split_addr(qr->address, l, d);
+		if (qmgr_is_local_domain(str_c(d))) {
+			size_t base_len;
+			const char *detail, *error = NULL;
+			size_t detail_len;
+			int r;
+
+			if (!address_split_detail(str_c(l), str_len(l),
+			    qmgr_settings.recipient_delimiter, &base_len,
+			    &detail, &detail_len))
+				base_len = str_len(l);
+			str_truncate(l, base_len);
+			r = auth_user_exists(str_c(l), &error);
+			if (r == 0)
+				qmgr_x_problem(&x, QX_BOUNCE, "5.1.1",
+				    "<%s>: unknown user", qr->address);
+			else if (r < 0)
+				qmgr_x_problem(&x, QX_DEFER, "4.3.0",
+				    "user database lookup failed: %s", error);
+		}
+		str_free(&l);
+		str_free(&d);
+		if (x.status == QX_OK)
+			qmgr_x_add(&x, qr->address);
+	} else {
+		qmgr_expand(&x, qr->address, 0);
+	}
+
+	if (x.status == QX_DEFER || (x.status == QX_BOUNCE && x.n == 0)) {
+		route->kind = x.status == QX_DEFER ? QMGR_ROUTE_DEFER :
+		    QMGR_ROUTE_BOUNCE;
+		route->reason = x.reason;
+		x.reason = NULL;
+	} else if (x.n == 0) {
+		route->kind = QMGR_ROUTE_BOUNCE;
+		route->reason = str_new(64, 0);
+		str_printf(route->reason, "5.1.1 <%s>: alias expands to no "
+		    "address", qr->address);
+	} else if (x.n == 1 && x.status == QX_OK) {
+		qmgr_route_final(x.addrs[0], route);
+	} else {
+		char id[QUEUE_ID_SIZE];
+		struct str *why = str_new(64, 0);
+
+		route->reason = str_new(128, 0);
+		if (qmgr_reinject(msg, qr, &x, id, why) < 0) {
+			route->kind = QMGR_ROUTE_DEFER;
+			str_printf(route->reason, "4.3.0 cannot queue the alias "
+			    "expansion: %s", str_c(why));
+		} else if (x.status == QX_BOUNCE) {
+			route->kind = QMGR_ROUTE_BOUNCE;
+			log_info(&msg->log, "<%s>: expanded to %zu recipients, "
+			    "queued as %s", qr->address, x.n, id);
+			str_append_str(route->reason, x.reason);
+			str_printf(route->reason, " (the other %zu addresses "
+			    "of the alias were queued as %s)", x.n, id);
+		} else {
+			route->kind = QMGR_ROUTE_DONE;
+			str_printf(route->reason, "2.0.0 alias expanded to %zu "
+			    "recipients (queued as %s)", x.n, id);
+		}
+		str_free(&why);
+	}
+	for (i = 0; i < x.n; i++)
+		free(x.addrs[i]);
+	free(x.addrs);
+	str_free(&x.reason);
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtp - the SMTP and LMTP delivery agent
+ *
+ * DESCRIPTION
+ *	qmgr connects to this agent's UNIX socket (master.conf services
+ *	"smtp" and "lmtp", both running this program) and sends one
+ *	delivery request (lib/deliver_proto.h): queue ID and queue, the
+ *	next hop, the sender and up to $default_destination_recipient_limit
+ *	recipients with their queue file indexes, ORCPT, NOTIFY and delivery
+ *	tokens. The agent opens the queue file read-only itself, delivers
+ *	the content to the next hop (smtp_session.c) and answers with one
+ *	status per recipient: delivered, deferred or bounced, with the
+ *	enhanced status code and the reply text. It never writes the queue
+ *	file: qmgr records each outcome durably before acknowledging
+ *	anything.
+ *
+ *	The protocol is LMTP when the service name starts with "lmtp" (as
+ *	in Postfix, where the same binary serves both), SMTP otherwise.
+ *	Single mode: one request per process at a time; master runs as many
+ *	processes as qmgr's concurrency asks for, up to the service's
+ *	maxproc.
+ *
+ *	A request that cannot be read or decoded is logged and the
+ *	connection closed (qmgr then defers those recipients); a queue
+ *	file that cannot be opened defers every recipient.
+ *
+ * SECURITY
+ *	Runs as $mail_owner (unprivileged), possibly chrooted into
+ *	$queue_directory. Reads queue files and the requests of qmgr (which
+ *	it distrusts: every field is checked by the strict decoder, every
+ *	recipient index against the queue file). Writes nothing to disk.
+ *	Talks to the next hop named in the request; server replies are
+ *	bounded (line and total length) before they are parsed, and are
+ *	escaped before they are logged or passed on.
+ *
+ * DIAGNOSTICS
+ *	Problems with the request or the queue file are logged with the
+ *	queue ID; delivery outcomes are logged by qmgr.
+ *
+ * SEE ALSO
+ *	smtp(8), qmgr(8), lib/deliver_proto.h, RFC 5321, RFC 2033
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "deliver_proto.h"
+#include "log.h"
+#include "server.h"
+#include "stream.h"
+#include "smtp.h"
+
+#define SMTP_REQUEST_TIMEOUT	60	/* seconds to read qmgr's request */
+
+struct smtp_settings smtp_settings;
+
+/* smtp_set_status - see smtp.h */
+void
+smtp_set_status(struct smtp_delivery *d, size_t i, enum deliver_status status,
+    unsigned flags, const char *dsn, const char *text)
+{
+	struct smtp_rcpt_state *r = &d->rcpts[i];
+
+	if (r->done)
+		return;
+	r->done = true;
+	r->status = status;
+	r->flags = flags;
+	str_set_cstr(r->dsn, dsn);
+	str_clear(r->text);
+	/* keep it within the protocol's string limit */
+	str_append(r->text, text, MIN(strlen(text), DELIVER_PROTO_TEXT_MAX));
+}
+
+/* smtp_set_all - see smtp.h */
+void
+smtp_set_all(struct smtp_delivery *d, enum deliver_status status,
+    const char *dsn, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < d->nrcpts; i++)
+		smtp_set_status(d, i, status, 0, dsn, text);
+}
+
+/* smtp_respond - encode and send the response */
+static void
+smtp_respond(struct smtp_delivery *d, struct stream *s)
+{
+	struct deliver_result *results;
+	struct deliver_response res;
+	struct str *out = str_new(1024, 0);
+	const char *error = NULL;
+	size_t i;
+
+	results = xcalloc(d->nrcpts + 1, sizeof(*results));
+	for (i = 0; i < d->nrcpts; i++) {
+		results[i].index = d->rcpts[i].rcpt->index;
+		results[i].status = d->rcpts[i].status;
+		results[i].flags = d->rcpts[i].flags;
+		results[i].dsn = str_c(d->rcpts[i].dsn);
+		results[i].text = str_c(d->rcpts[i].text);
+		if (!deliver_dsn_ok(results[i].dsn)) {
+			log_warn(&d->log, "bad status code \"%s\"; using 4.0.0",
+			    results[i].dsn);
+			results[i].status = DELIVER_STATUS_DEFERRED;
+			results[i].dsn = "4.0.0";
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	res.relay = str_c(d->relay);
+	res.results = results;
+	res.nresults = d->nrcpts;
+	if (deliver_response_encode(&res, out, &error) < 0) {
+		log_error(&d->log, "cannot encode the response: %s", error);
+	} else {
+		stream_set_timeout(s, SMTP_REQUEST_TIMEOUT);
+		if (stream_write(s, str_c(out), str_len(out)) < 0 ||
+		    stream_flush(s) < 0)
+			log_warn(&d->log, "cannot send the response to qmgr: %m");
+	}
+	free(results);
+	str_free(&out);
+}
+
+/* smtp_deliver - one request */
+static void
+smtp_deliver(struct smtp_delivery *d)
+{
+	const struct deliver_request *req = d->req;
+	struct str *why = str_new(128, 0);
+	const char *error = NULL;
+	size_t i;
+	bool perm;
+	int fd;
+
+	d->qf = queue_file_open(".", req->queue, req->queue_id, 0, &error);
+	if (d->qf == NULL) {
+		str_printf(why, "cannot open the queue file: %s (%m)",
+		    error != NULL ? error : "error");
+		log_warn(&d->log, "%s", str_c(why));
+		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.3.0", str_c(why));
+		goto out;
+	}
+	for (i = 0; i < d->nrcpts; i++) {
+		if (d->rcpts[i].rcpt->index >= queue_file_rcpt_count(d->qf)) {
+			log_warn(&d->log, "request names recipient %u of %zu",
+			    (unsigned)d->rcpts[i].rcpt->index,
+			    queue_file_rcpt_count(d->qf));
+			smtp_set_status(d, i, DELIVER_STATUS_DEFERRED, 0,
+			    "4.3.0", "bad recipient index in the request");
+		}
+	}
+	fd = smtp_connect(req->nexthop, smtp_settings.lmtp ? 24 : 25,
+	    d->relay, why, &perm);
+	if (fd < 0) {
+		if (str_len(d->relay) == 0)
+			str_set_cstr(d->relay, req->nexthop);
+		smtp_set_all(d, perm ? DELIVER_STATUS_BOUNCED :
+		    DELIVER_STATUS_DEFERRED, perm ? "5.4.4" : "4.4.1",
+		    str_c(why));
+		goto out;
+	}
+	smtp_session(d, fd);
+out:
+	str_free(&why);
+}
+
+/* smtp_serve - one connection from qmgr */
+static void
+smtp_serve(const struct server_conn *conn)
+{
+	struct smtp_delivery d;
+	struct stream *s = stream_new(conn->fd, SMTP_REQUEST_TIMEOUT,
+	    STREAM_NO_CLOSE);
+	struct str *buf = str_new(4096, 0);
+	struct deliver_request *req = NULL;
+	const char *error = NULL;
+	size_t i;
+
+	memset(&d, 0, sizeof(d));
+	if (deliver_proto_read(s, buf, &error) < 0) {
+		log_warn(NULL, "reading the delivery request: %s", error);
+		goto out;
+	}
+	req = deliver_request_decode(str_c(buf), str_len(buf), &error);
+	if (req == NULL) {
+		log_warn(NULL, "bad delivery request: %s", error);
+		goto out;
+	}
+	d.log.id = req->queue_id;
+	d.req = req;
+	d.nrcpts = req->nrcpts;
+	d.rcpts = xcalloc(d.nrcpts, sizeof(*d.rcpts));
+	d.relay = str_new(64, 0);
+	for (i = 0; i < d.nrcpts; i++) {
+		d.rcpts[i].rcpt = &req->rcpts[i];
+		d.rcpts[i].dsn = str_new(12, 0);
+		d.rcpts[i].text = str_new(128, 0);
+	}
+	smtp_deliver(&d);
+	smtp_respond(&d, s);
+	for (i = 0; i < d.nrcpts; i++) {
+		str_free(&d.rcpts[i].dsn);
+		str_free(&d.rcpts[i].text);
+	}
+	free(d.rcpts);
+	str_free(&d.relay);
+	queue_file_close(&d.qf);
+out:
+	deliver_request_free(&req);
+	str_free(&buf);
+	stream_free(&s);
+}
+
+/* smtp_post_jail - settings, once */
+static void
+smtp_post_jail(void)
+{
+	const struct config *cfg = conf();
+
+	smtp_settings.lmtp = strncmp(server_service_name(), "lmtp", 4) == 0;
+	smtp_settings.connect_timeout = config_time(cfg, "smtp_connect_timeout");
+	smtp_settings.helo_timeout = config_time(cfg, "smtp_helo_timeout");
+	smtp_settings.mail_timeout = config_time(cfg, "smtp_mail_timeout");
+	smtp_settings.rcpt_timeout = config_time(cfg, "smtp_rcpt_timeout");
+	smtp_settings.data_init_timeout = config_time(cfg,
+	    "smtp_data_init_timeout");
+	smtp_settings.data_xfer_timeout = config_time(cfg,
+	    "smtp_data_xfer_timeout");
+	smtp_settings.data_done_timeout = config_time(cfg,
+	    "smtp_data_done_timeout");
+	smtp_settings.helo_name = config_str(cfg, "smtp_helo_name");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct server_ops ops = {
+		.post_jail = smtp_post_jail,
+		.serve = smtp_serve,
+	};
+
+	return server_main(argc, argv, &ops);
+}

@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtp_session - the SMTP/LMTP client conversation of one delivery
+ *
+ * DESCRIPTION
+ *	Greeting, EHLO (falling back to HELO) or LHLO, then MAIL FROM with
+ *	the parameters the server offers (SIZE, BODY, SMTPUTF8, RET and
+ *	ENVID), one RCPT TO per recipient (NOTIFY and ORCPT with DSN, and
+ *	XTOKEN=<delivery token> when the server advertises XPOSTERN-TOKEN,
+ *	so that a hand-off retried after a crash is acknowledged without a
+ *	second copy), then the content: DATA with dot-stuffing, or one
+ *	BDAT ... LAST when the message is BINARYMIME (RFC 3030; that needs
+ *	CHUNKING and BINARYMIME from the server). With PIPELINING the
+ *	commands go out in one write and the replies are read in order
+ *	(RFC 2920). LMTP gives one reply per accepted recipient after the
+ *	content (RFC 2033 4.2), SMTP one for all.
+ *
+ *	Every reply maps to a status: 2xx delivered, 4xx deferred, 5xx
+ *	bounced, with the server's enhanced status code (or X.0.0) and its
+ *	text, "host said: ... (in reply to RCPT TO command)". A broken
+ *	connection, a timeout or a malformed reply defers every recipient
+ *	that has no status yet.
+ *
+ *	Each phase has its own deadline ($smtp_*_timeout), set on the
+ *	stream before the phase.
+ *
+ * SEE ALSO
+ *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, smtp(8)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "smtp.h"
+#include "smtp_proto.h"
+#include "stream.h"
+
+#define SMTP_CHUNK	(64 * 1024)
+#define SMTP_TOKEN_EXT	"XPOSTERN-TOKEN"
+
+struct smtp_conv {
+	struct smtp_delivery *d;
+	struct stream *s;
+	struct smtp_reply *reply;
+	struct str *line;
+	struct str *text;		/* the last reply as one line */
+	unsigned ext;
+	uint64_t size_max;
+	bool token_ext;
+	const char *stage;		/* for "lost connection ... while X" */
+	bool broken;
+};
+
+/* smtp_conv_broken - the connection failed: defer everything open */
+static void
+smtp_conv_broken(struct smtp_conv *c, enum stream_result r, const char *what)
+{
+	struct str *why = str_new(128, 0);
+
+	c->broken = true;
+	if (r == STREAM_TIMEOUT)
+		str_printf(why, "conversation with %s timed out while %s",
+		    str_c(c->d->relay), c->stage);
+	else if (what != NULL)
+		str_printf(why, "%s from %s while %s", what,
+		    str_c(c->d->relay), c->stage);
+	else
+		str_printf(why, "lost connection with %s while %s",
+		    str_c(c->d->relay), c->stage);
+	smtp_set_all(c->d, DELIVER_STATUS_DEFERRED,
+	    r == STREAM_TIMEOUT ? "4.4.2" : "4.4.2", str_c(why));
+	str_free(&why);
+}
+
+/* smtp_read_reply - one whole reply; false when the connection failed */
+static bool
+smtp_read_reply(struct smtp_conv *c)
+{
+	enum smtp_reply_result rr;
+	enum stream_result r;
+	const char *error = NULL;
+	size_t i;
+
+	if (c->broken)
+		return false;
+	smtp_reply_clear(c->reply);
+	do {
+		r = stream_read_line(c->s, c->line, SMTP_PROTO_LINE_MAX + 2);
+		if (r != STREAM_OK) {
+			smtp_conv_broken(c, r, r == STREAM_TOO_LONG ?
+			    "reply line too long" : NULL);
+			return false;
+		}
+		str_chomp(c->line);
+		rr = smtp_reply_add_line(c->reply, str_c(c->line),
+		    str_len(c->line), &error);
+		if (rr == SMTP_REPLY_ERROR) {
+			smtp_conv_broken(c, STREAM_ERROR, "malformed reply");
+			return false;
+		}
+	} while (rr != SMTP_REPLY_DONE);
+	/* the reply as one line, for logs and DSNs */
+	str_clear(c->text);
+	str_printf(c->text, "%d", c->reply->code);
+	if (c->reply->enhanced[0] != '\0')
+		str_printf(c->text, " %s", c->reply->enhanced);
+	for (i = 0; i < c->reply->nlines; i++) {
+		if (str_len(c->reply->lines[i]) == 0)
+			continue;
+		str_append_c(c->text, ' ');
+		mem_printable(c->text, str_c(c->reply->lines[i]),
+		    str_len(c->reply->lines[i]), 1000);
+		if (str_len(c->text) > 2000)
+			break;
+	}
+	return true;
+}
+
+/* smtp_reply_dsn - the reply's enhanced code, or X.0.0 from its class */
+static void
+smtp_reply_dsn(const struct smtp_reply *reply, char dsn[12])
+{
+	if (reply->enhanced[0] != '\0' && reply->enhanced[0] ==
+	    '0' + reply->code / 100) {
+		(void)snprintf(dsn, 12, "%s", reply->enhanced);
+		return;
+	}
+	dsn[0] = (char)('0' + (reply->code / 100) % 10);
+	memcpy(dsn + 1, ".0.0", 5);
+}
+
+/* smtp_status_of - deliver_status for a reply class */
+static enum deliver_status
+smtp_status_of(int code)
+{
+	if (code >= 200 && code < 300)
+		return DELIVER_STATUS_DELIVERED;
+	if (code >= 500)
+		return DELIVER_STATUS_BOUNCED;
+	return DELIVER_STATUS_DEFERRED;
+}
+
+/*
+ * smtp_reply_status - set the status of recipient i (or of all open ones
+ * when i is (size_t)-1) from the last reply
+ */
+static void
+smtp_reply_status(struct smtp_conv *c, size_t i, const char *command)
+{
+	struct str *t = str_new(256, 0);
+	enum deliver_status st = smtp_status_of(c->reply->code);
+	char dsn[12];
+
+	smtp_reply_dsn(c->reply, dsn);
+	if (st == DELIVER_STATUS_DELIVERED)
+		str_append_str(t, c->text);
+	else
+		str_printf(t, "host %s said: %s (in reply to %s command)",
+		    str_c(c->d->relay), str_c(c->text), command);
+	if (i == (size_t)-1)
+		smtp_set_all(c->d, st, dsn, str_c(t));
+	else
+		smtp_set_status(c->d, i, st, DELIVER_RES_F_REMOTE |
+		    (st == DELIVER_STATUS_DELIVERED &&
+		    (c->ext & SMTP_EXT_DSN) != 0 ? DELIVER_RES_F_DSN_PASSED : 0),
+		    dsn, str_c(t));
+	str_free(&t);
+}
+
+/* smtp_send - write and flush a command; false when the connection failed */
+static bool
+smtp_flush(struct smtp_conv *c)
+{
+	if (c->broken)
+		return false;
+	if (stream_flush(c->s) < 0) {
+		smtp_conv_broken(c, stream_error(c->s), NULL);
+		return false;
+	}
+	return true;
+}
+
+/* smtp_ehlo_token - did the EHLO/LHLO reply advertise XPOSTERN-TOKEN? */
+static bool
+smtp_ehlo_token(const struct smtp_reply *reply)
+{
+	size_t i, n = strlen(SMTP_TOKEN_EXT);
+
+	for (i = 1; i < reply->nlines; i++) {
+		const char *p = str_c(reply->lines[i]);
+		size_t len = str_len(reply->lines[i]);
+
+		if (len >= n && strncasecmp(p, SMTP_TOKEN_EXT, n) == 0 &&
+		    (len == n || p[n] == ' '))
+			return true;
+	}
+	return false;
+}
+
+/* smtp_helo - greeting and EHLO/LHLO (HELO fallback for SMTP) */
+static bool
+smtp_helo(struct smtp_conv *c)
+{
+	c->stage = "receiving the initial server greeting";
+	stream_set_timeout(c->s, smtp_settings.helo_timeout);
+	if (!smtp_read_reply(c))
+		return false;
+	if (c->reply->code / 100 != 2) {
+		smtp_reply_status(c, (size_t)-1, "the initial greeting");
+		return false;
+	}
+	c->stage = smtp_settings.lmtp ? "sending LHLO" : "sending EHLO";
+	(void)stream_printf(c->s, "%s %s\r\n", smtp_settings.lmtp ? "LHLO" :
+	    "EHLO", smtp_settings.helo_name);
+	if (!smtp_flush(c) || !smtp_read_reply(c))
+		return false;
+	if (c->reply->code / 100 == 2) {
+		c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
+		c->token_ext = smtp_ehlo_token(c->reply);
+		return true;
+	}
+	if (smtp_settings.lmtp || c->reply->code / 100 != 5) {
+		smtp_reply_status(c, (size_t)-1, smtp_settings.lmtp ? "LHLO" :
+		    "EHLO");
+		return false;
+	}
+	c->stage = "sending HELO";
+	(void)stream_printf(c->s, "HELO %s\r\n", smtp_settings.helo_name);
+	if (!smtp_flush(c) || !smtp_read_reply(c))
+		return false;
+	if (c->reply->code / 100 != 2) {
+		smtp_reply_status(c, (size_t)-1, "HELO");
+		return false;
+	}
+	c->ext = 0;
+	return true;
+}
+
+/* smtp_xtext - append " KEY=xtext(value)" */
+static void
+smtp_xtext_param(struct stream *s, const char *key, const char *value)
+{
+	struct str *x = str_new(64, 0);
+
+	(void)smtp_proto_xtext_encode(value, strlen(value), x);
+	(void)stream_printf(s, " %s=%s", key, str_c(x));
+	str_free(&x);
+}
+
+/* smtp_mail_cmd - MAIL FROM with the parameters the server takes */
+static void
+smtp_mail_cmd(struct smtp_conv *c)
+{
+	const struct queue_envelope *env = queue_file_envelope(c->d->qf);
+
+	(void)stream_printf(c->s, "MAIL FROM:<%s>", c->d->req->sender);
+	if ((c->ext & SMTP_EXT_SIZE) != 0)
+		(void)stream_printf(c->s, " SIZE=%llu", (unsigned long long)
+		    queue_file_content_length(c->d->qf));
+	if (env->body == SMTP_BODY_8BITMIME && (c->ext & SMTP_EXT_8BITMIME) != 0)
+		(void)stream_puts(c->s, " BODY=8BITMIME");
+	else if (env->body == SMTP_BODY_BINARYMIME)
+		(void)stream_puts(c->s, " BODY=BINARYMIME");
+	if (env->smtputf8 && (c->ext & SMTP_EXT_SMTPUTF8) != 0)
+		(void)stream_puts(c->s, " SMTPUTF8");
+	if ((c->ext & SMTP_EXT_DSN) != 0) {
+		if (env->ret == SMTP_RET_FULL)
+			(void)stream_puts(c->s, " RET=FULL");
+		else if (env->ret == SMTP_RET_HDRS)
+			(void)stream_puts(c->s, " RET=HDRS");
+		if (env->envid != NULL)
+			smtp_xtext_param(c->s, "ENVID", env->envid);
+	}
+	(void)stream_puts(c->s, "\r\n");
+}
+
+/* smtp_rcpt_cmd - RCPT TO with NOTIFY/ORCPT (DSN) and XTOKEN */
+static void
+smtp_rcpt_cmd(struct smtp_conv *c, const struct deliver_rcpt *r)
+{
+	(void)stream_printf(c->s, "RCPT TO:<%s>", r->address);
+	if ((c->ext & SMTP_EXT_DSN) != 0) {
+		if ((r->notify & SMTP_NOTIFY_NEVER) != 0)
+			(void)stream_puts(c->s, " NOTIFY=NEVER");
+		else if (r->notify != 0) {
+			const char *sep = " NOTIFY=";
+
+			if ((r->notify & SMTP_NOTIFY_SUCCESS) != 0) {
+				(void)stream_printf(c->s, "%sSUCCESS", sep);
+				sep = ",";
+			}
+			if ((r->notify & SMTP_NOTIFY_FAILURE) != 0) {
+				(void)stream_printf(c->s, "%sFAILURE", sep);
+				sep = ",";
+			}
+			if ((r->notify & SMTP_NOTIFY_DELAY) != 0)
+				(void)stream_printf(c->s, "%sDELAY", sep);
+		}
+		if (r->orcpt != NULL) {
+			struct str *x = str_new(64, 0);
+
+			(void)smtp_proto_xtext_encode(r->orcpt,
+			    strlen(r->orcpt), x);
+			(void)stream_printf(c->s, " ORCPT=%s;%s", r->orcpt_type,
+			    str_c(x));
+			str_free(&x);
+		}
+	}
+	if (c->token_ext && r->token[0] != '\0')
+		smtp_xtext_param(c->s, "XTOKEN", r->token);
+	(void)stream_puts(c->s, "\r\n");
+}
+
+/* smtp_send_data - the content, dot-stuffed, then "." */
+static bool
+smtp_send_data(struct smtp_conv *c)
+{
+	uint64_t off = 0, len = queue_file_content_length(c->d->qf);
+	char *buf = xmalloc(SMTP_CHUNK);
+	bool bol = true;
+	char last = '\n', prev = '\r';
+	ssize_t n;
+
+	stream_set_timeout(c->s, smtp_settings.data_xfer_timeout);
+	c->stage = "sending message body";
+	while (off < len) {
+		size_t i, start = 0;
+
+		n = queue_file_read_content(c->d->qf, buf, SMTP_CHUNK, off);
+		if (n <= 0) {
+			free(buf);
+			smtp_set_all(c->d, DELIVER_STATUS_DEFERRED, "4.3.0",
+			    "cannot read the queue file");
+			c->broken = true;
+			return false;
+		}
+		for (i = 0; i < (size_t)n; i++) {
+			if (bol && buf[i] == '.') {
+				(void)stream_write(c->s, buf + start, i - start);
+				(void)stream_write(c->s, ".", 1);
+				start = i;
+			}
+			bol = buf[i] == '\n';
+		}
+		(void)stream_write(c->s, buf + start, (size_t)n - start);
+		if (n >= 2) {
+			prev = buf[n - 2];
+			last = buf[n - 1];
+		} else {
+			prev = last;
+			last = buf[0];
+		}
+		off += (uint64_t)n;
+		if (stream_error(c->s) != STREAM_OK)
+			break;
+	}
+	free(buf);
+	if (!(prev == '\r' && last == '\n') && len > 0)
+		(void)stream_write(c->s, "\r\n", 2);
+	(void)stream_write(c->s, ".\r\n", 3);
+	return smtp_flush(c);
+}
+
+/* smtp_send_bdat - the content raw in one BDAT ... LAST */
+static bool
+smtp_send_bdat(struct smtp_conv *c)
+{
+	uint64_t off = 0, len = queue_file_content_length(c->d->qf);
+	char *buf = xmalloc(SMTP_CHUNK);
+	ssize_t n;
+
+	stream_set_timeout(c->s, smtp_settings.data_xfer_timeout);
+	c->stage = "sending message body";
+	(void)stream_printf(c->s, "BDAT %llu LAST\r\n", (unsigned long long)len);
+	while (off < len) {
+		n = queue_file_read_content(c->d->qf, buf, SMTP_CHUNK, off);
+		if (n <= 0) {
+			free(buf);
+			smtp_set_all(c->d, DELIVER_STATUS_DEFERRED, "4.3.0",
+			    "cannot read the queue file");
+			c->broken = true;
+			return false;
+		}
+		(void)stream_write(c->s, buf, (size_t)n);
+		off += (uint64_t)n;
+		if (stream_error(c->s) != STREAM_OK)
+			break;
+	}
+	free(buf);
+	return smtp_flush(c);
+}
+
+/* smtp_check_features - refuse what the server cannot take, up front */
+static bool
+smtp_check_features(struct smtp_conv *c)
+{
+	const struct queue_envelope *env = queue_file_envelope(c->d->qf);
+	uint64_t len = queue_file_content_length(c->d->qf);
+
+	if (c->size_max > 0 && len > c->size_max) {
+		struct str *t = str_new(128, 0);
+
+		str_printf(t, "message size %llu exceeds size limit %llu of "
+		    "server %s", (unsigned long long)len,
+		    (unsigned long long)c->size_max, str_c(c->d->relay));
+		smtp_set_all(c->d, DELIVER_STATUS_BOUNCED, "5.3.4", str_c(t));
+		str_free(&t);
+		return false;
+	}
+	if (env->body == SMTP_BODY_BINARYMIME &&
+	    ((c->ext & SMTP_EXT_CHUNKING) == 0 ||
+	    (c->ext & SMTP_EXT_BINARYMIME) == 0)) {
+		smtp_set_all(c->d, DELIVER_STATUS_BOUNCED, "5.6.3",
+		    "binary content (BODY=BINARYMIME) but the server offers "
+		    "no BINARYMIME and CHUNKING");
+		return false;
+	}
+	if (env->smtputf8 && (c->ext & SMTP_EXT_SMTPUTF8) == 0) {
+		smtp_set_all(c->d, DELIVER_STATUS_BOUNCED, "5.6.7",
+		    "SMTPUTF8 is required, but was not offered by the server");
+		return false;
+	}
+	return true;
+}
+
+/* smtp_quit - say goodbye, briefly; the outcome is already known */
+static void
+smtp_quit(struct smtp_conv *c)
+{
+	if (c->broken)
+		return;
+	stream_set_timeout(c->s, 10);
+	(void)stream_puts(c->s, "QUIT\r\n");
+	if (stream_flush(c->s) == 0) {
+		c->stage = "sending QUIT";
+		(void)stream_read_line(c->s, c->line, SMTP_PROTO_LINE_MAX + 2);
+	}
+}
+
+/* smtp_session - see smtp.h */
+void
+smtp_session(struct smtp_delivery *d, int fd)
+{
+	struct smtp_conv conv, *c = &conv;
+	size_t *accepted = xcalloc(d->nrcpts, sizeof(*accepted));
+	size_t naccepted = 0, i;
+	bool pipelining, bdat, data_sent = false;
+
+	memset(c, 0, sizeof(*c));
+	c->d = d;
+	c->s = stream_new(fd, smtp_settings.helo_timeout, 0);
+	c->reply = smtp_reply_new();
+	c->line = str_new(512, 0);
+	c->text = str_new(512, 0);
+
+	if (!smtp_helo(c) || !smtp_check_features(c))
+		goto quit;
+	pipelining = (c->ext & SMTP_EXT_PIPELINING) != 0;
+	bdat = queue_file_envelope(d->qf)->body == SMTP_BODY_BINARYMIME;
+
+	/* MAIL, RCPT... and (pipelined) DATA */
+	c->stage = "sending MAIL FROM";
+	stream_set_timeout(c->s, smtp_settings.mail_timeout);
+	smtp_mail_cmd(c);
+	if (!pipelining && (!smtp_flush(c) || !smtp_read_reply(c)))
+		goto quit;
+	if (!pipelining && c->reply->code / 100 != 2) {
+		smtp_reply_status(c, (size_t)-1, "MAIL FROM");
+		goto quit;
+	}
+	for (i = 0; i < d->nrcpts; i++) {
+		smtp_rcpt_cmd(c, d->rcpts[i].rcpt);
+		if (!pipelining) {
+			c->stage = "sending RCPT TO";
+			stream_set_timeout(c->s, smtp_settings.rcpt_timeout);
+			if (!smtp_flush(c) || !smtp_read_reply(c))
+				goto quit;
+			if (c->reply->code / 100 == 2)
+				accepted[naccepted++] = i;
+			else
+				smtp_reply_status(c, i, "RCPT TO");
+		}
+	}
+	if (pipelining) {
+		if (!bdat) {
+			(void)stream_puts(c->s, "DATA\r\n");
+			data_sent = true;
+		}
+		c->stage = "sending MAIL FROM";
+		if (!smtp_flush(c) || !smtp_read_reply(c))
+			goto quit;
+		if (c->reply->code / 100 != 2) {
+			smtp_reply_status(c, (size_t)-1, "MAIL FROM");
+			/* drain the pipelined replies before QUIT */
+			for (i = 0; i < d->nrcpts + (data_sent ? 1 : 0); i++)
+				if (!smtp_read_reply(c))
+					break;
+			goto quit;
+		}
+		c->stage = "sending RCPT TO";
+		stream_set_timeout(c->s, smtp_settings.rcpt_timeout);
+		for (i = 0; i < d->nrcpts; i++) {
+			if (!smtp_read_reply(c))
+				goto quit;
+			if (c->reply->code / 100 == 2)
+				accepted[naccepted++] = i;
+			else
+				smtp_reply_status(c, i, "RCPT TO");
+		}
+	}
+	if (naccepted == 0) {
+		if (data_sent) {
+			c->stage = "sending DATA";
+			(void)smtp_read_reply(c);
+		}
+		goto quit;
+	}
+
+	/* the content */
+	if (bdat) {
+		if (!smtp_send_bdat(c))
+			goto quit;
+	} else {
+		c->stage = "sending DATA";
+		stream_set_timeout(c->s, smtp_settings.data_init_timeout);
+		if (!data_sent) {
+			(void)stream_puts(c->s, "DATA\r\n");
+			if (!smtp_flush(c))
+				goto quit;
+		}
+		if (!smtp_read_reply(c))
+			goto quit;
+		if (c->reply->code != 354) {
+			for (i = 0; i < naccepted; i++)
+				smtp_reply_status(c, accepted[i], "DATA");
+			goto quit;
+		}
+		if (!smtp_send_data(c))
+			goto quit;
+	}
+	c->stage = "sending end of data -- message may be sent more than once";
+	stream_set_timeout(c->s, smtp_settings.data_done_timeout);
+	if (smtp_settings.lmtp) {
+		for (i = 0; i < naccepted; i++) {
+			if (!smtp_read_reply(c))
+				goto quit;
+			smtp_reply_status(c, accepted[i], "end of DATA");
+		}
+	} else {
+		if (!smtp_read_reply(c))
+			goto quit;
+		for (i = 0; i < naccepted; i++)
+			smtp_reply_status(c, accepted[i], "end of DATA");
+	}
+quit:
+	smtp_quit(c);
+	/* anything still open: the server never gave a verdict */
+	smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.2",
+	    "no reply from the server for this recipient");
+	free(accepted);
+	str_free(&c->text);
+	str_free(&c->line);
+	smtp_reply_free(&c->reply);
+	stream_free(&c->s);
+}
