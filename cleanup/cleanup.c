@@ -28,10 +28,13 @@
  *	Message-ID/Date/From).
  *
  *	Test hook: when the environment has POSTERN_TEST_HOOKS=1,
- *	POSTERN_CLEANUP_KILLPOINT=before-commit or after-commit makes the
- *	process _exit(1) right before queue_file_commit() or right after it
- *	returned 0 (before the verdict is sent), so tests can check that
- *	the client answers from disk. Both variables are ignored otherwise.
+ *	POSTERN_CLEANUP_KILLPOINT makes the process _exit(1) at one point
+ *	of the commit: "before-commit" (the end record is not written),
+ *	"before-rename" (the file is complete in incoming/, not yet
+ *	renamed) or "after-commit" (queue_file_commit() returned 0, the
+ *	verdict is not sent), so tests can check that the client answers
+ *	from disk. Both variables are ignored otherwise; master passes its
+ *	environment on and the server skeleton keeps these two names.
  *
  * SECURITY
  *	Runs as $mail_owner (never root), one connection per process at a
@@ -94,7 +97,9 @@
 struct cleanup_settings cleanup_settings;
 
 static uid_t cleanup_owner_uid = (uid_t)-1;
-static enum { KILL_NONE, KILL_BEFORE_COMMIT, KILL_AFTER_COMMIT } cleanup_killpoint;
+static enum {
+	KILL_NONE, KILL_BEFORE_COMMIT, KILL_BEFORE_RENAME, KILL_AFTER_COMMIT
+} cleanup_killpoint;
 
 static const char *const cleanup_keep_env[] = {
 	"POSTERN_TEST_HOOKS", "POSTERN_CLEANUP_KILLPOINT", NULL
@@ -168,6 +173,15 @@ cleanup_pre_jail(void)
 		cleanup_owner_uid = (uid_t)-1;
 }
 
+/* cleanup_commit_hook - the before-rename kill point */
+static void
+cleanup_commit_hook(int step)
+{
+	/* Step 4 is the rename: the file is complete and fsync'd. */
+	if (step == 4)
+		_exit(1);
+}
+
 /* cleanup_post_jail - the test hook (see DESCRIPTION) */
 static void
 cleanup_post_jail(void)
@@ -179,8 +193,12 @@ cleanup_post_jail(void)
 		return;
 	if (strcmp(kp, "before-commit") == 0)
 		cleanup_killpoint = KILL_BEFORE_COMMIT;
+	else if (strcmp(kp, "before-rename") == 0)
+		cleanup_killpoint = KILL_BEFORE_RENAME;
 	else if (strcmp(kp, "after-commit") == 0)
 		cleanup_killpoint = KILL_AFTER_COMMIT;
+	if (cleanup_killpoint == KILL_BEFORE_RENAME)
+		queue_file_commit_hook = cleanup_commit_hook;
 	if (cleanup_killpoint != KILL_NONE)
 		log_warn(NULL, "test hook active: exit %s", kp);
 }

@@ -144,6 +144,53 @@ header_extract(struct cleanup_state *st, const struct header_field *f)
 	address_list_free(&list);
 }
 
+/* header_phrase_ok - may s be an unquoted RFC 5322 phrase? */
+static bool
+header_phrase_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (strchr("()<>[]:;@\\,.\"", *s) != NULL)
+			return false;
+	return true;
+}
+
+/* header_display - append a display name, quoted only when it must be */
+static void
+header_display(const char *name, struct str *out)
+{
+	bool plain = header_phrase_ok(name);
+	const char *p;
+	char c;
+
+	if (!plain)
+		(void)str_append_c(out, '"');
+	/* Control octets become spaces: no header injection. */
+	for (p = name; *p != '\0'; p++) {
+		c = *p;
+		if ((unsigned char)c < 32 || c == 127)
+			c = ' ';
+		if (!plain && (c == '"' || c == '\\'))
+			(void)str_append_c(out, '\\');
+		(void)str_append_c(out, c);
+	}
+	if (!plain)
+		(void)str_append_c(out, '"');
+}
+
+/* header_mailbox - append "display <addr>" or "addr" */
+static void
+header_mailbox(const struct address_list_item *item, struct str *out)
+{
+	if (str_len(item->display) == 0) {
+		(void)address_canonical(item->addr, out);
+		return;
+	}
+	header_display(str_c(item->display), out);
+	(void)str_append(out, " <", 2);
+	(void)address_canonical(item->addr, out);
+	(void)str_append_c(out, '>');
+}
+
 /*
  * header_rewrite - rewrite the addresses of an address header; true and
  * the new field in out if anything changed.
@@ -211,7 +258,7 @@ header_rewrite(struct cleanup_state *st, const struct header_field *f,
 	item = str_new(128, 0);
 	for (i = 0; i < list->count; i++) {
 		str_clear(item);
-		(void)address_list_item_format(&list->items[i], item);
+		header_mailbox(&list->items[i], item);
 		if (i > 0) {
 			if (col + 2 + str_len(item) > CLEANUP_FOLD_COLUMN) {
 				(void)str_append(out, ",\r\n\t", 4);
@@ -245,39 +292,14 @@ header_date(struct str *out)
 	(void)str_printf(out, "Date: %s\r\n", buf);
 }
 
-/* header_phrase_ok - may s be an unquoted RFC 5322 phrase? */
-static bool
-header_phrase_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (strchr("()<>[]:;@\\,.\"", *s) != NULL)
-			return false;
-	return true;
-}
-
 /* header_from - the From: field for the envelope sender */
 static void
 header_from(struct cleanup_state *st, struct str *out)
 {
-	const char *p;
-	char c;
-
 	(void)str_append_cstr(out, "From: ");
 	if (st->fullname != NULL && st->fullname[0] != '\0') {
-		bool plain = header_phrase_ok(st->fullname);
-
-		if (!plain)
-			(void)str_append_c(out, '"');
-		/* Control octets become spaces: no header injection. */
-		for (p = st->fullname; *p != '\0'; p++) {
-			c = *p;
-			if ((unsigned char)c < 32 || c == 127)
-				c = ' ';
-			if (!plain && (c == '"' || c == '\\'))
-				(void)str_append_c(out, '\\');
-			(void)str_append_c(out, c);
-		}
-		(void)str_append_cstr(out, plain ? " <" : "\" <");
+		header_display(st->fullname, out);
+		(void)str_append(out, " <", 2);
 	}
 	if (str_len(st->sender) == 0)
 		(void)str_printf(out, "MAILER-DAEMON@%s",
