@@ -12,8 +12,10 @@
  * a Dot-string when it is one and otherwise as a Quoted-string with "\"
  * before each '"' and '\'; the null sender is the empty string; the
  * special RCPT TO:<Postmaster> is "Postmaster" (no '@'). For every
- * address a, address_parse_mailbox(canonical(a)) gives back a exactly
- * (tested and fuzzed).
+ * address a that either parser returns, address_parse_mailbox() of its
+ * canonical form with ADDRESS_SMTPUTF8 | ADDRESS_ALLOW_NULL |
+ * ADDRESS_ALLOW_NO_DOMAIN gives back a exactly (tested and fuzzed), and
+ * the canonical form is at most ADDRESS_CANONICAL_MAX octets.
  *
  * RFC 5321 (address_parse_path, address_parse_mailbox): strict grammar.
  * A source route ("<@a,@b:user@c>") is accepted and ignored (RFC 5321

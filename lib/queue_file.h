@@ -45,8 +45,8 @@
  *	    ends, not dot-stuffed, any octets incl. NUL for BINARYMIME)
  *	    recipients ('r','o','n','O') may also follow the content
  *	'X' end record: u64 content length, u32 recipient count, u32 CRC-32C
- *	    of all envelope octets (everything but the content, up to 'X'),
- *	    u32 CRC-32C of the content
+ *	    of the envelope (every octet before 'X' except the 'M' record and
+ *	    the content), u32 CRC-32C of the content
  *	'L' recipient status log records, appended after 'X' (below)
  *
  * Text fields hold no NUL. A file without a valid 'X' (truncated, crashed
@@ -60,7 +60,8 @@
  * u8 flags, u32 attempts, u64 next attempt (s), u64 time of update (s),
  * the reason text, then a u32 CRC-32C of the whole record (type and length
  * included). The reader replays them in order; the last one for a
- * recipient wins. Why a log and not fixed slots rewritten with pwrite: the
+ * recipient wins; the first record that is torn, fails its CRC or names
+ * a recipient, state or flag that does not exist ends the log. Why a log and not fixed slots rewritten with pwrite: the
  * committed message is never written again (a delivery agent can
  * sendfile() it while qmgr updates), the reason text is not cut to fit a
  * slot, many recipients are updated with one write and one fdatasync, and
@@ -200,7 +201,9 @@ struct queue_file_writer;
 
 /*
  * queue_file_create - make a new queue ID and create incoming/ID with
- * O_EXCL (mode 0600). The ID is written to id_r. NULL on error.
+ * O_EXCL (mode 0600). The ID is written to id_r. NULL on error. The writer
+ * holds an exclusive flock on the file until commit or abort, so that
+ * queue_file_recover() can tell a live writer from a dead one.
  */
 struct queue_file_writer *queue_file_create(const char *queue_dir,
     char id_r[QUEUE_ID_SIZE], const char **error_r);
@@ -211,15 +214,21 @@ const char *queue_file_writer_id(const struct queue_file_writer *w);
 /*
  * queue_file_write_envelope - write the envelope; exactly once, first.
  * Text fields are checked (no NUL, length <= QUEUE_FILE_TEXT_MAX, attribute
- * names); -1 EINVAL on a bad field.
+ * names); the sender must be in canonical form (address.h; accepted by
+ * address_parse_mailbox() with ADDRESS_SMTPUTF8 | ADDRESS_ALLOW_NULL |
+ * ADDRESS_ALLOW_NO_DOMAIN). -1 EINVAL on a bad field. Any failure of a
+ * writer call except a refused recipient is sticky: later calls fail and
+ * commit removes the file.
  */
 int queue_file_write_envelope(struct queue_file_writer *w,
     const struct queue_envelope *env, const char **error_r);
 
 /*
  * queue_file_add_rcpt - add a recipient (after the envelope; before or
- * after the content). Only address, orcpt_type, orcpt, notify and original
- * are used. At most QUEUE_FILE_RCPT_MAX; -1 E2BIG past that.
+ * after the content). Only address (canonical form, as for the sender but
+ * not null), orcpt_type, orcpt, notify and original are used. At most
+ * QUEUE_FILE_RCPT_MAX; -1 E2BIG past that, -1 EINVAL for a bad field;
+ * either refusal writes nothing and the writer stays usable.
  */
 int queue_file_add_rcpt(struct queue_file_writer *w,
     const struct queue_rcpt *rcpt, const char **error_r);
@@ -369,11 +378,16 @@ int queue_file_locate(const char *queue_dir, const char *id,
 
 /*
  * queue_file_recover - for a file left in incoming/ by a writer that is
- * known to be gone: if it is complete, finish its commit (rename to
- * target, fsync directories) and return 1; if not, return 0 and leave it
- * (the caller removes it or moves it to corrupt/). -1 on errors. This is
- * how smtpd answers from what is on disk rather than from whether the
- * writer lived.
+ * gone (its lock is free): if it is complete, fsync it and finish its
+ * commit (rename to target, fsync directories) and return 1; if not,
+ * return 0 and leave it
+ * (the caller removes it or moves it to corrupt/). -1 on errors, with
+ * EWOULDBLOCK while the writer still holds its lock (it is alive: wait
+ * for it), ENOENT when there is no incoming/ID (look with
+ * queue_file_locate()). This is how smtpd answers from what is on disk
+ * rather than from whether the writer lived: after losing its cleanup,
+ * locate the ID; in active/ or hold/ -> 250; in incoming/ -> recover,
+ * 1 -> 250, 0 -> 4xx.
  */
 int queue_file_recover(const char *queue_dir, const char *id,
     enum queue_name target, const char **error_r);

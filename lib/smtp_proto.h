@@ -24,9 +24,16 @@
  * Tolerated unless SMTP_PROTO_STRICT: spaces after "FROM:"/"TO:", a path
  * without angle brackets (ends at the first space), several spaces between
  * parameters and trailing spaces (as Postfix with strict_rfc821_envelopes
- * = no). Never tolerated: NUL, CR, LF or other control octets anywhere in
- * the line (SMTP_PROTO_ERR_BAD_CHAR), a line longer than
- * SMTP_PROTO_LINE_MAX (the caller's stream read enforces that first).
+ * = no), and in EHLO/HELO/LHLO names '_' in labels and a trailing dot
+ * (what Windows hosts send). Never tolerated: NUL, CR, LF or other control
+ * octets anywhere in the line (SMTP_PROTO_ERR_BAD_CHAR; TAB only inside
+ * NOOP/HELP/VRFY/EXPN text), a line longer than SMTP_PROTO_LINE_MAX (the
+ * caller's stream read enforces that first).
+ *
+ * The MAIL FROM path may be UTF-8 only if the same command carries
+ * SMTPUTF8; RCPT TO paths only if the transaction's MAIL FROM did (the
+ * mail_smtputf8 argument). Either way a non-ASCII path without it is
+ * SMTP_PROTO_ERR_NEED_SMTPUTF8 (553 5.6.7, RFC 6531 3.5).
  *
  * Nothing here ends the process except on memory exhaustion.
  */
