@@ -66,7 +66,7 @@
 static struct master_listener *master_pool;
 static size_t master_npool;
 
-static void master_svc_wakeup_arm(struct master_svc *svc);
+static void master_svc_wakeup_arm(struct master_svc *svc, bool first);
 
 /* master_gen_unref - drop one reference to a master.conf generation */
 static void
@@ -491,7 +491,7 @@ master_svc_started(struct master_svc *svc)
 {
 	log_debug(NULL, "service %s: listening on %s", svc->name,
 	    svc->listen_desc);
-	master_svc_wakeup_arm(svc);
+	master_svc_wakeup_arm(svc, true);
 	master_svc_update(svc);
 }
 
@@ -566,18 +566,25 @@ master_wakeup_event(void *ctx)
 		log_debug(NULL, "service %s: wakeup", svc->name);
 		master_wakeup_send(svc);
 	}
-	master_svc_wakeup_arm(svc);
+	master_svc_wakeup_arm(svc, false);
 }
 
-/* master_svc_wakeup_arm - start the wakeup clock if the service has one */
+/*
+ * master_svc_wakeup_arm - start the wakeup clock if the service has one.
+ * As in Postfix, a service that is not '?' gets its first wakeup at once:
+ * that is what starts a daemon such as qmgr when master starts.
+ */
 static void
-master_svc_wakeup_arm(struct master_svc *svc)
+master_svc_wakeup_arm(struct master_svc *svc, bool first)
 {
+	unsigned ms;
+
 	if (svc->def == NULL || svc->def->wakeup == 0 ||
 	    svc->type == MASTER_SERVICE_INET || svc->wakeup_timer != NULL)
 		return;
-	svc->wakeup_timer = event_timer_add(master.loop,
-	    svc->def->wakeup * 1000U, master_wakeup_event, svc);
+	ms = first && !svc->def->wakeup_if_used ? 0 : svc->def->wakeup * 1000U;
+	svc->wakeup_timer = event_timer_add(master.loop, ms,
+	    master_wakeup_event, svc);
 }
 
 /* master_services_check - see master.h */

@@ -422,7 +422,10 @@ def test_wakeups(mi):
     m.add_service("wku unix n - n 1 - testsvc -W -o syslog_name=wku")
     m.add_service("wkf fifo n - n 1 - testsvc -W -o syslog_name=wkf")
     m.add_service("wkq unix n - n 1? - testsvc -W -o syslog_name=wkq")
+    m.add_service("wk60 fifo n - n 60 - testsvc -W -o syslog_name=wk60")
     m.start()
+    # The first wakeup comes at once (it is what starts a qmgr).
+    m.wait_log(r"wk60/testsvc\[\d+\]: wakeup", count=1, timeout=5)
     m.wait_log(r"wku/testsvc\[\d+\]: wakeup", count=2, timeout=8)
     m.wait_log(r"wkf/testsvc\[\d+\]: wakeup", count=2, timeout=8)
     # Clients of a service with wakeups are served normally.
