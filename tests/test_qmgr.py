@@ -9,6 +9,7 @@ with Python's email package).
 """
 
 import email
+import re
 import email.policy
 import os
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, PROGS, pid_alive
+from conftest import BIN, PROGS, _children, pid_alive
 from lmtp_sink import LmtpSink
 
 INJECT = PROGS / "inject"
@@ -81,18 +82,17 @@ class Queue:
         return self.inst.postern(*args, check=check)
 
     def qmgr_pid(self):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        master = self.inst.master_pid()
+        if master is None:
+            return None
+        for pid in _children(master):
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    args = f.read().split(b"\0")
+                with open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
             except OSError:
                 continue
-            if args and args[0].endswith(b"/qmgr") and \
-                    any(str(self.inst.dir).encode() in a for a in args):
-                if pid_alive(int(entry)):
-                    return int(entry)
+            if comm == "qmgr" and pid_alive(pid):
+                return pid
         return None
 
 
@@ -112,6 +112,7 @@ def make_queue(instance_factory, config=None, users=("bob", "alice"),
         "minimal_backoff_time": "1s",
         "maximal_backoff_time": "2s",
         "queue_run_delay": "1s",
+        "service_throttle_time": "1s",
         "mydestination": "localhost, example.net",
     }
     settings.update(config or {})
@@ -185,3 +186,296 @@ def test_local_delivery_byte_exact(queue):
     assert f"{qid}: to=<bob@localhost>, relay=" in log
     assert "status=sent (250 2.0.0" in log
     assert queue.ids("active") == [] and queue.ids("deferred") == []
+
+
+def wait_dsn(sink, rcpt, n=1, timeout=20):
+    sink.wait_for(lambda: len(sink.delivered_to(rcpt)) >= n, timeout=timeout,
+                  what=f"{n} message(s) to {rcpt}")
+    return [parse_dsn(d["data"]) for d in sink.delivered_to(rcpt)]
+
+
+def test_unknown_user_bounces_with_dsn(queue):
+    qid = queue.inject(["nosuchuser@localhost", "bob@localhost"], MSG,
+                       sender="alice@localhost",
+                       args=["-O", "rfc822;orig-nosuch@example.com",
+                             "-E", "env-1234"])
+    queue.wait_removed(qid)
+    assert len(queue.sink.delivered_to("bob@localhost")) == 1
+    (dsn,) = wait_dsn(queue.sink, "alice@localhost")
+    d = queue.sink.delivered_to("alice@localhost")[0]
+    assert d["sender"] == ""                        # null sender
+    assert dsn["Subject"] == "Undelivered Mail Returned to Sender"
+    assert dsn["Auto-Submitted"] == "auto-replied"
+    per_msg, per_rcpt = dsn_fields(dsn)
+    assert per_msg["Reporting-MTA"].startswith("dns; ")
+    assert per_msg["Original-Envelope-Id"] == "env-1234"
+    assert "Arrival-Date" in per_msg
+    assert len(per_rcpt) == 1
+    r = per_rcpt[0]
+    assert r["Final-Recipient"] == "rfc822; nosuchuser@localhost"
+    assert r["Original-Recipient"] == "rfc822; orig-nosuch@example.com"
+    assert r["Action"] == "failed"
+    assert r["Status"] == "5.1.1"
+    assert "unknown user" in r["Diagnostic-Code"]
+    # RET not given: the whole message comes back
+    parts = dsn.get_payload()
+    assert parts[2].get_content_type() == "message/rfc822"
+    assert b"leading dot" in d["data"]
+    assert re.search(rf"{qid}: to=<nosuchuser@localhost>, relay=none, .*"
+                     r"dsn=5\.1\.1, status=bounced", queue.inst.log_text())
+
+
+def test_ret_hdrs_returns_headers_only(queue):
+    qid = queue.inject(["nosuchuser@localhost"], MSG, sender="alice@localhost",
+                       args=["-R", "HDRS"])
+    queue.wait_removed(qid)
+    (dsn,) = wait_dsn(queue.sink, "alice@localhost")
+    parts = dsn.get_payload()
+    assert parts[2].get_content_type() == "text/rfc822-headers"
+    d = queue.sink.delivered_to("alice@localhost")[0]["data"]
+    assert b"Subject: test" in d and b"leading dot" not in d
+
+
+def test_notify_never_no_bounce(queue):
+    qid = queue.inject(["nosuchuser@localhost"], MSG, sender="alice@localhost",
+                       args=["-N", "NEVER"])
+    queue.wait_removed(qid)
+    time.sleep(1)
+    assert queue.sink.delivered_to("alice@localhost") == []
+
+
+def test_success_dsn(queue):
+    qid = queue.inject(["bob@localhost"], MSG, sender="alice@localhost",
+                       args=["-N", "SUCCESS,FAILURE"])
+    queue.wait_removed(qid)
+    (dsn,) = wait_dsn(queue.sink, "alice@localhost")
+    assert dsn["Subject"] == "Successful Mail Delivery Report"
+    _, per_rcpt = dsn_fields(dsn)
+    assert per_rcpt[0]["Action"] == "delivered"
+    assert per_rcpt[0]["Status"] == "2.0.0"
+    assert per_rcpt[0]["Final-Recipient"] == "rfc822; bob@localhost"
+    # success DSNs return headers only
+    assert dsn.get_payload()[2].get_content_type() == "text/rfc822-headers"
+
+
+def test_null_sender_bounce_not_bounced(queue):
+    """A bounce that bounces goes to postmaster (a double bounce), never
+    back to <>; a double bounce that bounces is only logged."""
+    queue.inst.postern("user", "add", "postmaster", "--password", "pw")
+    qid = queue.inject(["nosuchuser@localhost"], MSG, sender="")
+    queue.wait_removed(qid)
+    (dsn,) = wait_dsn(queue.sink, "postmaster@localhost")
+    _, per_rcpt = dsn_fields(dsn)
+    assert per_rcpt[0]["Final-Recipient"] == "rfc822; nosuchuser@localhost"
+    # no postmaster user: the double bounce itself fails -> only logged
+    queue.inst.postern("user", "delete", "postmaster")
+    queue.inst.set_config("2bounce_notice_recipient", "nobody-here@localhost")
+    queue.inst.reload()
+    time.sleep(0.5)
+    qid2 = queue.inject(["nosuchuser@localhost"], MSG, sender="")
+    queue.wait_removed(qid2)
+    m = queue.inst.wait_for_log(rf"{qid2}: sender non-delivery notification: (\w+)")
+    queue.inst.wait_for_log(rf"{m.group(1)}: undeliverable double bounce discarded")
+    queue.wait_empty()
+
+
+def test_temporary_failure_then_success(queue):
+    queue.sink.rcpt_replies["bob@localhost"] = [
+        "451 4.3.0 mailbox busy", "250 2.1.5 Ok"]
+    qid = queue.inject(["bob@localhost", "alice@localhost"], MSG)
+    queue.inst.wait_for_log(rf"{qid}: to=<bob@localhost>, relay=.*"
+                            r"dsn=4\.3\.0, status=deferred \(host .* said: "
+                            r"451 4\.3\.0 mailbox busy \(in reply to RCPT TO")
+    assert len(queue.sink.delivered_to("alice@localhost")) == 1
+    queue.wait_removed(qid, timeout=30)
+    assert len(queue.sink.delivered_to("bob@localhost")) == 1
+    assert len(queue.sink.delivered_to("alice@localhost")) == 1  # not again
+    assert queue.sink.dedupes == 0
+
+
+def test_permanent_failure_after_data(queue):
+    queue.sink.data_replies["bob@localhost"] = "552 5.2.2 mailbox full"
+    qid = queue.inject(["bob@localhost"], MSG, sender="alice@localhost")
+    queue.wait_removed(qid)
+    (dsn,) = wait_dsn(queue.sink, "alice@localhost")
+    _, per_rcpt = dsn_fields(dsn)
+    assert per_rcpt[0]["Status"] == "5.2.2"
+    assert per_rcpt[0]["Diagnostic-Code"].startswith("smtp; 552 5.2.2 mailbox full")
+
+
+def test_remote_recipient_deferred_with_reason(queue):
+    qid = queue.inject(["someone@remote.example"], MSG)
+    queue.inst.wait_for_log(
+        rf"{qid}: to=<someone@remote.example>, relay=none, .*status=deferred "
+        r"\(remote delivery is not available yet \(outbound smtp is not built\)\)")
+    deadline = time.monotonic() + 10
+    while qid not in queue.ids("deferred"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_remote_via_relayhost_smtp(instance_factory):
+    """With a relayhost the smtp agent speaks plain SMTP to it."""
+    relay = LmtpSink(Path("/tmp") / f"relay-{os.getpid()}", port=free_port(),
+                     smtp=True).start()
+    q = make_queue(instance_factory,
+                   config={"relayhost": f"127.0.0.1:{relay.port}"})
+    try:
+        qid = q.inject(["someone@remote.example"], MSG)
+        q.wait_removed(qid)
+        got = relay.delivered_to("someone@remote.example")
+        assert len(got) == 1 and got[0]["data"].endswith(MSG)
+        assert any(c.startswith("EHLO ") for c in relay.commands)
+    finally:
+        relay.stop()
+        q.sink.stop()
+
+
+def test_aliases_and_include(instance_factory, tmp_path):
+    inc = Path("/tmp") / f"postern-inc-{os.getpid()}"
+    inc.write_text("# included\nalice\n")
+    os.chmod(inc, 0o644)
+    q = make_queue(instance_factory, config={}, start=False,
+                   users=("bob", "alice", "carol"))
+    aliases = q.inst.dir / "aliases"
+    aliases.write_text(
+        "team: bob, alice@localhost\n"
+        "single: bob\n"
+        f"incl: :include:{inc}\n"
+        "pipe: |/bin/cat\n"
+        "file: /tmp/x\n"
+        "mixed: bob, |/bin/cat\n"
+        "carol: carol, alice\n")
+    os.chmod(aliases, 0o644)
+    q.inst.set_config("alias_maps", f"file:{aliases}")
+    start_queue(q)
+    try:
+        # one target: delivered in place under the original's token
+        qid = q.inject(["single@localhost"], MSG)
+        q.wait_removed(qid)
+        assert len(q.sink.delivered_to("bob@localhost")) == 1
+        # several: re-injected as a new message, each delivered once
+        qid = q.inject(["team@localhost"], MSG)
+        q.wait_removed(qid)
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("alice@localhost")) == 1)
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("bob@localhost")) == 2)
+        assert re.search(rf"{qid}: to=<team@localhost>, relay=local, .*"
+                         r"status=sent \(alias expanded to 2 recipients",
+                         q.inst.log_text())
+        # :include:
+        qid = q.inject(["incl@localhost"], MSG)
+        q.wait_removed(qid)
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("alice@localhost")) == 2)
+        # self-reference: carol -> carol, alice (carol not expanded again)
+        qid = q.inject(["carol@localhost"], MSG)
+        q.wait_removed(qid)
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("carol@localhost")) == 1)
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("alice@localhost")) == 3)
+        # command and file targets are refused with a bounce reason
+        for name, what in (("pipe", "command"), ("file", "file")):
+            qid = q.inject([f"{name}@localhost"], MSG, sender="")
+            q.inst.wait_for_log(rf"{qid}: to=<{name}@localhost>, relay=none, "
+                                rf".*dsn=5\.7\.1, status=bounced \(mail to "
+                                rf"{what} .* is not allowed")
+        # mixed: bob gets it, the alias bounces for the command
+        qid = q.inject(["mixed@localhost"], MSG, sender="")
+        q.inst.wait_for_log(rf"{qid}: to=<mixed@localhost>, relay=none, "
+                            r".*dsn=5\.7\.1, status=bounced \(mail to command")
+        q.sink.wait_for(lambda: len(q.sink.delivered_to("bob@localhost")) == 3)
+        q.wait_empty()
+        time.sleep(0.5)
+        assert len(q.sink.delivered_to("bob@localhost")) == 3
+        assert len(q.sink.delivered_to("carol@localhost")) == 1
+    finally:
+        q.sink.stop()
+        inc.unlink()
+
+
+def test_virtual_aliases(instance_factory):
+    q = make_queue(instance_factory, start=False)
+    virt = q.inst.dir / "virtual"
+    virt.write_text("info@virt.example bob@localhost\n"
+                    "@catch.example alice@localhost\n")
+    os.chmod(virt, 0o644)
+    q.inst.set_config("virtual_alias_maps", f"file:{virt}")
+    q.inst.set_config("virtual_alias_domains", "virt.example")
+    start_queue(q)
+    try:
+        qid = q.inject(["info@virt.example", "x@catch.example"], MSG)
+        q.wait_removed(qid)
+        assert len(q.sink.delivered_to("bob@localhost")) == 1
+        assert len(q.sink.delivered_to("alice@localhost")) == 1
+        qid = q.inject(["nobody@virt.example"], MSG, sender="")
+        q.inst.wait_for_log(rf"{qid}: to=<nobody@virt.example>, .*dsn=5\.1\.1, "
+                            r"status=bounced \(<nobody@virt.example>: unknown "
+                            r"user in virtual alias table")
+    finally:
+        q.sink.stop()
+
+
+def test_recipient_delimiter(queue):
+    qid = queue.inject(["bob+folder@localhost"], MSG)
+    queue.wait_removed(qid)
+    assert len(queue.sink.delivered_to("bob+folder@localhost")) == 1
+
+
+def test_queue_lifetime_expiry_bounces(instance_factory):
+    q = make_queue(instance_factory, config={"maximal_queue_lifetime": "3s"})
+    try:
+        q.sink.rcpt_replies["bob@localhost"] = "451 4.3.0 try again later"
+        qid = q.inject(["bob@localhost"], MSG, sender="alice@localhost")
+        q.inst.wait_for_log(rf"{qid}: to=<bob@localhost>, .*status=expired, "
+                            r"returned to sender", timeout=30)
+        q.wait_removed(qid)
+        (dsn,) = wait_dsn(q.sink, "alice@localhost")
+        _, per_rcpt = dsn_fields(dsn)
+        assert per_rcpt[0]["Action"] == "failed"
+        assert per_rcpt[0]["Status"] == "4.3.0"
+        assert "expired" in per_rcpt[0]["Diagnostic-Code"]
+    finally:
+        q.sink.stop()
+
+
+def test_delay_warning(instance_factory):
+    q = make_queue(instance_factory, config={"delay_warning_time": "2s"})
+    try:
+        q.sink.rcpt_replies["bob@localhost"] = "451 4.3.0 try again later"
+        q.inject(["bob@localhost"], MSG, sender="alice@localhost")
+        (dsn,) = wait_dsn(q.sink, "alice@localhost", timeout=30)
+        assert dsn["Subject"] == "Delayed Mail (still being retried)"
+        _, per_rcpt = dsn_fields(dsn)
+        assert per_rcpt[0]["Action"] == "delayed"
+        assert "Will-Retry-Until" in per_rcpt[0]
+        time.sleep(3)
+        assert len(q.sink.delivered_to("alice@localhost")) == 1   # once
+    finally:
+        q.sink.stop()
+
+
+def test_kill_qmgr_during_delivery_exactly_once(queue):
+    """kill -9 qmgr while the LMTP server holds the replies: after the
+    restart every recipient is delivered exactly once (the retried
+    hand-offs carry the same tokens and the server dedupes them)."""
+    queue.inst.expect_crash = True
+    rcpts = [f"bob+{i}@localhost" for i in range(5)] + ["alice@localhost"]
+    queue.sink.stall_after_data = 3
+    qid = queue.inject(rcpts, MSG)
+    queue.sink.wait_for(lambda: len(queue.sink.deliveries) == len(rcpts),
+                        what="first hand-off")
+    pid = queue.qmgr_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    queue.sink.stall_after_data = 0
+    # master restarts qmgr (its wakeup or a new trigger)
+    deadline = time.monotonic() + 30
+    while queue.qmgr_pid() in (None, pid):
+        assert time.monotonic() < deadline, "qmgr was not restarted"
+        subprocess.run([str(INJECT), "-s", str(queue.spool / "public" / "cleanup"),
+                        "-f", "", "bob@localhost"], input=MSG,
+                       capture_output=True, timeout=30)
+        time.sleep(0.5)
+    queue.wait_removed(qid, timeout=30)
+    for r in rcpts:
+        got = [d for d in queue.sink.delivered_to(r) if d["token"].startswith(qid)]
+        assert len(got) == 1, (r, got)
+    assert queue.sink.dedupes >= 1
