@@ -280,7 +280,9 @@ struct queue_file;
  * envelope, recipients and status log. With QUEUE_FILE_UPDATE, takes a
  * non-blocking exclusive flock (EWOULDBLOCK if held) for the life of the
  * handle. NULL on error with errno: EINVAL bad ID, ENOENT no such file,
- * EBADMSG invalid file (move it to corrupt/), EWOULDBLOCK, or an I/O errno.
+ * EBADMSG invalid file (move it to corrupt/), EWOULDBLOCK (another
+ * updater, or a writer finishing its commit: the writer's lock lasts
+ * until just after the rename; try again shortly), or an I/O errno.
  */
 struct queue_file *queue_file_open(const char *queue_dir, enum queue_name q,
     const char *id, unsigned flags, const char **error_r);
