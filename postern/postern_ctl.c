@@ -13,7 +13,7 @@
  *	daemonizes, and its first process exits 0 only once the service is
  *	ready, or non-zero after printing why to stderr (which is ours).
  *	stop sends SIGTERM and waits up to $master_stop_timeout + 5 seconds
- *	for the lock to go. reload checks both configuration files first,
+ *	for the lock to go and the process to be gone. reload checks both configuration files first,
  *	so that a typo is reported here instead of only in the log, then
  *	sends SIGHUP. status reads master's status socket,
  *	$queue_directory/pid/master.status, where master writes one line
@@ -26,6 +26,7 @@
  *	'='. Signals go only to the pid in a locked pid file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -234,6 +235,34 @@ ctl_now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * ctl_process_gone - true if pid has exited: no such process, or a
+ * zombie that nobody reaped yet (master is not our child: its first
+ * process exited when it daemonized).
+ */
+static bool
+ctl_process_gone(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold spaces and parentheses. */
+	if ((paren = strrchr(buf, ')')) == NULL || paren[1] != ' ')
+		return false;
+	return paren[2] == 'Z' || paren[2] == 'X';
+}
+
 /* postern_cmd_stop - SIGTERM, then wait for master's lock to go */
 int
 postern_cmd_stop(int argc, char **argv)
@@ -261,7 +290,13 @@ postern_cmd_stop(int argc, char **argv)
 	deadline = ctl_now_ms() + (long)timeout * 1000;
 	for (;;) {
 		now = pid_file_read(str_c(ctl.pid_path));
-		if (now != pid) {
+		/*
+		 * The lock goes when master is done; its exit may take a
+		 * moment more (a sanitizer's leak check, say). Wait for that
+		 * too, so that nothing of it is left when we return.
+		 */
+		if (now != pid && (ctl_process_gone(pid) ||
+		    ctl_now_ms() >= deadline)) {
 			printf("postern: master stopped\n");
 			rc = POSTERN_EXIT_OK;
 			break;

@@ -95,6 +95,20 @@ static const struct {
 };
 
 /*
+ * The services of a new instance's master.conf. A daemon adds its rows
+ * here when it is built: an inet service names its port key (the line
+ * then starts "127.0.0.1:PORT"), a unix service its name; rest is the
+ * remaining columns. Until then the table is empty.
+ */
+static const struct {
+	const char *port_key;	/* inet: key in instance_ports[], else NULL */
+	const char *name;	/* unix: service name, else NULL */
+	const char *rest;	/* "inet n - n - - smtpd" */
+} instance_services[] = {
+	{ NULL, NULL, NULL },
+};
+
+/*
  * The directories of an instance, relative to DIR, their modes and, when
  * root makes the instance, their owners (as install-users.sh does for a
  * system install): the queue, data and log belong to mail_owner, the
@@ -241,13 +255,30 @@ instance_master_conf(const struct instance *inst, struct str *out)
 		    instance_ports[i].what);
 	str_printf(out,
 	    "#\n"
-	    "# No services yet: each daemon adds its line here, at its port\n"
-	    "# above, when it is built. A line, for example:\n"
+	    "# A service line appears here once its daemon is built, at its\n"
+	    "# port above; for example:\n"
 	    "#   " INSTANCE_HOST ":%lu inet n - n - - smtpd\n"
 	    "#\n"
 	    "# service        type  private user chroot wakeup maxproc command + args\n"
 	    "# (inet: [host:]port; unix: a name in private/ or public/)\n",
 	    inst->port_base + 25);
+	for (i = 0; instance_services[i].rest != NULL; i++) {
+		const char *key = instance_services[i].port_key;
+		size_t p;
+
+		if (key == NULL) {
+			str_printf(out, "%-16s %s\n", instance_services[i].name,
+			    instance_services[i].rest);
+			continue;
+		}
+		for (p = 0; p < N_ELEMENTS(instance_ports); p++)
+			if (strcmp(instance_ports[p].key, key) == 0)
+				break;
+		ASSERT(p < N_ELEMENTS(instance_ports));
+		str_printf(out, INSTANCE_HOST ":%-6lu %s\n",
+		    inst->port_base + instance_ports[p].offset,
+		    instance_services[i].rest);
+	}
 }
 
 /* instance_openssl_error - the last OpenSSL error as text */

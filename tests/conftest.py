@@ -169,13 +169,21 @@ def _processes_naming(directory):
     return found
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except OSError:
         return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
+    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X")
 
 
 class Instance:
@@ -346,9 +354,9 @@ class Instance:
         return bad + self.sanitizer_reports()
 
     # ---------------------------------------------------------- teardown
-    def kill(self):
-        """Last resort: SIGKILL master, its descendants, and any process
-        whose command line names this instance's directory, by pid."""
+    def _leftover_pids(self):
+        """Master, its descendants, and any process whose command line
+        names this instance's directory."""
         pids = []
         for pid in {self.master_pid(), self._master_pid}:
             if pid is not None and pid_alive(pid):
@@ -356,6 +364,11 @@ class Instance:
                 pids.extend(_children(pid))
         pids.extend(p for p in _processes_naming(self.dir)
                     if p not in pids and p != os.getpid())
+        return pids
+
+    def kill(self):
+        """Last resort: SIGKILL every _leftover_pids() process, by pid."""
+        pids = self._leftover_pids()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -376,7 +389,8 @@ class Instance:
                                 f"{r.stdout}{r.stderr}")
         # Children that outlived master (or a master that never wrote
         # its pid file) are a bug too, but must not outlive the test.
-        leftovers = self.kill()
+        leftovers = [(pid, _cmdline(pid)) for pid in self._leftover_pids()]
+        self.kill()
         if leftovers:
             problems.append(f"processes left after stop, killed: {leftovers}")
         return problems
