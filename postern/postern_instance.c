@@ -178,23 +178,12 @@ instance_env(const struct instance *inst, struct str *out)
 	str_printf(out, "LOG_FILE=%s/log/postern.log\n", inst->dir);
 }
 
-/* instance_conf_value - a path as a postern.conf value ("$" -> "$$") */
-static void
-instance_conf_value(struct str *out, const char *value)
-{
-	for (; *value != '\0'; value++) {
-		if (*value == '$')
-			str_append_c(out, '$');
-		str_append_c(out, *value);
-	}
-}
-
 static void
 instance_conf_line(struct str *out, const char *name, const char *dir,
     const char *rel)
 {
-	str_printf(out, "%s = ", name);
-	instance_conf_value(out, dir);
+	/* instance_path_ok() keeps '$' and white space out of dir. */
+	str_printf(out, "%s = %s", name, dir);
 	if (rel != NULL) {
 		str_append_c(out, '/');
 		str_append_cstr(out, rel);
@@ -466,18 +455,23 @@ instance_absolute(const char *arg)
 	return str_steal(&p);
 }
 
-/* instance_path_ok - no characters that postern.conf or scripts would split */
+/* instance_path_ok - no characters that postern.conf or scripts would mangle */
 static bool
 instance_path_ok(const char *what, const char *path)
 {
 	const char *p;
 
 	for (p = path; *p != '\0'; p++) {
+		/*
+		 * '$' would be expanded in postern.conf (and
+		 * config_directory, which is set from -c DIR, is expanded
+		 * too), white space would split list values and env lines.
+		 */
 		if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '\'' ||
-		    *p == '\\') {
+		    *p == '\\' || *p == '$') {
 			postern_error("%s %s contains white space, a control "
-			    "character or a quote; choose a plain path", what,
-			    path);
+			    "character, a quote or '$'; choose a plain path",
+			    what, path);
 			return false;
 		}
 	}

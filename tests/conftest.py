@@ -13,7 +13,12 @@ fresh temporary directory on free loopback ports, master started with
     def test_two(instance_factory):          # initialized, not started
         a = instance_factory()
         a.set_config("max_use", "1")
+        a.use_test_programs()                # daemon_directory with tests/progs
+        a.add_service("tsvc unix n - n - - testsvc")
         a.start()
+        mark = a.log_mark()
+        a.reload()
+        a.wait_for_log(r"reload", start=mark)
 
 The build to test is $POSTERN_BUILD (an absolute build directory with
 bin/ and test/progs/; `make integration-check` sets it), else ./build.
@@ -252,7 +257,7 @@ class Instance:
         writable by all, since daemons may run as other users."""
         cmd = [str(POSTERN), "-c", str(self.dir)] + [str(a) for a in args]
         env = None
-        if "start" in args:
+        if args and args[0] == "start":
             self.sanitizer_dir.mkdir(exist_ok=True)
             os.chmod(self.sanitizer_dir, 0o1777)
             env = sanitizer_env(self.sanitizer_dir)
@@ -325,9 +330,14 @@ class Instance:
         except FileNotFoundError:
             return ""
 
+    def log_mark(self):
+        """The current end of the log, for wait_for_log(start=...)."""
+        return len(self.log_text())
+
     def wait_for_log(self, regex, timeout=10.0, start=0):
-        """Wait until the log (from byte offset start) matches regex;
-        returns the match, fails the test with the log tail on timeout."""
+        """Wait until the log (from offset start, see log_mark()) matches
+        regex; returns the match, fails the test with the log tail on
+        timeout."""
         pattern = re.compile(regex)
         deadline = time.monotonic() + timeout
         while True:

@@ -110,8 +110,10 @@ def test_start_status_reload_stop_round_trip(instance_factory):
     assert f"already running (pid {pid})" in r.stderr
     assert inst.master_pid() == pid
 
+    mark = inst.log_mark()
     r = inst.reload()
     assert f"pid {pid}" in r.stdout
+    inst.wait_for_log(r"reload", start=mark)
     assert inst.master_pid() == pid
     assert inst.status().returncode == 0
 

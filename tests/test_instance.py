@@ -127,6 +127,20 @@ def test_refuses_a_file(tmp_path):
     assert r.stderr.startswith("postern: ")
 
 
+def test_refuses_paths_postern_conf_cannot_hold(tmp_path):
+    r = init(tmp_path / "a b")
+    assert r.returncode == 1
+    assert "white space" in r.stderr
+    assert not (tmp_path / "a b").exists()
+
+
+def test_refuses_dollar_in_path(tmp_path):
+    r = init(tmp_path / "cost$5")
+    assert r.returncode == 1
+    assert "'$'" in r.stderr
+    assert not (tmp_path / "cost$5").exists()
+
+
 def test_empty_existing_directory_is_fine(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
