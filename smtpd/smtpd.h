@@ -154,6 +154,8 @@ void smtpd_reply(struct smtpd_session *sess, int code, const char *enh,
 /* smtpd_reply_raw - send "code text" where text starts with the enhanced code */
 void smtpd_reply_raw(struct smtpd_session *sess, int code, const char *text);
 void smtpd_tx_reset(struct smtpd_session *sess);
+/* smtpd_timeout_reply - 421 4.4.2 after a read timeout (plaintext only) */
+void smtpd_timeout_reply(struct smtpd_session *sess);
 const char *smtpd_protocol(const struct smtpd_session *sess);
 
 /* smtpd_data.c */

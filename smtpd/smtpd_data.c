@@ -227,11 +227,8 @@ smtpd_cmd_data(struct smtpd_session *sess)
 		}
 		if (r != STREAM_OK) {
 			/* Lost or timed out mid-message: nothing is queued. */
-			if (r == STREAM_TIMEOUT) {
-				(void)stream_printf(s, "421 4.4.2 %s Error: timeout "
-				    "exceeded\r\n", smtpd_settings.myhostname);
-				(void)stream_flush(s);
-			}
+			if (r == STREAM_TIMEOUT)
+				smtpd_timeout_reply(sess);
 			log_info(&sess->log, "%s while receiving the message "
 			    "from %s", r == STREAM_TIMEOUT ? "timeout" :
 			    "lost connection", str_c(sess->client_text));
@@ -286,6 +283,8 @@ smtpd_bdat_read(struct smtpd_session *sess, uint64_t n, bool keep)
 		str_clear(buf);
 		r = stream_read_n(s, buf, piece);
 		if (r != STREAM_OK) {
+			if (r == STREAM_TIMEOUT)
+				smtpd_timeout_reply(sess);
 			log_info(&sess->log, "%s while receiving BDAT from %s",
 			    r == STREAM_TIMEOUT ? "timeout" : "lost connection",
 			    str_c(sess->client_text));

@@ -32,6 +32,8 @@
  * SEE ALSO
  *	RFC 5321, RFC 2920, RFC 3207, RFC 2034; Postfix src/smtpd/smtpd.c.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -124,6 +126,28 @@ smtpd_reply(struct smtpd_session *sess, int code, const char *enh,
 	str_vprintf(sess->scratch, fmt, ap);
 	va_end(ap);
 	smtpd_reply_raw(sess, code, str_c(sess->scratch));
+}
+
+/*
+ * smtpd_timeout_reply - "421 4.4.2 timeout" after a read timed out. The
+ * stream's error is sticky (every later stream call fails), so the reply
+ * goes straight to the socket, without waiting. Over TLS that is not
+ * possible (it would not be a TLS record): the client just sees the
+ * connection close.
+ */
+void
+smtpd_timeout_reply(struct smtpd_session *sess)
+{
+	struct str *msg;
+
+	if (sess->tls != NULL)
+		return;
+	msg = str_new(0, 0);
+	str_printf(msg, "421 4.4.2 %s Error: timeout exceeded\r\n",
+	    smtpd_settings.myhostname);
+	(void)send(stream_fd(sess->stream), str_c(msg), str_len(msg),
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	str_free(&msg);
 }
 
 /* smtpd_tx_reset - end the transaction; abort any cleanup connection */
@@ -559,9 +583,7 @@ smtpd_loop(struct smtpd_session *sess)
 			continue;
 		}
 		if (r == STREAM_TIMEOUT) {
-			(void)stream_printf(s, "421 4.4.2 %s Error: timeout exceeded\r\n",
-			    smtpd_settings.myhostname);
-			(void)stream_flush(s);
+			smtpd_timeout_reply(sess);
 			return "timeout";
 		}
 		if (r != STREAM_OK)

@@ -635,3 +635,56 @@ def test_swaks_plain_pipelining_and_tls_auth(smtp):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "535 5.7.8" in r.stdout
+
+
+# ------------------------------------------------------------------ durability
+
+@pytest.mark.parametrize("killpoint,queued", [("after-commit", True),
+                                              ("before-rename", True),
+                                              ("before-commit", False)])
+def test_answer_from_disk_when_cleanup_dies(instance_factory, monkeypatch,
+                                            killpoint, queued):
+    """cleanup dies around its commit: smtpd says 250 exactly when the
+    message is durably queued, else 4xx with nothing left behind."""
+    monkeypatch.setenv("POSTERN_TEST_HOOKS", "1")
+    monkeypatch.setenv("POSTERN_CLEANUP_KILLPOINT", killpoint)
+    inst = instance_factory()
+    prepare(inst)
+    inst.start()
+    with smtplib.SMTP(HOST, inst.port("SMTP"), timeout=30) as s:
+        s.ehlo("dur.test")
+        assert s.mail("d@example.org")[0] == 250
+        assert s.rcpt("alice@localhost")[0] == 250
+        code, reply = s.data(b"Subject: durable\r\n\r\nkeep me\r\n")
+    if queued:
+        assert code == 250, reply
+        _, _, content = qfdump(inst, queued_id(reply))
+        assert content.endswith(b"\r\n\r\nkeep me\r\n")
+    else:
+        assert 400 <= code < 500, (code, reply)
+        assert files_in(inst, "active") == []
+    assert_alive(inst)
+
+
+def test_helo_and_timeout(instance_factory):
+    inst = instance_factory()
+    prepare(inst, {"smtpd_timeout": "1s", "smtpd_helo_required": "yes"})
+    inst.start()
+    r = Raw(inst.port("SMTP"))
+    assert r.cmd("MAIL FROM:<a@example.org>")[:9] == b"503 5.5.1"
+    assert r.cmd("HELO bad_name!")[:3] == b"501"
+    assert r.cmd("HELO old.example") == b"250 localhost\r\n"
+    # after HELO: no ESMTP parameters
+    assert r.cmd("MAIL FROM:<a@example.org> SIZE=10")[:3] == b"555"
+    assert r.cmd("MAIL FROM:<a@example.org>")[:3] == b"250"
+    assert r.cmd("RCPT TO:<alice@localhost>")[:3] == b"250"
+    r.cmd("DATA")
+    reply = r.cmd("Subject: helo\r\n\r\nx\r\n.")
+    env, _, content = qfdump(inst, queued_id(reply))
+    assert env["protocol"] == "SMTP"
+    assert b"by localhost (Postern) with SMTP id" in content
+    time.sleep(1.5)
+    assert r.closed(5)
+    assert r.buf == b"421 4.4.2 localhost Error: timeout exceeded\r\n"
+    inst.wait_for_log(r"timeout after DATA from unknown\[127\.0\.0\.1\]")
+    assert_alive(inst)
