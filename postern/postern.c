@@ -68,6 +68,8 @@ static const struct postern_verb postern_verbs[] = {
 	{ "map", postern_cmd_map },
 	{ "user", postern_cmd_user },
 	{ "instance", postern_cmd_instance },
+	{ "queue", postern_cmd_queue },
+	{ "mailq", postern_cmd_mailq },
 };
 
 /*
@@ -98,6 +100,16 @@ static const char *const postern_usage_lines[] = {
 	"  user list",
 	"  user verify NAME            read a password from stdin; exit 0 if it",
 	"                              matches, 1 if not",
+	"Mail queue ($queue_directory):",
+	"  queue list [--json]         what is queued (mailq; --json: one object a line)",
+	"  queue show ID [--body] [--log]",
+	"                              envelope, recipients, header of one message",
+	"  queue flush                 retry deferred mail now",
+	"  queue hold ID|ALL           keep mail from delivery",
+	"  queue release ID|ALL        give held mail back to qmgr",
+	"  queue delete ID|ALL         remove mail from the queue",
+	"  queue requeue ID|ALL        hand mail to cleanup again (new queue ID)",
+	"  mailq [--json]              the same as queue list",
 	"Instances (self-contained installations for tests and demos):",
 	"  instance init DIR [--port-base N] [--force]",
 	"                              create one in DIR (ports N+25, N+143, ...)",
@@ -438,6 +450,15 @@ main(int argc, char **argv)
 	int c;
 
 	log_init("postern");
+	/* Invoked as "mailq": the queue listing (sendmail tradition). */
+	if (argc > 0 && strcmp(basename(argv[0]), "mailq") == 0) {
+		char *margs[] = { "mailq", argc > 1 ? argv[1] : NULL, NULL };
+		const char *cdir = getenv("POSTERN_CONFIG_DIR");
+
+		postern.config_dir = cdir != NULL && *cdir != '\0' ? cdir :
+		    POSTERN_DEFAULT_CONFIG_DIR;
+		return postern_cmd_mailq(argc > 1 ? 2 : 1, margs);
+	}
 	opterr = 0;	/* our own messages, below */
 	while ((c = getopt_long(argc, argv, "+:c:hv", longopts, NULL)) != -1) {
 		switch (c) {

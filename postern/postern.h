@@ -83,5 +83,7 @@ int postern_cmd_config(int argc, char **argv);
 int postern_cmd_map(int argc, char **argv);
 int postern_cmd_user(int argc, char **argv);
 int postern_cmd_instance(int argc, char **argv);
+int postern_cmd_queue(int argc, char **argv);
+int postern_cmd_mailq(int argc, char **argv);
 
 #endif
