@@ -202,9 +202,14 @@ privsep_clean_env(const char *const *keep)
 	}
 	(void)clearenv();
 	for (i = 0; i < j; i++) {
-		/* putenv keeps the pointer: the strings are never freed. */
-		if (putenv(saved[i]) != 0)
-			free(saved[i]);
+		char *eq = strchr(saved[i], '=');
+
+		/* setenv copies (putenv would keep our pointer for ever). */
+		if (eq != NULL) {
+			*eq = '\0';
+			(void)setenv(saved[i], eq + 1, 1);
+		}
+		free(saved[i]);
 	}
 	free(saved);
 	(void)setenv("PATH", PRIVSEP_PATH, 1);

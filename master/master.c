@@ -452,6 +452,9 @@ master_run(void)
 		master_fail("pid file %s: %m", master.pid_path);
 	}
 	master_have_pid_file = true;
+	/* As Postfix: a daemon holds no other directory busy. */
+	if (chdir(master.queue_dir) < 0)
+		master_fail("chdir %s: %m", master.queue_dir);
 
 	master.privsep = privsep_enabled();
 	master.invoker = master_invoker();

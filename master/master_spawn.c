@@ -87,6 +87,8 @@ master_child(struct master_svc *svc)
 	sigset_t none;
 	size_t i;
 
+	/* master's fatal hook signals every worker: not from here. */
+	log_set_fatal_hook(NULL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)signal(SIGPIPE, SIG_DFL);
