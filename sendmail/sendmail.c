@@ -76,6 +76,7 @@ static const char *sendmail_name = "sendmail";
 
 struct sendmail_opts {
 	const char *config_dir;
+	char *config_dir_alloc;		/* when config_dir was made here */
 	const char *sender;		/* -f, or NULL */
 	const char *fullname;		/* -F, or NULL */
 	const char *envid;		/* -V */
@@ -492,9 +493,11 @@ sendmail_config(struct sendmail_opts *o)
 	/* Postfix accepts the main.cf file itself too. */
 	if (stat(o->config_dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		slash = strrchr(o->config_dir, '/');
-		o->config_dir = slash == NULL ? "." : slash == o->config_dir ?
-		    "/" : xstrndup(o->config_dir,
-		    (size_t)(slash - o->config_dir));
+		if (slash != NULL && slash != o->config_dir)
+			o->config_dir = o->config_dir_alloc = xstrndup(
+			    o->config_dir, (size_t)(slash - o->config_dir));
+		else
+			o->config_dir = slash == NULL ? "." : "/";
 	}
 	cfg = config_new(o->config_dir);
 	path = xasprintf("%s/postern.conf", o->config_dir);
@@ -506,23 +509,185 @@ sendmail_config(struct sendmail_opts *o)
 	return cfg;
 }
 
+/* sendmail_copy_input - stdin through the filter to cleanup; rc or -1 */
+static int
+sendmail_copy_input(struct cleanup_client *c, bool dot_ends,
+    const char **error_r)
+{
+	struct sendmail_filter filt;
+	char buf[SENDMAIL_CHUNK];
+	ssize_t n, i;
+	int rc = 0;
+
+	memset(&filt, 0, sizeof(filt));
+	filt.out = str_new(2 * SENDMAIL_CHUNK + 16, 0);
+	filt.line_start = true;
+	filt.dot_ends = dot_ends;
+	while (!filt.ended && rc == 0) {
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sendmail_error("cannot read standard input: %s",
+			    strerror(errno));
+			rc = EX_NOINPUT;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (i = 0; i < n && !filt.ended; i++)
+			filter_byte(&filt, buf[i]);
+		if (str_len(filt.out) >= SENDMAIL_CHUNK) {
+			if (cleanup_client_content(c, str_c(filt.out),
+			    str_len(filt.out), error_r) < 0)
+				rc = -1;
+			str_clear(filt.out);
+		}
+	}
+	if (rc == 0) {
+		filter_eof(&filt);
+		if (str_len(filt.out) > 0 && cleanup_client_content(c,
+		    str_c(filt.out), str_len(filt.out), error_r) < 0)
+			rc = -1;
+	}
+	str_free(&filt.out);
+	return rc;
+}
+
+/* sendmail_submit - build the envelope, send the message; exit status */
+static int
+sendmail_submit(const struct sendmail_opts *o, const struct config *cfg,
+    char **args, size_t nargs)
+{
+	struct cleanup_client *c = NULL;
+	struct queue_envelope env;
+	struct queue_attr attrs[3];
+	struct queue_rcpt r;
+	struct passwd *pw;
+	struct str *sender, *reason, *socket_path;
+	char uidbuf[32], id[QUEUE_ID_SIZE], *gecos = NULL, **rcpts = NULL;
+	const char *error = "", *fullname = o->fullname;
+	size_t nrcpts = 0, i, nattrs = 0;
+	enum cleanup_status status;
+	int rc = EX_OK;
+
+	sender = str_new(128, 0);
+	reason = str_new(128, 0);
+	socket_path = str_new(256, 0);
+	/* Who we are: cleanup checks this itself; we fill in the defaults. */
+	if ((pw = getpwuid(getuid())) == NULL) {
+		sendmail_error("uid %lu has no login name",
+		    (unsigned long)getuid());
+		rc = EX_NOUSER;
+		goto out;
+	}
+	if (o->sender != NULL) {
+		if (!sendmail_canon(o->sender, true, sender)) {
+			sendmail_error("bad sender address syntax: %s",
+			    o->sender);
+			rc = EX_DATAERR;
+			goto out;
+		}
+	} else {
+		(void)address_quote_local(pw->pw_name, strlen(pw->pw_name),
+		    sender);
+	}
+	for (i = 0; i < nargs; i++) {
+		if (!sendmail_rcpts(args[i], &rcpts, &nrcpts)) {
+			sendmail_error("bad recipient address syntax: %s",
+			    args[i]);
+			rc = EX_DATAERR;
+			goto out;
+		}
+	}
+	if (nrcpts == 0 && !o->extract) {
+		sendmail_error("recipients must be given on the command line "
+		    "or with -t");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (fullname == NULL)
+		fullname = gecos = sendmail_gecos(pw);
+
+	memset(&env, 0, sizeof(env));
+	gettimeofday(&env.arrival, NULL);
+	env.sender = str_c(sender);
+	env.envid = o->envid;
+	env.ret = o->ret;
+	env.body = o->body;
+	env.protocol = "local";
+	(void)snprintf(uidbuf, sizeof(uidbuf), "%lu", (unsigned long)getuid());
+	attrs[nattrs].name = "uid";
+	attrs[nattrs++].value = uidbuf;
+	attrs[nattrs].name = "login";
+	attrs[nattrs++].value = pw->pw_name;
+	if (fullname != NULL) {
+		attrs[nattrs].name = "fullname";
+		attrs[nattrs++].value = fullname;
+	}
+	env.attrs = attrs;
+	env.nattrs = nattrs;
+
+	(void)str_printf(socket_path, "%s/public/cleanup",
+	    config_str(cfg, "queue_directory"));
+	c = cleanup_client_open(str_c(socket_path), CLEANUP_FLAG_SUBMISSION |
+	    (o->extract ? CLEANUP_FLAG_EXTRACT_RCPTS : 0), &error);
+	if (c == NULL) {
+		sendmail_error("cannot submit mail: %s: %s", str_c(socket_path),
+		    error);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	pst_strlcpy(id, cleanup_client_id(c), sizeof(id));
+	if (cleanup_client_envelope(c, &env, &error) < 0)
+		rc = -1;
+	for (i = 0; rc == 0 && i < nrcpts; i++) {
+		memset(&r, 0, sizeof(r));
+		r.address = rcpts[i];
+		r.notify = o->notify;
+		if (cleanup_client_rcpt(c, &r, &error) < 0)
+			rc = -1;
+	}
+	if (rc == 0)
+		rc = sendmail_copy_input(c, o->dot_ends, &error);
+	if (rc > 0) {
+		/* Our own failure: closing early makes cleanup drop it. */
+		cleanup_client_abort(&c);
+		goto out;
+	}
+	/* After a broken connection too: finish tells what is on disk. */
+	status = cleanup_client_finish(&c, reason);
+	if (status == CLEANUP_OK) {
+		if (o->verbose)
+			printf("%s: queued as %s\n", sendmail_name, id);
+		rc = EX_OK;
+	} else {
+		if (rc < 0)
+			sendmail_error("mail not sent: %s (%s)", str_c(reason),
+			    error);
+		else
+			sendmail_error("mail not sent: %s", str_c(reason));
+		rc = status == CLEANUP_REJECT ? EX_DATAERR : EX_TEMPFAIL;
+	}
+out:
+	cleanup_client_abort(&c);
+	str_free(&sender);
+	str_free(&reason);
+	str_free(&socket_path);
+	for (i = 0; i < nrcpts; i++)
+		free(rcpts[i]);
+	free(rcpts);
+	free(gecos);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sendmail_opts o = { .dot_ends = true, .mode = 'm' };
 	struct config *cfg;
-	struct cleanup_client *c;
-	struct queue_envelope env;
-	struct queue_attr attrs[3];
-	struct queue_rcpt r;
-	struct sendmail_filter filt;
-	struct passwd *pw;
-	struct str *sender, *reason, *socket_path;
-	char uidbuf[32], *gecos = NULL, **rcpts = NULL, buf[SENDMAIL_CHUNK];
-	const char *error, *base;
-	size_t nrcpts = 0, i, nattrs = 0;
-	enum cleanup_status status;
-	ssize_t n;
+	const char *base;
+	char *cdir;
 	int first, rc;
 
 	base = strrchr(argv[0], '/');
@@ -537,161 +702,34 @@ main(int argc, char **argv)
 	log_init(sendmail_name);
 	sendmail_args(argc, argv, &o, &first);
 	cfg = sendmail_config(&o);
+	/* execv() takes char *const[]: give it writable copies. */
+	cdir = xstrdup(o.config_dir);
 
 	switch (o.mode) {
 	case 'p': {
-		/* execv() takes char *const[]: give it writable copies. */
 		static char opt_c[] = "-c", queue[] = "queue", list[] = "list";
-		char *args[] = { NULL, opt_c, xstrdup(o.config_dir), queue,
-		    list, NULL };
+		char *args[] = { NULL, opt_c, cdir, queue, list, NULL };
 
-		return sendmail_exec("command_directory", "postern", args, cfg);
+		rc = sendmail_exec("command_directory", "postern", args, cfg);
+		break;
 	}
 	case 's': {
 		static char opt_S[] = "-S", opt_c[] = "-c";
-		char *args[] = { NULL, opt_S, opt_c, xstrdup(o.config_dir),
-		    NULL };
+		char *args[] = { NULL, opt_S, opt_c, cdir, NULL };
 
-		return sendmail_exec("daemon_directory", "smtpd", args, cfg);
-	}
-	case 'i':
-		return sendmail_newaliases(cfg, o.config_dir);
-	default:
+		rc = sendmail_exec("daemon_directory", "smtpd", args, cfg);
 		break;
 	}
-
-	/* Who we are: cleanup checks this itself; we fill in the defaults. */
-	errno = 0;
-	if ((pw = getpwuid(getuid())) == NULL) {
-		sendmail_error("uid %lu has no login name",
-		    (unsigned long)getuid());
-		return EX_NOUSER;
+	case 'i':
+		rc = sendmail_newaliases(cfg, cdir);
+		break;
+	default:
+		rc = sendmail_submit(&o, cfg, argv + first,
+		    (size_t)(argc - first));
+		break;
 	}
-	sender = str_new(128, 0);
-	if (o.sender != NULL) {
-		if (!sendmail_canon(o.sender, true, sender)) {
-			sendmail_error("bad sender address syntax: %s", o.sender);
-			return EX_DATAERR;
-		}
-	} else {
-		(void)address_quote_local(pw->pw_name, strlen(pw->pw_name),
-		    sender);
-	}
-	for (i = (size_t)first; i < (size_t)argc; i++) {
-		if (!sendmail_rcpts(argv[i], &rcpts, &nrcpts)) {
-			sendmail_error("bad recipient address syntax: %s",
-			    argv[i]);
-			return EX_DATAERR;
-		}
-	}
-	if (nrcpts == 0 && !o.extract)
-		sendmail_usage("recipients must be given on the command line "
-		    "or with -t");
-	if (o.fullname == NULL)
-		o.fullname = gecos = sendmail_gecos(pw);
-
-	memset(&env, 0, sizeof(env));
-	gettimeofday(&env.arrival, NULL);
-	env.sender = str_c(sender);
-	env.envid = o.envid;
-	env.ret = o.ret;
-	env.body = o.body;
-	env.protocol = "local";
-	(void)snprintf(uidbuf, sizeof(uidbuf), "%lu", (unsigned long)getuid());
-	attrs[nattrs].name = "uid";
-	attrs[nattrs++].value = uidbuf;
-	attrs[nattrs].name = "login";
-	attrs[nattrs++].value = pw->pw_name;
-	if (o.fullname != NULL) {
-		attrs[nattrs].name = "fullname";
-		attrs[nattrs++].value = o.fullname;
-	}
-	env.attrs = attrs;
-	env.nattrs = nattrs;
-
-	socket_path = str_new(256, 0);
-	(void)str_printf(socket_path, "%s/public/cleanup",
-	    config_str(cfg, "queue_directory"));
-	c = cleanup_client_open(str_c(socket_path),
-	    CLEANUP_FLAG_SUBMISSION | (o.extract ? CLEANUP_FLAG_EXTRACT_RCPTS : 0),
-	    &error);
-	if (c == NULL) {
-		sendmail_error("cannot submit mail: %s: %s", str_c(socket_path),
-		    error);
-		return EX_TEMPFAIL;
-	}
-	if (cleanup_client_envelope(c, &env, &error) < 0)
-		goto lost;
-	for (i = 0; i < nrcpts; i++) {
-		memset(&r, 0, sizeof(r));
-		r.address = rcpts[i];
-		r.notify = o.notify;
-		if (cleanup_client_rcpt(c, &r, &error) < 0)
-			goto lost;
-	}
-
-	memset(&filt, 0, sizeof(filt));
-	filt.out = str_new(2 * SENDMAIL_CHUNK + 16, 0);
-	filt.line_start = true;
-	filt.dot_ends = o.dot_ends;
-	while (!filt.ended) {
-		n = read(STDIN_FILENO, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			sendmail_error("cannot read standard input: %s",
-			    strerror(errno));
-			cleanup_client_abort(&c);
-			return EX_NOINPUT;
-		}
-		if (n == 0)
-			break;
-		for (i = 0; i < (size_t)n && !filt.ended; i++)
-			filter_byte(&filt, buf[i]);
-		if (str_len(filt.out) >= SENDMAIL_CHUNK) {
-			if (cleanup_client_content(c, str_c(filt.out),
-			    str_len(filt.out), &error) < 0)
-				goto lost;
-			str_clear(filt.out);
-		}
-	}
-	filter_eof(&filt);
-	if (str_len(filt.out) > 0 && cleanup_client_content(c,
-	    str_c(filt.out), str_len(filt.out), &error) < 0)
-		goto lost;
-
-	reason = str_new(128, 0);
-	{
-		char id[QUEUE_ID_SIZE];
-
-		pst_strlcpy(id, cleanup_client_id(c), sizeof(id));
-		status = cleanup_client_finish(&c, reason);
-		if (status == CLEANUP_OK) {
-			if (o.verbose)
-				printf("%s: queued as %s\n", sendmail_name, id);
-			rc = EX_OK;
-		} else {
-			sendmail_error("mail not sent: %s", str_c(reason));
-			rc = status == CLEANUP_REJECT ? EX_DATAERR : EX_TEMPFAIL;
-		}
-	}
-	str_free(&reason);
-	str_free(&filt.out);
-	str_free(&sender);
-	str_free(&socket_path);
-	for (i = 0; i < nrcpts; i++)
-		free(rcpts[i]);
-	free(rcpts);
-	free(gecos);
+	free(cdir);
+	free(o.config_dir_alloc);
 	config_free(&cfg);
 	return rc;
-
-lost:
-	/* The connection broke mid-way: finish tells what is on disk. */
-	reason = str_new(128, 0);
-	status = cleanup_client_finish(&c, reason);
-	if (status == CLEANUP_OK)
-		return EX_OK;
-	sendmail_error("mail not sent: %s (%s)", str_c(reason), error);
-	return status == CLEANUP_REJECT ? EX_DATAERR : EX_TEMPFAIL;
 }
