@@ -390,13 +390,17 @@ qmgr_expire(struct qmgr_message *msg)
 		struct queue_rcpt_update u;
 		struct str *reason;
 		const char *error = NULL, *text;
-		char dsn[16];
+		char dsn[16], *last, *addr;
 
 		if (qr->state != QUEUE_RCPT_DEFERRED &&
 		    qr->state != QUEUE_RCPT_PENDING)
 			continue;
 		qmgr_split_reason(qr->reason[0] != '\0' ? qr->reason :
 		    "4.4.7 delivery time expired", dsn, &text);
+		/* the update replaces qr->reason: keep copies for the log */
+		last = xstrdup(text);
+		addr = xstrdup(qr->address);
+		text = last;
 		reason = str_new(128, QUEUE_FILE_REASON_MAX);
 		(void)str_printf(reason, "%s message expired after %lu days "
 		    "in the queue; last error: ", dsn,
@@ -409,16 +413,18 @@ qmgr_expire(struct qmgr_message *msg)
 		u.reason = str_c(reason);
 		if (queue_file_update(msg->qf, &u, 1, &error) < 0) {
 			log_error(&msg->log, "cannot record expiry of <%s>: "
-			    "%s: %m", qr->address, error);
+			    "%s: %m", addr, error);
 		} else {
 			struct str *delay = str_new(16, 0);
 
 			qmgr_delay(delay, msg);
 			log_info(&msg->log, "to=<%s>, relay=none, delay=%s, "
 			    "dsn=%s, status=expired, returned to sender (%s)",
-			    qr->address, str_c(delay), dsn, text);
+			    addr, str_c(delay), dsn, text);
 			str_free(&delay);
 		}
+		free(last);
+		free(addr);
 		str_free(&reason);
 	}
 }

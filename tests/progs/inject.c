@@ -57,7 +57,7 @@ main(int argc, char **argv)
 	unsigned flags = 0, notify = 0;
 	char buf[65536];
 	size_t n;
-	int ch, i;
+	int ch, i, rc = 1;
 
 	log_init("inject");
 	memset(&env, 0, sizeof(env));
@@ -113,7 +113,7 @@ main(int argc, char **argv)
 	c = cleanup_client_open(str_c(sock), flags, &error);
 	if (c == NULL) {
 		fprintf(stderr, "inject: %s\n", error);
-		return 1;
+		goto out;
 	}
 	if (cleanup_client_envelope(c, &env, &error) < 0)
 		goto fail;
@@ -132,11 +132,16 @@ main(int argc, char **argv)
 	printf("%s\n", cleanup_client_id(c));
 	if (cleanup_client_finish(&c, reason) != CLEANUP_OK) {
 		fprintf(stderr, "inject: not queued: %s\n", str_c(reason));
-		return 1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+	goto out;
 fail:
 	fprintf(stderr, "inject: %s\n", error);
 	cleanup_client_abort(&c);
-	return 1;
+out:
+	free(orcpt_type);
+	str_free(&reason);
+	str_free(&sock);
+	return rc;
 }
