@@ -317,7 +317,9 @@ cleanup_envelope(struct cleanup_state *st, struct cleanup_proto_envelope *pe)
 		env.nattrs = n;
 		log_info(&st->ctx, "uid=%lu from=<%s>", (unsigned long)st->uid,
 		    str_c(st->sender));
-	} else if (!(st->flags & CLEANUP_FLAG_BOUNCE)) {
+	}
+	/* The canonical maps apply to local users' senders too (Postfix). */
+	if (!(st->flags & CLEANUP_FLAG_BOUNCE)) {
 		r = cleanup_addr_rewrite(st->sender,
 		    cleanup_settings.sender_maps,
 		    cleanup_settings.nsender_maps, false, &error);

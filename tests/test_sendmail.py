@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from conftest import BIN
+
 from injecttest import (EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_USAGE,
                         header_and_body, header_fields, local_user, open_up,
                         queue_ids, qfcat, sendmail, start_with_cleanup,
@@ -251,7 +253,30 @@ def test_cleanup_not_running(instance_factory):
     assert b"cleanup" in r.stderr
 
 
-def test_mailq_and_bp_need_the_cli(inst):
+def test_bp_lists_the_queue(inst):
+    r = sendmail(inst, ["bob@example.com"], b"Subject: q\n\nx\n")
+    assert r.returncode == EX_OK
+    qid, _ = the_only(inst)
     r = sendmail(inst, ["-bp"], b"")
-    # Either the queue listing ran, or a clear complaint about it.
-    assert r.returncode == 0 or b"queue" in r.stderr or b"usage" in r.stderr
+    if r.returncode != 0 and b"queue" not in r.stdout:
+        pytest.skip(f"postern queue list is not available: {r.stderr!r}")
+    assert r.returncode == 0, r.stderr
+    assert qid.encode() in r.stdout
+    assert b"bob@example.com" in r.stdout
+
+
+def test_bs_speaks_smtp_through_smtpd(inst):
+    if not (BIN / "smtpd").exists():
+        pytest.skip("smtpd is not built")
+    session = (b"EHLO client.example\r\nMAIL FROM:<alice@example.org>\r\n"
+               b"RCPT TO:<bob@example.com>\r\nDATA\r\n"
+               b"Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n")
+    r = sendmail(inst, ["-bs"], session)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"220 ")
+    m = re.search(rb"250 [0-9.]+ Ok: queued as ([0-9A-Z]+)", r.stdout)
+    assert m, r.stdout
+    qid, qf = the_only(inst)
+    assert qid == m.group(1).decode()
+    assert qf["sender"] == "alice@example.org"
+    assert header_and_body(qf["content"])[1] == b"via -bs\r\n"
