@@ -27,7 +27,9 @@ Scripting:
                       acknowledged without storing a second copy
                       (counted in sink.dedupes)
   extensions          extra LHLO/EHLO keywords (e.g. "DSN")
-Every command line received is in sink.commands.
+  pipelining          advertise PIPELINING (default True)
+Every command line received is in sink.commands; sink.max_sessions is
+the most connections it had open at once.
 """
 
 import os
@@ -65,6 +67,17 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self):
         sink = self.sink
+        with sink.lock:
+            sink.sessions += 1
+            sink.max_sessions = max(sink.max_sessions, sink.sessions)
+        try:
+            self._session()
+        finally:
+            with sink.lock:
+                sink.sessions -= 1
+
+    def _session(self):
+        sink = self.sink
         proto_lmtp = not sink.smtp
         self.reply("220 lmtp-sink ready")
         sender = None
@@ -81,8 +94,10 @@ class _Handler(socketserver.StreamRequestHandler):
                 if (verb == "LHLO") != proto_lmtp:
                     self.reply("500 5.5.1 wrong greeting verb")
                     continue
-                exts = ["PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME",
+                exts = ["ENHANCEDSTATUSCODES", "8BITMIME",
                         "CHUNKING", "BINARYMIME", "SIZE 0"]
+                if sink.pipelining:
+                    exts.insert(0, "PIPELINING")
                 exts += sink.extensions
                 if sink.advertise_token:
                     exts.append("XPOSTERN-TOKEN")
@@ -198,6 +213,9 @@ class LmtpSink:
         self.stall_after_data = 0
         self.advertise_token = True
         self.extensions = []
+        self.pipelining = True
+        self.sessions = 0
+        self.max_sessions = 0
         self._attempts = {}
         self.server = None
         self.thread = None

@@ -12,6 +12,7 @@ import email
 import re
 import email.policy
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -479,3 +480,86 @@ def test_kill_qmgr_during_delivery_exactly_once(queue):
         got = [d for d in queue.sink.delivered_to(r) if d["token"].startswith(qid)]
         assert len(got) == 1, (r, got)
     assert queue.sink.dedupes >= 1
+
+
+def test_destination_concurrency_limit(instance_factory):
+    q = make_queue(instance_factory, config={
+        "lmtp_destination_concurrency_limit": "1",
+        "default_destination_recipient_limit": "1"})
+    try:
+        q.sink.stall_after_data = 0.3
+        rcpts = [f"bob+{i}@localhost" for i in range(4)]
+        qid = q.inject(rcpts, MSG)
+        q.wait_removed(qid)
+        assert len(q.sink.deliveries) == 4
+        assert q.sink.max_sessions == 1
+    finally:
+        q.sink.stop()
+
+
+def test_parallel_deliveries_within_limit(instance_factory):
+    q = make_queue(instance_factory, config={
+        "lmtp_destination_concurrency_limit": "3",
+        "default_destination_recipient_limit": "1"})
+    try:
+        q.sink.stall_after_data = 0.5
+        rcpts = [f"bob+{i}@localhost" for i in range(6)]
+        qid = q.inject(rcpts, MSG)
+        q.wait_removed(qid)
+        assert len(q.sink.deliveries) == 6
+        assert 2 <= q.sink.max_sessions <= 3
+    finally:
+        q.sink.stop()
+
+
+def test_no_pipelining_and_bdat_binarymime(queue):
+    queue.sink.pipelining = False
+    binary = (b"Subject: bin\r\nMIME-Version: 1.0\r\n\r\n"
+              b"\x00\x01\x02 bare\nLF .dot\r\n.\r\n")
+    qid = queue.inject(["bob@localhost"], binary, args=["-b", "BINARYMIME"])
+    queue.wait_removed(qid)
+    (got,) = queue.sink.delivered_to("bob@localhost")
+    assert got["data"].endswith(binary)
+    assert any(c.startswith("BDAT ") and c.endswith(" LAST")
+               for c in queue.sink.commands)
+    assert any("BODY=BINARYMIME" in c for c in queue.sink.commands)
+
+
+def test_active_limit_bounds_memory(instance_factory):
+    q = make_queue(instance_factory, config={"qmgr_message_active_limit": "1"})
+    try:
+        ids = [q.inject(["bob@localhost"], MSG) for _ in range(5)]
+        for qid in ids:
+            q.wait_removed(qid)
+        assert len(q.sink.delivered_to("bob@localhost")) == 5
+    finally:
+        q.sink.stop()
+
+
+def test_incoming_recovery(instance_factory):
+    """A complete file a dead writer left in incoming/ is committed and
+    delivered; an incomplete old one is removed."""
+    q = make_queue(instance_factory)
+    try:
+        qid = q.inject(["bob@localhost"], MSG, args=["-H"])
+        junk = q.inject(["bob@localhost"], MSG, args=["-H"])
+        q.inst.stop()
+        old = time.time() - 2 * 3600
+        src = q.spool / "hold" / qid
+        dst = q.spool / "incoming" / qid
+        os.rename(src, dst)
+        os.utime(dst, (old, old))
+        jsrc = q.spool / "hold" / junk
+        jdst = q.spool / "incoming" / junk
+        data = jsrc.read_bytes()
+        jdst.write_bytes(data[:len(data) // 2])
+        jsrc.unlink()
+        shutil.chown(jdst, user=os.stat(dst).st_uid, group=os.stat(dst).st_gid)
+        os.utime(jdst, (old, old))
+        start_queue(q)
+        q.wait_removed(qid)
+        assert len(q.sink.delivered_to("bob@localhost")) == 1
+        q.inst.wait_for_log(rf"{junk}: removing incomplete queue file")
+        assert q.ids("incoming") == []
+    finally:
+        q.sink.stop()
