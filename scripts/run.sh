@@ -83,9 +83,13 @@ sieve=$(env_get SIEVE_PORT)
 lmtp=$(env_get LMTP_PORT)
 nntp=$(env_get NNTP_PORT)
 
-# "(not built yet)" for a daemon whose binary is missing
+# built DAEMON PORT - a note when the endpoint cannot answer yet
 built() {
-	if [ -x "$build/bin/$1" ]; then echo ""; else echo "  ($1: not built yet)"; fi
+	if [ ! -x "$build/bin/$1" ]; then
+		echo "  ($1: not built yet)"
+	elif ! grep -Eq "^[^#[:space:]]*:$2[[:space:]]" "$run_dir/master.conf"; then
+		echo "  ($1: no service line in master.conf)"
+	fi
 }
 
 cat <<EOF
@@ -97,16 +101,16 @@ Postern demo instance: $run_dir
   TLS      self-signed for localhost: $cert
 
 Endpoints (all on $host; also in $run_dir/instance.env):
-  SMTP        $smtp$(built smtpd)
-  submission  $submission (STARTTLS)$(built smtpd)
-  SMTPS       $smtps (implicit TLS)$(built smtpd)
-  IMAP        $imap (STARTTLS)$(built imapd)
-  IMAPS       $imaps$(built imapd)
-  POP3        $pop3 (STLS)$(built pop3d)
-  POP3S       $pop3s$(built pop3d)
-  ManageSieve $sieve$(built sieved)
-  LMTP        $lmtp$(built lmtpd)
-  NNTP        $nntp$(built news-gw)
+  SMTP        $smtp$(built smtpd $smtp)
+  submission  $submission (STARTTLS)$(built smtpd $submission)
+  SMTPS       $smtps (implicit TLS)$(built smtpd $smtps)
+  IMAP        $imap (STARTTLS)$(built imapd $imap)
+  IMAPS       $imaps$(built imapd $imaps)
+  POP3        $pop3 (STLS)$(built pop3d $pop3)
+  POP3S       $pop3s$(built pop3d $pop3s)
+  ManageSieve $sieve$(built sieved $sieve)
+  LMTP        $lmtp$(built lmtpd $lmtp)
+  NNTP        $nntp$(built news-gw $nntp)
 
 Try:
   swaks --server $host:$smtp --to demo@localhost
