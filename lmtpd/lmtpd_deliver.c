@@ -183,7 +183,7 @@ lmtpd_rcpt_check(struct lmtpd_session *sess, const struct address *addr,
 	}
 	found = lmtpd_user_lookup(r.user, &r.quota, &err);
 	if (found < 0) {
-		log_error(&sess->log, "user database %s: %s",
+		log_error(&sess->log, "user database %s: %s: %m",
 		    lmtpd_settings.user_database, err != NULL ? err : "error");
 		lmtpd_reply(sess, 451, "4.3.0", "<%s> Temporary user lookup "
 		    "failure", str_c(shown));

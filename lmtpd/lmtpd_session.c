@@ -276,6 +276,27 @@ lmtpd_rcpt_split_token(const char *p, size_t len, struct str *out,
 	return found > 0 ? 1 : 0;
 }
 
+/*
+ * lmtpd_rcpt_add_domain - RCPT TO line p[0..len) with "@localhost" put
+ * at the end of its path, so that the RFC 5321 parser takes the LMTP
+ * form "RCPT TO:<user>" (the domain is dropped again after parsing).
+ */
+static void
+lmtpd_rcpt_add_domain(const char *p, size_t len, struct str *out)
+{
+	size_t i = 8, end;
+
+	while (i < len && p[i] == ' ')
+		i++;
+	end = lmtpd_path_end(p, len, i);
+	if (end > i && p[i] == '<' && p[end - 1] == '>')
+		end--;
+	str_clear(out);
+	str_append(out, p, end);
+	str_append_cstr(out, "@localhost");
+	str_append(out, p + end, len - end);
+}
+
 /* lmtpd_token_ok - a token the store can keep, with room for "/N" */
 static bool
 lmtpd_token_ok(const struct str *token)
@@ -456,6 +477,17 @@ lmtpd_loop(struct lmtpd_session *sess)
 		    str_len(sess->line), cmdline, token);
 		perr = smtp_cmd_parse(sess->cmd, str_c(cmdline), str_len(cmdline),
 		    LMTPD_EXT, sess->in_mail && sess->smtputf8, 0);
+		if (perr == SMTP_PROTO_ERR_RECIPIENT &&
+		    sess->cmd->addr_error == ADDRESS_ERR_NO_DOMAIN) {
+			/* LMTP: a bare local user (RFC 2033 4.1 leaves it to us) */
+			lmtpd_rcpt_add_domain(str_c(cmdline), str_len(cmdline),
+			    sess->scratch);
+			perr = smtp_cmd_parse(sess->cmd, str_c(sess->scratch),
+			    str_len(sess->scratch), LMTPD_EXT,
+			    sess->in_mail && sess->smtputf8, 0);
+			if (perr == SMTP_PROTO_OK)
+				str_clear(sess->cmd->addr->domain);
+		}
 		sess->cur_verb = sess->cmd->verb;
 		slot = sess->cmd->verb == SMTP_VERB_NONE ? LMTPD_VERB_COUNT :
 		    (unsigned)sess->cmd->verb;

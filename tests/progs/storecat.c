@@ -13,8 +13,11 @@
  *	    the cached IMAP string
  *	storecat STORE_DIR USER quota
  *	    BYTES<TAB>MESSAGES
+ *	storecat STORE_DIR USER create MAILBOX
+ *	    create a mailbox (the one write, for test set-up)
  *
- *	Read-only (mailboxes are opened with STORE_OPEN_READONLY). Run as
+ *	Read-only but for create (mailboxes are opened with
+ *	STORE_OPEN_READONLY). Run as
  *	root, it first becomes the owner of STORE_DIR, so that nothing it
  *	creates (a user's directory, lock files) is root's. Exit 0, 1 on a
  *	store error (message on stderr), 2 on usage.
@@ -36,7 +39,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: storecat STORE_DIR USER mailboxes | ls MAILBOX | "
-	    "cat MAILBOX UID | cached MAILBOX UID FIELD | quota\n");
+	    "cat MAILBOX UID | cached MAILBOX UID FIELD | quota | create MAILBOX\n");
 	return EXIT_USAGE;
 }
 
@@ -173,6 +176,9 @@ main(int argc, char **argv)
 		if (rc == 0)
 			printf("%llu\t%llu\n", (unsigned long long)q.bytes,
 			    (unsigned long long)q.messages);
+	} else if (strcmp(argv[3], "create") == 0 && argc == 5) {
+		rc = store_mailbox_create(st, argv[4], 0, &err) < 0 ?
+		    fail(argv[4], err) : 0;
 	} else
 		rc = usage();
 	store_free(&st);
