@@ -155,11 +155,19 @@ def _children(pid):
 
 
 def _processes_naming(directory):
-    """Pids of live processes with an argument inside directory."""
+    """Pids of live processes of the build under test (their executable
+    is in BUILD) with an argument inside directory. Other programs that
+    merely name the directory (a tail -f, an rm) are left alone."""
     prefix = str(directory)
+    build = str(BUILD) + "/"
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
+            continue
+        try:
+            if not os.readlink(f"/proc/{entry}/exe").startswith(build):
+                continue
+        except OSError:
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
