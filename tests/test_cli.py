@@ -69,6 +69,16 @@ def test_config_dir_from_environment(instance_factory):
 # ----------------------------------------------------------------- control
 
 
+def configured_services(inst):
+    """Names of the services in the instance's master.conf."""
+    names = []
+    for line in (inst.dir / "master.conf").read_text().splitlines():
+        if line.strip() and not line.startswith(("#", " ", "\t")):
+            names.append(line.split()[0])
+    return names
+
+
+
 def test_start_status_reload_stop_round_trip(instance_factory):
     inst = instance_factory()
     pid_file = inst.dir / "spool/pid/master.pid"
@@ -100,9 +110,11 @@ def test_start_status_reload_stop_round_trip(instance_factory):
     assert fields["pid"] == str(pid)
     assert int(fields["uptime"]) >= 0
     assert fields["config"] == str(inst.config_dir)
-    assert fields["services"] == "0"
+    assert fields["services"] == str(len(configured_services(inst)))
     for line in lines[1:]:
         assert line.startswith("service "), line
+    assert ({dict(f.split("=", 1) for f in line.split()[1:])["name"]
+             for line in lines[1:]} == set(configured_services(inst)))
 
     # start twice refuses
     r = inst.postern("start", check=False)
@@ -144,13 +156,15 @@ def test_status_table_lists_services(instance_factory):
     smtp = inst.port("SMTP")
     inst.add_service(f"127.0.0.1:{smtp} inet n - n - 3 testsvc")
     inst.add_service("tsvc unix n - n - - testsvc")
+    count = len(configured_services(inst))
     inst.start()
     with socket.create_connection(("127.0.0.1", smtp), timeout=10) as s:
         assert s.recv(100).startswith(b"hello ")
         r = inst.postern("status", "-k")
         records = [line.split() for line in r.stdout.splitlines()]
         assert records[0][0] == "master"
-        assert dict(f.split("=", 1) for f in records[0][1:])["services"] == "2"
+        assert (dict(f.split("=", 1) for f in records[0][1:])["services"]
+                == str(count))
         services = {}
         for rec in records[1:]:
             assert rec[0] == "service"
@@ -167,7 +181,7 @@ def test_status_table_lists_services(instance_factory):
         r = inst.postern("status")
         lines = r.stdout.splitlines()
         assert lines[0].startswith("master: running, pid ")
-        assert f"config {inst.config_dir}, 2 services" in lines[0]
+        assert f"config {inst.config_dir}, {count} services" in lines[0]
         header = next(line for line in lines if line.startswith("SERVICE"))
         assert header.split() == ["SERVICE", "TYPE", "LISTEN", "USER",
                                   "MAXPROC", "PROCS", "AVAIL", "THROTTLED",
@@ -178,10 +192,15 @@ def test_status_table_lists_services(instance_factory):
         assert rows["tsvc"][1] == "unix"
 
 
-def test_status_table_without_services(instance):
-    r = instance.postern("status")
+def test_status_table_without_services(instance_factory):
+    inst = instance_factory()
+    conf = inst.dir / "master.conf"
+    conf.write_text("".join(line for line in conf.read_text().splitlines(True)
+                            if line.startswith("#") or not line.strip()))
+    inst.start()
+    r = inst.postern("status")
     assert r.stdout.startswith("master: running, pid ")
-    assert f"config {instance.config_dir}, 0 services" in r.stdout
+    assert f"config {inst.config_dir}, 0 services" in r.stdout
     assert "no services" in r.stdout
 
 
