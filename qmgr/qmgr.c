@@ -368,30 +368,31 @@ qmgr_serve(const struct server_conn *conn UNUSED)
 {
 }
 
-/* qmgr_maps - open a list of map specs */
+/*
+ * qmgr_maps - open a list of map specs: one slot per spec, NULL for a
+ * map that cannot be opened now (qmgr_resolve tries again, and defers
+ * what needs it meanwhile: a missing alias table must not bounce mail)
+ */
 static struct map **
-qmgr_maps(const char *param, size_t *n_r)
+qmgr_maps(const char *param, const char *const **specs_r, size_t *n_r)
 {
 	const char *const *specs;
 	struct map **maps;
-	size_t n, i, k = 0;
+	size_t n, i;
 
 	specs = config_list(conf(), param, &n);
 	maps = xcalloc(n + 1, sizeof(*maps));
 	for (i = 0; i < n; i++) {
 		const char *error = NULL;
 
-		maps[k] = map_open(specs[i], 0, &error);
-		if (maps[k] == NULL) {
-			log_warn(NULL, "%s: cannot open %s: %s (lookups in it "
-			    "are skipped until it exists)", param, specs[i],
-			    error);
-			/* keep trying: qmgr_resolve reopens missing maps */
-			continue;
-		}
-		k++;
+		maps[i] = map_open(specs[i], 0, &error);
+		if (maps[i] == NULL)
+			log_warn(NULL, "%s: cannot open %s: %s (mail that needs "
+			    "it is deferred until it can be opened)", param,
+			    specs[i], error);
 	}
-	*n_r = k;
+	*specs_r = specs;
+	*n_r = n;
 	return maps;
 }
 
@@ -438,9 +439,12 @@ qmgr_post_jail(void)
 	    "default_destination_concurrency_limit");
 	s->virtual_domains = config_list(cfg, "virtual_alias_domains",
 	    &s->nvirtual_domains);
-	s->alias_maps = qmgr_maps("alias_maps", &s->nalias_maps);
-	s->virtual_maps = qmgr_maps("virtual_alias_maps", &s->nvirtual_maps);
-	s->transport_maps = qmgr_maps("transport_maps", &s->ntransport_maps);
+	s->alias_maps = qmgr_maps("alias_maps", &s->alias_specs,
+	    &s->nalias_maps);
+	s->virtual_maps = qmgr_maps("virtual_alias_maps", &s->virtual_specs,
+	    &s->nvirtual_maps);
+	s->transport_maps = qmgr_maps("transport_maps", &s->transport_specs,
+	    &s->ntransport_maps);
 	qmgr_resolve_init();
 
 	/* One open queue file per message in memory: use what we may. */

@@ -52,13 +52,17 @@ struct qmgr_settings {
 	unsigned long rcpt_limit;
 	unsigned long dest_rcpt_limit;
 	unsigned long default_concurrency;
+	/* map lists: one slot per spec, NULL while it cannot be opened */
 	struct map **alias_maps;
+	const char *const *alias_specs;
 	size_t nalias_maps;
 	struct map **virtual_maps;
+	const char *const *virtual_specs;
 	size_t nvirtual_maps;
 	const char *const *virtual_domains;
 	size_t nvirtual_domains;
 	struct map **transport_maps;
+	const char *const *transport_specs;
 	size_t ntransport_maps;
 };
 

@@ -174,15 +174,23 @@ qmgr_is_virtual_domain(const char *domain)
 
 /* qmgr_maps_lookup - first hit in a list of maps: 1, 0 none, -1 error */
 static int
-qmgr_maps_lookup(struct map **maps, size_t n, const char *key,
-    struct str *value, struct qmgr_expansion *x)
+qmgr_maps_lookup(struct map **maps, const char *const *specs, size_t n,
+    const char *key, struct str *value, struct qmgr_expansion *x)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		const char *error = NULL;
-		int r = map_lookup(maps[i], key, value, &error);
+		int r;
 
+		if (maps[i] == NULL &&
+		    (maps[i] = map_open(specs[i], 0, &error)) == NULL) {
+			if (x != NULL)
+				qmgr_x_problem(x, QX_DEFER, "4.3.0", "table %s "
+				    "is not available: %s", specs[i], error);
+			return -1;
+		}
+		r = map_lookup(maps[i], key, value, &error);
 		if (r != 0) {
 			if (r < 0 && x != NULL)
 				qmgr_x_problem(x, QX_DEFER, "4.3.0", "lookup "
@@ -339,11 +347,13 @@ qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
 		str_clear(key);
 		str_printf(key, "%s@%s", str_c(local), str_c(domain));
 		r = qmgr_maps_lookup(qmgr_settings.virtual_maps,
+			    qmgr_settings.virtual_specs,
 		    qmgr_settings.nvirtual_maps, str_c(key), value, x);
 		if (r == 0) {
 			str_clear(key);
 			str_printf(key, "@%s", str_c(domain));
 			r = qmgr_maps_lookup(qmgr_settings.virtual_maps,
+			    qmgr_settings.virtual_specs,
 			    qmgr_settings.nvirtual_maps, str_c(key), value, x);
 		}
 		if (r < 0)
@@ -376,10 +386,12 @@ qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
 	if (qmgr_settings.nalias_maps > 0) {
 		str_set(key, str_c(local), str_len(local));
 		r = qmgr_maps_lookup(qmgr_settings.alias_maps,
+			    qmgr_settings.alias_specs,
 		    qmgr_settings.nalias_maps, str_c(key), value, x);
 		if (r == 0 && base_len < str_len(local)) {
 			str_set(key, str_c(local), base_len);
 			r = qmgr_maps_lookup(qmgr_settings.alias_maps,
+			    qmgr_settings.alias_specs,
 			    qmgr_settings.nalias_maps, str_c(key), value, x);
 		}
 		if (r < 0)
@@ -440,9 +452,11 @@ qmgr_route_final(const char *addr, struct qmgr_route *route)
 	} else {
 		if (qmgr_settings.ntransport_maps > 0) {
 			r = qmgr_maps_lookup(qmgr_settings.transport_maps,
+			    qmgr_settings.transport_specs,
 			    qmgr_settings.ntransport_maps, addr, value, NULL);
 			if (r == 0)
 				r = qmgr_maps_lookup(qmgr_settings.transport_maps,
+			    qmgr_settings.transport_specs,
 				    qmgr_settings.ntransport_maps,
 				    str_c(domain), value, NULL);
 		}

@@ -563,3 +563,22 @@ def test_incoming_recovery(instance_factory):
         assert q.ids("incoming") == []
     finally:
         q.sink.stop()
+
+
+def test_missing_alias_table_defers(instance_factory):
+    """A configured alias table that cannot be opened defers local mail
+    (bouncing it as unknown could be wrong); once it exists, it is used."""
+    q = make_queue(instance_factory, start=False)
+    aliases = q.inst.dir / "aliases"
+    q.inst.set_config("alias_maps", f"file:{aliases}")
+    start_queue(q)
+    try:
+        qid = q.inject(["team@localhost"], MSG)
+        q.inst.wait_for_log(rf"{qid}: to=<team@localhost>, relay=none, .*"
+                            r"dsn=4\.3\.0, status=deferred \(table file:")
+        aliases.write_text("team: bob\n")
+        os.chmod(aliases, 0o644)
+        q.wait_removed(qid, timeout=30)
+        assert len(q.sink.delivered_to("bob@localhost")) == 1
+    finally:
+        q.sink.stop()
