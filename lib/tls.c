@@ -525,6 +525,12 @@ tls_session_reused(const struct tls_session *sess)
 }
 
 bool
+tls_session_pending(const struct tls_session *sess)
+{
+	return SSL_pending(sess->ssl) > 0;
+}
+
+bool
 tls_session_verified(const struct tls_session *sess)
 {
 	X509 *peer;

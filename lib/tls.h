@@ -124,6 +124,13 @@ const char *tls_session_protocol(const struct tls_session *sess);
 const char *tls_session_cipher(const struct tls_session *sess);
 /* tls_session_reused - the handshake resumed an earlier session */
 bool tls_session_reused(const struct tls_session *sess);
+/*
+ * tls_session_pending - decrypted input OpenSSL holds that the stream has
+ * not read yet (a record larger than the stream's buffer). A relay that
+ * waits for the fd to become readable must read first while this is true:
+ * poll(2) cannot see these bytes.
+ */
+bool tls_session_pending(const struct tls_session *sess);
 /* tls_session_verified - the peer presented a certificate that verified against ca_file */
 bool tls_session_verified(const struct tls_session *sess);
 

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * login_proxy - the pre-authentication / post-authentication split
+ *
+ * imapd and pop3d run in two roles (Dovecot's imap-login / imap split):
+ * the LOGIN role talks to the network before authentication, as
+ * $mail_owner without access to the store; after a successful login it
+ * hands the connection to the MAIL role, a private unix service running
+ * as $store_owner, and is done with it. This module is the shared part:
+ *
+ *   login side                              mail side
+ *   login_conn_slot(dir, addr, limit)       (holds the passed slot fd)
+ *   login_proxy_send(path, fd, &handoff) -> login_proxy_recv(sock, &h, fds)
+ *   [TLS: fd is one end of a socketpair;    serves plaintext on fds[0]
+ *    login_proxy_relay(stream, other end)
+ *    keeps decrypting/encrypting]
+ *
+ * The hand-off is one typed, length-prefixed record (struct
+ * login_handoff) plus the client fd and optionally a connection-slot fd,
+ * sent with SCM_RIGHTS over $queue_directory/private/NAME (mode 0600,
+ * owned by $mail_owner): only a login process can connect, so the mail
+ * side trusts the user name in the record. It still decodes strictly
+ * (size first, every length checked, exact consumption, no NUL in names)
+ * because a compromised login process must not become more than "can
+ * log in as anyone": it cannot make the mail side read past its buffers.
+ *
+ * Connection slots (per client address, per user) are fcntl OFD locks on
+ * byte i of DIR/KEY for i < limit (the smtpd technique, with open file
+ * description locks so that the slot travels with the fd to the mail
+ * process and is released when the last process holding it closes it).
+ *
+ * Nothing here exits except on memory exhaustion; every call returns -1
+ * with *error_r (static text, or errno-style) on failure.
+ */
+#ifndef POSTERN_LOGIN_PROXY_H
+#define POSTERN_LOGIN_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct str;
+struct stream;
+
+#define LOGIN_HANDOFF_MAX_STRING	1024	/* each name field */
+#define LOGIN_HANDOFF_MAX_INPUT		(64 * 1024) /* pipelined input */
+#define LOGIN_HANDOFF_MAX_FDS		2
+
+#define LOGIN_HANDOFF_TLS	0x01u	/* the client fd is a TLS relay's socketpair */
+#define LOGIN_HANDOFF_SECURED	0x02u	/* connection is secure (TLS or local) */
+
+struct login_handoff {
+	uint32_t flags;		/* LOGIN_HANDOFF_* */
+	char *user;		/* authenticated, canonical */
+	char *peer_addr;
+	uint32_t peer_port;
+	char *local_addr;
+	uint32_t local_port;
+	char *tls;		/* "TLSv1.3 with cipher ..." or "" */
+	char *session_id;	/* the log ID the login side used */
+	char *proto;		/* protocol data: imapd sends the LOGIN tag */
+	struct str *input;	/* client input read after the login command */
+};
+
+/* login_handoff_clear - free every field (the struct itself is the caller's) */
+void login_handoff_clear(struct login_handoff *h);
+
+/*
+ * login_handoff_encode - the record for h into out (replaced). -1 if a
+ * field is too long or holds a NUL (never sent then).
+ */
+int login_handoff_encode(const struct login_handoff *h, struct str *out);
+/*
+ * login_handoff_decode - strictly decode p/n into h (fields owned by h:
+ * login_handoff_clear). -1 with *error_r (static) on any deviation; h is
+ * then cleared.
+ */
+int login_handoff_decode(const void *p, size_t n, struct login_handoff *h,
+    const char **error_r);
+
+/*
+ * login_proxy_send - connect to the unix socket path, send the record
+ * and the fds (client fd first, then slot_fd if >= 0) within timeout
+ * seconds, and close the socket. 0 when the mail side has them.
+ */
+int login_proxy_send(const char *path, int client_fd, int slot_fd,
+    const struct login_handoff *h, unsigned timeout, const char **error_r);
+
+/*
+ * login_proxy_recv - on an accepted connection from a login process,
+ * receive one record and its fds within timeout seconds. fds_r gets up
+ * to LOGIN_HANDOFF_MAX_FDS close-on-exec fds (owned by the caller),
+ * *nfds_r how many; at least one (the client) on success. On failure
+ * every received fd is closed.
+ */
+int login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
+    size_t *nfds_r, unsigned timeout, const char **error_r);
+
+/*
+ * login_proxy_relay - after the hand-off of a TLS connection: copy
+ * client (a stream with TLS installed) <-> inner_fd (our end of the
+ * socketpair) until the inner side closes, or the client is gone and
+ * the inner side has closed too. pending (may be NULL) tells whether
+ * the client stream's TLS layer holds decrypted input poll(2) cannot see
+ * (tls_session_pending). Returns 0 at a normal end, -1 on an I/O error.
+ * Closes nothing.
+ */
+int login_proxy_relay(struct stream *client, int inner_fd,
+    bool (*pending)(const void *ctx), const void *pending_ctx,
+    const char **error_r);
+
+/*
+ * login_proxy_input_new - make stream s (on fd) return input first, then
+ * what arrives on fd: the client's pipelined bytes the login side had
+ * already read. Takes ownership of *inputp (NULLed). The result is owned
+ * by the caller: free it with login_proxy_input_free() after the stream.
+ * NULL (nothing installed) when there is no input.
+ */
+struct login_proxy_input;
+struct login_proxy_input *login_proxy_input_new(struct stream *s, int fd,
+    struct str **inputp);
+void login_proxy_input_free(struct login_proxy_input **inp);
+
+/*
+ * login_conn_slot - take one of limit slots for key in directory dir
+ * (created mode 0700 if missing). key must be [0-9A-Za-z.:_@+-], else no
+ * slot is needed (1 with *fd_r = -1, as for limit 0). 1 with the slot's
+ * fd in *fd_r (close it to give the slot back), 0 if all are taken, -1 on
+ * error (the caller usually lets the client in and logs it).
+ */
+int login_conn_slot(const char *dir, const char *key, unsigned limit,
+    int *fd_r, const char **error_r);
+
+#endif
