@@ -65,6 +65,7 @@ CFLAGS_GSS := $(call pc,--cflags heimdal-gssapi)
 LIBS_BASE     := $(LIBS_DB) $(LIBS_CRYPT)
 LIBS_master   := $(LIBS_BASE)
 LIBS_postern  := $(LIBS_BASE) $(LIBS_SSL)
+LIBS_imapd := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_Z)
 LIBS_smtpd    := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
 

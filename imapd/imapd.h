@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imapd.h - private interfaces of imapd (one binary, two roles)
+ */
+#ifndef POSTERN_IMAPD_H
+#define POSTERN_IMAPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "log.h"
+#include "str.h"
+
+struct stream;
+struct tls_context;
+struct tls_session;
+struct store;
+struct store_mailbox;
+struct login_handoff;
+
+/* ---------------------------------------------------------------- settings */
+
+enum imapd_role {
+	IMAPD_ROLE_LOGIN,
+	IMAPD_ROLE_MAIL,
+	IMAPD_ROLE_STANDALONE,
+};
+
+struct imapd_settings {
+	enum imapd_role role;
+	const char *banner;
+	unsigned login_timeout;
+	unsigned timeout;
+	size_t line_max;
+	uint64_t append_max;
+	char sep;
+	bool disable_plaintext_auth;
+	bool wrappermode;
+	const char *mail_service;
+	unsigned ip_conn_limit;
+	unsigned user_conn_limit;
+	const char *store_dir;
+	const char *data_dir;
+};
+extern struct imapd_settings imapd_settings;
+
+/* ---------------------------------------------------------------- parser */
+
+/* Reading one command (imapd_parse.c). */
+enum imapd_read {
+	IMAPD_READ_OK,
+	IMAPD_READ_EOF,		/* connection closed or I/O error */
+	IMAPD_READ_TOO_LONG,	/* line or literal too big: BAD sent, go on */
+	IMAPD_READ_FATAL,	/* BYE sent (non-synchronizing literal too big) */
+};
+
+/*
+ * imapd_read_command - read one command into cmd: lines and literals as
+ * on the wire ("{n}\r\n" + n bytes, a "+" of LITERAL+ dropped), final
+ * CRLF removed. Sends "+ OK" for synchronizing literals. max bounds the
+ * whole command; APPEND (seen from the first line) may carry a literal
+ * up to append_max.
+ */
+enum imapd_read imapd_read_command(struct stream *s, struct str *cmd,
+    size_t max, uint64_t append_max, struct str *tag_r);
+
+struct imap_parser {
+	const char *p;
+	size_t n;
+	size_t pos;
+	const char *error;	/* static text after a failure */
+};
+
+void imap_parser_init(struct imap_parser *ip, const char *p, size_t n);
+bool imap_parse_end(struct imap_parser *ip);
+bool imap_parse_sp(struct imap_parser *ip);
+bool imap_parse_peek(const struct imap_parser *ip, char c);
+bool imap_parse_char(struct imap_parser *ip, char c);
+/* atom: ATOM-CHARs (with ']' when bracket is true) */
+bool imap_parse_atom(struct imap_parser *ip, struct str *out, bool bracket);
+/* a tag: ASTRING-CHAR except '+' */
+bool imap_parse_tag(struct imap_parser *ip, struct str *out);
+bool imap_parse_string(struct imap_parser *ip, struct str *out);
+bool imap_parse_astring(struct imap_parser *ip, struct str *out);
+/* nstring: NIL gives *nil_r true */
+bool imap_parse_nstring(struct imap_parser *ip, struct str *out, bool *nil_r);
+bool imap_parse_number(struct imap_parser *ip, uint32_t *v, bool nz);
+bool imap_parse_number64(struct imap_parser *ip, uint64_t *v);
+/* flag: \Atom or atom, into out (with the backslash) */
+bool imap_parse_flag(struct imap_parser *ip, struct str *out);
+/* literal8 (~{n}) or string, for APPEND BINARY */
+bool imap_parse_literal_any(struct imap_parser *ip, struct str *out,
+    bool *binary_r);
+
+/* Sequence sets. UINT32_MAX stands for '*'. */
+struct imap_range {
+	uint32_t lo, hi;
+};
+struct imap_seqset {
+	struct imap_range *r;
+	size_t n, cap;
+	bool saved;		/* "$" (SEARCHRES) */
+};
+bool imap_parse_seqset(struct imap_parser *ip, struct imap_seqset *set);
+void imap_seqset_add(struct imap_seqset *set, uint32_t lo, uint32_t hi);
+void imap_seqset_free(struct imap_seqset *set);
+/* imap_seqset_contains - v in set, with '*' meaning star */
+bool imap_seqset_contains(const struct imap_seqset *set, uint32_t v,
+    uint32_t star);
+/* imap_seqset_write - compact "1:3,5" of the sorted values v[0..n) */
+void imap_seqset_write(struct str *out, const uint32_t *v, size_t n);
+
+/* imap_write_astring - quoted, or a literal when needed */
+void imap_write_string(struct str *out, const char *p, size_t n);
+/* imap_write_mailbox - a mailbox name (UTF-8) in mUTF-7 (or UTF-8 if utf8) */
+void imap_write_mailbox(struct str *out, const char *name, char sep, bool utf8);
+
+/* ---------------------------------------------------------------- sessions */
+
+/* The connection as both roles see it. */
+struct imapd_conn {
+	struct stream *s;
+	struct log_ctx log;
+	char id[32];
+	char *peer_addr;
+	unsigned peer_port;
+	char *local_addr;
+	unsigned local_port;
+	bool secured;		/* TLS, or loopback */
+	bool tls;
+	char *tls_desc;
+	struct tls_session *tls_sess;
+	int slot_fd;		/* per-IP connection slot */
+};
+
+/* imapd_login.c: the LOGIN role (and the pre-auth half of standalone) */
+void imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx);
+
+/* imapd_session.c: the MAIL role */
+void imapd_session_run(struct imapd_conn *c, const char *user,
+    const char *tag, struct str *input);
+
+/* capability strings */
+void imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
+    bool tls_available);
+void imapd_capability_auth(struct str *out);
+
+/* The authenticated session (mail role), shared by imapd_session.c,
+ * imapd_fetch.c, imapd_search.c and imapd_list.c. */
+struct imapd_session {
+	struct imapd_conn *c;
+	struct stream *s;
+	struct store *store;
+	char *user;
+	struct str *tag;
+	struct str *cmd;
+	struct str *out;	/* response being built */
+	struct imap_parser ip;
+	bool uid;		/* UID FETCH/STORE/SEARCH/COPY/MOVE/EXPUNGE */
+
+	struct store_mailbox *box;
+	bool readonly;
+	uint64_t client_modseq;	/* highest modseq announced (CONDSTORE) */
+	struct imap_seqset searchres;	/* SEARCHRES "$": UIDs */
+
+	bool condstore, qresync, rev2, utf8;
+	bool compress;
+	bool done;
+	unsigned errors;
+	uint64_t quota_bytes;
+};
+
+/* imapd_session.c helpers */
+void imapd_reply(struct imapd_session *sess, const char *fmt, ...)
+    PRINTF_LIKE(2, 3);
+void imapd_flush_out(struct imapd_session *sess);
+/* imapd_sync - bring the view up to date and announce the changes */
+void imapd_sync(struct imapd_session *sess, bool allow_expunge,
+    const uint32_t *skip, size_t nskip);
+/* imapd_write_flags - "(\Seen kw ...)" of a message */
+void imapd_write_flags(struct imapd_session *sess, struct str *out,
+    uint32_t flags, uint64_t keywords);
+/*
+ * imapd_resolve_set - the seqs (ascending, unique) a sequence set or UID
+ * set names; false (BAD) for a sequence number past the view.
+ */
+bool imapd_resolve_set(struct imapd_session *sess,
+    const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+    size_t *n_r);
+/* imapd_parse_mailbox - a mailbox argument into its UTF-8 store name */
+bool imapd_parse_mailbox(struct imapd_session *sess, struct str *out);
+void imapd_mailbox_from_wire(struct imapd_session *sess, const char *p,
+    size_t n, struct str *out, bool *ok_r);
+
+/* imapd_fetch.c */
+void imapd_cmd_fetch(struct imapd_session *sess);
+void imapd_cmd_store(struct imapd_session *sess);
+void imapd_write_date(struct str *out, time_t t, int tz_minutes);
+
+/* imapd_search.c */
+void imapd_cmd_search(struct imapd_session *sess);
+void imapd_cmd_sort(struct imapd_session *sess, bool thread);
+/* imapd_parse_date - "1-Feb-1994" into a UTC midnight time; false if bad */
+bool imapd_parse_date(const char *p, size_t n, time_t *t_r);
+bool imapd_parse_datetime(const char *p, size_t n, time_t *t_r, int *tz_r);
+
+/* imapd_list.c */
+void imapd_cmd_list(struct imapd_session *sess, bool lsub);
+void imapd_cmd_status(struct imapd_session *sess);
+/* imapd_status_items - append "(MESSAGES n ...)" for the items p/n */
+bool imapd_status_write(struct imapd_session *sess, const char *name,
+    const char *items, size_t n, struct str *out);
+
+/* imapd.c */
+void imapd_conn_id(struct imapd_conn *c);
+bool imapd_addr_is_loopback(const char *addr);
+
+#endif

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imapd_login - the not-authenticated state (login role)
+ *
+ * DESCRIPTION
+ *	Greeting, CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN and
+ *	AUTHENTICATE PLAIN (with SASL-IR); everything else is BAD in this
+ *	state. Commands are at most IMAPD_LOGIN_MAX bytes, literals
+ *	included; IMAPD_LOGIN_ERRORS bad commands or failed logins end the
+ *	connection. Password logins over a connection that is neither TLS
+ *	nor loopback are refused while disable_plaintext_auth is set
+ *	(LOGINDISABLED, RFC 3501 6.2.3).
+ *
+ *	After a successful login: in the standalone role the session goes
+ *	on in this process (imapd_session_run); in the login role the
+ *	connection is handed to the mail service (lib/login_proxy), with
+ *	whatever pipelined input is already buffered, and under TLS this
+ *	process relays the decrypted stream until the session ends.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "login_proxy.h"
+#include "mime_decode.h"
+#include "stream.h"
+#include "str.h"
+#include "tls.h"
+
+#include "imapd.h"
+
+#define IMAPD_LOGIN_MAX		8192
+#define IMAPD_LOGIN_ERRORS	10
+
+struct login_state {
+	struct imapd_conn *c;
+	struct tls_context *tls_ctx;
+	struct str *tag;
+	struct str *cmd;
+	unsigned errors;
+	bool done;
+};
+
+/* imapd_capability_preauth - see imapd.h */
+void
+imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
+    bool tls_available)
+{
+	str_append_cstr(out, "IMAP4rev1 IMAP4rev2 SASL-IR LOGIN-REFERRALS ID "
+	    "ENABLE IDLE LITERAL+");
+	if (tls_available && !c->tls)
+		str_append_cstr(out, " STARTTLS");
+	if (!c->secured && imapd_settings.disable_plaintext_auth)
+		str_append_cstr(out, " LOGINDISABLED");
+	else
+		str_append_cstr(out, " AUTH=PLAIN");
+}
+
+static void
+login_reply(struct login_state *st, const char *text)
+{
+	stream_printf(st->c->s, "%s %s\r\n", str_c(st->tag), text);
+	stream_flush(st->c->s);
+}
+
+/* user_fold - the canonical (lower-case) user name */
+static void
+user_fold(char *p)
+{
+	for (; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+}
+
+/* login_handoff - hand the authenticated session over */
+static void
+login_handoff(struct login_state *st, const char *user)
+{
+	struct imapd_conn *c = st->c;
+	struct login_handoff h;
+	const char *err;
+	int pair[2] = { -1, -1 };
+	int client_fd;
+
+	if (imapd_settings.role == IMAPD_ROLE_STANDALONE) {
+		stream_set_timeout(c->s, imapd_settings.timeout);
+		imapd_session_run(c, user, str_c(st->tag), NULL);
+		st->done = true;
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
+	    (c->secured ? LOGIN_HANDOFF_SECURED : 0);
+	h.user = xstrdup(user);
+	h.peer_addr = xstrdup(c->peer_addr);
+	h.peer_port = c->peer_port;
+	h.local_addr = xstrdup(c->local_addr);
+	h.local_port = c->local_port;
+	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
+	h.session_id = xstrdup(c->id);
+	h.proto = xstrdup(str_c(st->tag));
+	h.input = str_new(0, 0);
+	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
+		login_reply(st, "BAD Too much pipelined input");
+		login_handoff_clear(&h);
+		return;
+	}
+	if (stream_pending(c->s) > 0)
+		(void)stream_read_some(c->s, h.input, stream_pending(c->s));
+	if (c->tls) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+			log_error(&c->log, "socketpair: %m");
+			login_reply(st, "NO [UNAVAILABLE] Internal error");
+			login_handoff_clear(&h);
+			return;
+		}
+		client_fd = pair[1];
+	} else
+		client_fd = stream_fd(c->s);
+	stream_flush(c->s);
+	if (login_proxy_send(imapd_settings.mail_service, client_fd, c->slot_fd,
+	    &h, 10, &err) < 0) {
+		log_error(&c->log, "hand-off to %s failed: %s: %m",
+		    imapd_settings.mail_service, err);
+		login_reply(st, "NO [UNAVAILABLE] Mail service unavailable, "
+		    "try again later");
+		if (pair[0] >= 0) {
+			close(pair[0]);
+			close(pair[1]);
+		}
+		login_handoff_clear(&h);
+		return;
+	}
+	login_handoff_clear(&h);
+	st->done = true;
+	if (!c->tls)
+		return;
+	close(pair[1]);
+	/* the mail process keeps the slot; so do we, until the relay ends */
+	stream_set_timeout(c->s, imapd_settings.timeout);
+	if (login_proxy_relay(c->s, pair[0],
+	    (bool (*)(const void *))tls_session_pending, c->tls_sess, &err) < 0)
+		log_info(&c->log, "relay ended: %s: %m", err);
+	close(pair[0]);
+}
+
+/* login_check - verify user/password and continue on success */
+static void
+login_check(struct login_state *st, const char *user, const char *pass,
+    const char *method)
+{
+	const char *err = NULL;
+	struct str *u;
+
+	switch (auth_verify_password(user, pass, &err)) {
+	case AUTH_OK:
+		u = str_new_cstr(user);
+		user_fold(str_data(u));
+		log_info(&st->c->log, "login: user=%s, method=%s%s%s", str_c(u),
+		    method, st->c->tls ? ", tls=" : "",
+		    st->c->tls ? st->c->tls_desc : "");
+		login_handoff(st, str_c(u));
+		str_free(&u);
+		return;
+	case AUTH_TEMPFAIL:
+		log_error(&st->c->log, "authentication backend: %s",
+		    err != NULL ? err : "failed");
+		login_reply(st, "NO [UNAVAILABLE] Authentication service "
+		    "unavailable");
+		return;
+	case AUTH_FAIL:
+	default:
+		{
+			struct str *shown = str_new(0, 0);
+
+			mem_printable(shown, user, strlen(user), 64);
+			log_info(&st->c->log, "login failed: user=%s, method=%s",
+			    str_c(shown), method);
+			str_free(&shown);
+		}
+		st->errors++;
+		sleep(1);	/* slow down guessing */
+		login_reply(st, "NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.");
+		return;
+	}
+}
+
+static bool
+login_allowed(struct login_state *st)
+{
+	if (!st->c->secured && imapd_settings.disable_plaintext_auth) {
+		login_reply(st, "NO [PRIVACYREQUIRED] Plaintext authentication "
+		    "disallowed on non-secure (SSL/TLS) connections.");
+		return false;
+	}
+	return true;
+}
+
+/* b64_strict - base64 with padding, only the alphabet */
+static bool
+b64_strict(const char *p, size_t n, struct str *out)
+{
+	size_t i;
+
+	if (n % 4 != 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' ||
+		    (ch == '=' && i >= n - 2)))
+			return false;
+	}
+	return mime_decode_base64(p, n, out) == 0;
+}
+
+/* login_plain - check a decoded PLAIN response */
+static void
+login_plain(struct login_state *st, const struct str *resp)
+{
+	const char *p = str_c(resp), *z1, *z2;
+	size_t n = str_len(resp);
+	char *authz, *authc, *pass;
+
+	z1 = memchr(p, '\0', n);
+	z2 = z1 != NULL ? memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - p)) : NULL;
+	if (z2 == NULL || memchr(z2 + 1, '\0', n - (size_t)(z2 + 1 - p)) != NULL) {
+		st->errors++;
+		login_reply(st, "NO [AUTHENTICATIONFAILED] Invalid PLAIN response");
+		return;
+	}
+	authz = xstrndup(p, (size_t)(z1 - p));
+	authc = xstrndup(z1 + 1, (size_t)(z2 - z1 - 1));
+	pass = xstrndup(z2 + 1, n - (size_t)(z2 + 1 - p));
+	if (*authz != '\0' && strcasecmp(authz, authc) != 0) {
+		st->errors++;
+		login_reply(st, "NO [AUTHORIZATIONFAILED] Authorization as "
+		    "another user is not allowed");
+	} else
+		login_check(st, authc, pass, "PLAIN");
+	explicit_bzero(pass, strlen(pass));
+	free(authz);
+	free(authc);
+	free(pass);
+}
+
+static void
+cmd_authenticate(struct login_state *st, struct imap_parser *ip)
+{
+	struct str *mech = str_new(0, 0), *ir = str_new(0, 0);
+	struct str *resp = str_new(0, 0), *line = str_new(0, 0);
+	bool have_ir = false;
+
+	if (!imap_parse_sp(ip) || !imap_parse_atom(ip, mech, false))
+		goto bad;
+	if (imap_parse_peek(ip, ' ')) {
+		/* SASL-IR: the rest of the line is the initial response */
+		ip->pos++;
+		str_set(ir, ip->p + ip->pos, ip->n - ip->pos);
+		ip->pos = ip->n;
+		have_ir = true;
+	}
+	if (!imap_parse_end(ip))
+		goto bad;
+	if (strcasecmp(str_c(mech), "PLAIN") != 0) {
+		login_reply(st, "NO Unsupported authentication mechanism");
+		goto out;
+	}
+	if (!login_allowed(st))
+		goto out;
+	if (!have_ir) {
+		stream_puts(st->c->s, "+ \r\n");
+		stream_flush(st->c->s);
+		if (stream_read_line(st->c->s, line, IMAPD_LOGIN_MAX) != STREAM_OK) {
+			st->done = true;
+			goto out;
+		}
+		str_chomp(line);
+		str_set(ir, str_c(line), str_len(line));
+	}
+	if (str_equals_cstr(ir, "*")) {
+		login_reply(st, "BAD Authentication aborted");
+		goto out;
+	}
+	if (str_equals_cstr(ir, "="))
+		str_clear(ir);
+	if (!b64_strict(str_c(ir), str_len(ir), resp)) {
+		st->errors++;
+		login_reply(st, "BAD Invalid base64 data");
+		goto out;
+	}
+	login_plain(st, resp);
+	goto out;
+bad:
+	st->errors++;
+	login_reply(st, "BAD Invalid arguments");
+out:
+	if (str_len(resp) > 0)
+		explicit_bzero(str_data(resp), str_len(resp));
+	if (str_len(ir) > 0)
+		explicit_bzero(str_data(ir), str_len(ir));
+	str_free(&mech);
+	str_free(&ir);
+	str_free(&resp);
+	str_free(&line);
+}
+
+static void
+cmd_login(struct login_state *st, struct imap_parser *ip)
+{
+	struct str *user = str_new(0, 0), *pass = str_new(0, 0);
+
+	if (!imap_parse_sp(ip) || !imap_parse_astring(ip, user) ||
+	    !imap_parse_sp(ip) || !imap_parse_astring(ip, pass) ||
+	    !imap_parse_end(ip) || memchr(str_c(user), '\0', str_len(user)) ||
+	    memchr(str_c(pass), '\0', str_len(pass))) {
+		st->errors++;
+		login_reply(st, "BAD Invalid arguments");
+	} else if (login_allowed(st))
+		login_check(st, str_c(user), str_c(pass), "LOGIN");
+	if (str_len(pass) > 0)
+		explicit_bzero(str_data(pass), str_len(pass));
+	str_free(&user);
+	str_free(&pass);
+}
+
+static void
+cmd_starttls(struct login_state *st, struct imap_parser *ip)
+{
+	struct str *err;
+
+	if (!imap_parse_end(ip)) {
+		login_reply(st, "BAD Invalid arguments");
+		return;
+	}
+	if (st->tls_ctx == NULL || st->c->tls) {
+		login_reply(st, st->c->tls ? "BAD TLS is already active" :
+		    "NO TLS is not available");
+		return;
+	}
+	login_reply(st, "OK Begin TLS negotiation now.");
+	err = str_new(0, 0);
+	st->c->tls_sess = tls_session_start(st->tls_ctx, st->c->s, NULL,
+	    imapd_settings.login_timeout, err);
+	if (st->c->tls_sess == NULL) {
+		log_info(&st->c->log, "STARTTLS failed: %s", str_c(err));
+		str_free(&err);
+		st->done = true;
+		return;
+	}
+	str_clear(err);
+	tls_session_describe(st->c->tls_sess, err);
+	st->c->tls_desc = str_steal(&err);
+	st->c->tls = st->c->secured = true;
+}
+
+/* imapd_cmd_id - ID (RFC 2971): parse the client's list, answer ours */
+static void
+cmd_id(struct login_state *st, struct imap_parser *ip)
+{
+	struct str *k = str_new(0, 0);
+	bool nil, ok = imap_parse_sp(ip);
+
+	if (ok && !imap_parse_nstring(ip, k, &nil)) {
+		ip->error = NULL;
+		ok = imap_parse_char(ip, '(');
+		while (ok && !imap_parse_peek(ip, ')'))
+			ok = imap_parse_string(ip, k) && imap_parse_sp(ip) &&
+			    imap_parse_nstring(ip, k, &nil) &&
+			    (imap_parse_peek(ip, ')') || imap_parse_sp(ip));
+		ok = ok && imap_parse_char(ip, ')');
+	} else if (ok && !nil)
+		ok = false;
+	if (!ok || !imap_parse_end(ip)) {
+		login_reply(st, "BAD Invalid ID arguments");
+	} else {
+		stream_puts(st->c->s, "* ID (\"name\" \"Postern\")\r\n");
+		login_reply(st, "OK ID completed.");
+	}
+	str_free(&k);
+}
+
+/* imapd_login_run - see imapd.h */
+void
+imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx)
+{
+	struct login_state st;
+	struct str *name = str_new(0, 0), *caps = str_new(0, 0);
+	struct imap_parser ip;
+	enum imapd_read r;
+
+	memset(&st, 0, sizeof(st));
+	st.c = c;
+	st.tls_ctx = tls_ctx;
+	st.tag = str_new(0, 0);
+	st.cmd = str_new(0, 0);
+	imapd_capability_preauth(caps, c, tls_ctx != NULL);
+	stream_printf(c->s, "* OK [CAPABILITY %s] %s\r\n", str_c(caps),
+	    imapd_settings.banner);
+	stream_flush(c->s);
+	while (!st.done) {
+		if (st.errors >= IMAPD_LOGIN_ERRORS) {
+			stream_puts(c->s, "* BYE Too many errors\r\n");
+			stream_flush(c->s);
+			break;
+		}
+		r = imapd_read_command(c->s, st.cmd, IMAPD_LOGIN_MAX, 0, st.tag);
+		if (r == IMAPD_READ_EOF) {
+			if (stream_error(c->s) == STREAM_TIMEOUT) {
+				stream_puts(c->s, "* BYE Autologout; idle for too "
+				    "long\r\n");
+				stream_flush(c->s);
+			}
+			break;
+		}
+		if (r == IMAPD_READ_FATAL)
+			break;
+		if (r == IMAPD_READ_TOO_LONG) {
+			st.errors++;
+			continue;
+		}
+		imap_parser_init(&ip, str_c(st.cmd), str_len(st.cmd));
+		if (!imap_parse_tag(&ip, st.tag) || !imap_parse_sp(&ip) ||
+		    !imap_parse_atom(&ip, name, false)) {
+			str_set_cstr(st.tag, "*");
+			st.errors++;
+			login_reply(&st, "BAD Error in IMAP command: invalid tag "
+			    "or command");
+			continue;
+		}
+		if (strcasecmp(str_c(name), "CAPABILITY") == 0) {
+			if (!imap_parse_end(&ip)) {
+				login_reply(&st, "BAD Invalid arguments");
+				continue;
+			}
+			str_clear(caps);
+			imapd_capability_preauth(caps, c, tls_ctx != NULL);
+			stream_printf(c->s, "* CAPABILITY %s\r\n", str_c(caps));
+			login_reply(&st, "OK Capability completed.");
+		} else if (strcasecmp(str_c(name), "NOOP") == 0) {
+			login_reply(&st, imap_parse_end(&ip) ?
+			    "OK NOOP completed." : "BAD Invalid arguments");
+		} else if (strcasecmp(str_c(name), "LOGOUT") == 0) {
+			stream_puts(c->s, "* BYE Logging out\r\n");
+			login_reply(&st, "OK Logout completed.");
+			break;
+		} else if (strcasecmp(str_c(name), "STARTTLS") == 0) {
+			cmd_starttls(&st, &ip);
+		} else if (strcasecmp(str_c(name), "LOGIN") == 0) {
+			cmd_login(&st, &ip);
+		} else if (strcasecmp(str_c(name), "AUTHENTICATE") == 0) {
+			cmd_authenticate(&st, &ip);
+		} else if (strcasecmp(str_c(name), "ID") == 0) {
+			cmd_id(&st, &ip);
+		} else {
+			st.errors++;
+			login_reply(&st, "BAD Command unknown or not valid in "
+			    "the not-authenticated state");
+		}
+	}
+	str_free(&name);
+	str_free(&caps);
+	str_free(&st.tag);
+	str_free(&st.cmd);
+}
