@@ -105,6 +105,11 @@ static const struct {
 	const char *name;	/* unix: service name, else NULL */
 	const char *rest;	/* "inet n - n - - smtpd" */
 } instance_services[] = {
+	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
+	 * authenticated session to the mail role on private/imap-mail. */
+	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },
+	{ "IMAPS_PORT", NULL, "inet n - n - - imapd -o imap_tls_wrappermode=yes" },
+	{ NULL, "imap-mail", "unix y - n - 0 imapd -o imap_role=mail" },
 	{ NULL, NULL, NULL },
 };
 
