@@ -582,3 +582,17 @@ def test_missing_alias_table_defers(instance_factory):
         assert len(q.sink.delivered_to("bob@localhost")) == 1
     finally:
         q.sink.stop()
+
+
+def test_qmgr_stays_when_idle(instance_factory):
+    """qmgr holds the retry schedule: it does not exit after $max_idle."""
+    q = make_queue(instance_factory, config={"max_idle": "1s"})
+    try:
+        pid = q.qmgr_pid()
+        assert pid is not None
+        time.sleep(3)
+        assert q.qmgr_pid() == pid
+        qid = q.inject(["bob@localhost"], MSG)
+        q.wait_removed(qid)
+    finally:
+        q.sink.stop()
