@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pop3d_login - the AUTHORIZATION state (login role)
+ *
+ * DESCRIPTION
+ *	Greeting, CAPA, STLS, USER/PASS, AUTH PLAIN (with or without an
+ *	initial response, RFC 5034), APOP (refused: the user database
+ *	keeps hashes, not the shared secret APOP needs) and QUIT. Every
+ *	other command gets -ERR in this state. Command lines are at most
+ *	POP3D_LINE_MAX bytes; POP3D_LOGIN_ERRORS bad commands or failed
+ *	logins end the connection. Password logins over a connection that
+ *	is neither TLS nor (with pop3_loopback_secure) loopback are refused
+ *	with -ERR [AUTH] while disable_plaintext_auth is set, and CAPA then
+ *	offers neither USER nor SASL PLAIN (RFC 2595 4).
+ *
+ *	After a successful login: in the standalone role the session goes
+ *	on in this process (pop3d_session_run); in the login role the
+ *	connection is handed to the mail service (lib/login_proxy), with
+ *	whatever pipelined input is already buffered, and under TLS this
+ *	process relays the decrypted stream until the session ends. The
+ *	mail side sends the +OK (or -ERR [IN-USE]) for the login command,
+ *	because only it can lock and open the maildrop.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "auth.h"
+#include "login_proxy.h"
+#include "stream.h"
+#include "str.h"
+#include "tls.h"
+
+#include "pop3d.h"
+
+struct login_state {
+	struct pop3d_conn *c;
+	struct tls_context *tls_ctx;
+	char *user;		/* from USER, waiting for PASS */
+	unsigned errors;
+	bool done;
+};
+
+/* pop3d_plaintext_ok - may passwords be sent on this connection? */
+static bool
+pop3d_plaintext_ok(const struct pop3d_conn *c)
+{
+	return c->secured || !pop3d_settings.disable_plaintext_auth;
+}
+
+/* pop3d_capa - see pop3d.h */
+void
+pop3d_capa(struct str *out, const struct pop3d_conn *c, bool tls_available,
+    bool authenticated)
+{
+	str_append_cstr(out, "CAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+	    "AUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n"
+	    "LOGIN-DELAY 0\r\nIMPLEMENTATION Postern\r\n");
+	if (authenticated)
+		return;
+	if (tls_available && !c->tls)
+		str_append_cstr(out, "STLS\r\n");
+	if (pop3d_plaintext_ok(c))
+		str_append_cstr(out, "USER\r\nSASL PLAIN\r\n");
+}
+
+static void
+login_reply(struct login_state *st, const char *text)
+{
+	stream_puts(st->c->s, text);
+	stream_puts(st->c->s, "\r\n");
+	stream_flush(st->c->s);
+}
+
+/* user_fold - the canonical (lower-case) user name */
+static void
+user_fold(char *p)
+{
+	for (; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+}
+
+/* login_handoff - hand the authenticated session over */
+static void
+login_handoff(struct login_state *st, const char *user)
+{
+	struct pop3d_conn *c = st->c;
+	struct login_handoff h;
+	const char *err;
+	int pair[2] = { -1, -1 };
+	int client_fd;
+
+	if (pop3d_settings.role == POP3D_ROLE_STANDALONE) {
+		stream_set_timeout(c->s, pop3d_settings.timeout);
+		pop3d_session_run(c, user);
+		st->done = true;
+		return;
+	}
+	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
+		login_reply(st, "-ERR Too much pipelined input");
+		st->done = true;
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
+	    (c->secured ? LOGIN_HANDOFF_SECURED : 0);
+	h.user = xstrdup(user);
+	h.peer_addr = xstrdup(c->peer_addr);
+	h.peer_port = c->peer_port;
+	h.local_addr = xstrdup(c->local_addr);
+	h.local_port = c->local_port;
+	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
+	h.session_id = xstrdup(c->id);
+	h.proto = xstrdup("");
+	h.input = str_new(0, 0);
+	if (stream_pending(c->s) > 0)
+		(void)stream_read_some(c->s, h.input, stream_pending(c->s));
+	if (c->tls) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+			log_error(&c->log, "socketpair: %m");
+			login_reply(st, "-ERR [SYS/TEMP] Internal error");
+			login_handoff_clear(&h);
+			st->done = true;
+			return;
+		}
+		client_fd = pair[1];
+	} else
+		client_fd = stream_fd(c->s);
+	stream_flush(c->s);
+	if (login_proxy_send(pop3d_settings.mail_service, client_fd,
+	    c->slot_fd, &h, 10, &err) < 0) {
+		log_error(&c->log, "hand-off to %s failed: %s: %m",
+		    pop3d_settings.mail_service, err);
+		login_reply(st, "-ERR [SYS/TEMP] Mail service unavailable, try "
+		    "again later");
+		if (pair[0] >= 0) {
+			close(pair[0]);
+			close(pair[1]);
+		}
+		login_handoff_clear(&h);
+		/* the pipelined input is gone: this connection cannot go on */
+		st->done = true;
+		return;
+	}
+	login_handoff_clear(&h);
+	st->done = true;
+	if (!c->tls)
+		return;
+	close(pair[1]);
+	/* the mail process keeps the slot; so do we, until the relay ends */
+	stream_set_timeout(c->s, pop3d_settings.timeout);
+	if (login_proxy_relay(c->s, pair[0],
+	    (bool (*)(const void *))tls_session_pending, c->tls_sess, &err) < 0)
+		log_info(&c->log, "relay ended: %s: %m", err);
+	close(pair[0]);
+}
+
+/* login_check - verify user/password and continue on success */
+static void
+login_check(struct login_state *st, const char *user, const char *pass,
+    const char *method)
+{
+	const char *err = NULL;
+	struct str *u;
+
+	switch (auth_verify_password(user, pass, &err)) {
+	case AUTH_OK:
+		u = str_new_cstr(user);
+		user_fold(str_data(u));
+		log_info(&st->c->log, "login: user=%s, method=%s%s%s", str_c(u),
+		    method, st->c->tls ? ", tls=" : "",
+		    st->c->tls ? st->c->tls_desc : "");
+		login_handoff(st, str_c(u));
+		str_free(&u);
+		return;
+	case AUTH_TEMPFAIL:
+		log_error(&st->c->log, "authentication backend: %s",
+		    err != NULL ? err : "failed");
+		login_reply(st, "-ERR [SYS/TEMP] Authentication service "
+		    "unavailable, try again later");
+		return;
+	case AUTH_FAIL:
+	default:
+		{
+			struct str *shown = str_new(0, 0);
+
+			mem_printable(shown, user, strlen(user), 64);
+			log_info(&st->c->log, "login failed: user=%s, method=%s",
+			    str_c(shown), method);
+			str_free(&shown);
+		}
+		st->errors++;
+		sleep(1);	/* slow down guessing */
+		login_reply(st, "-ERR [AUTH] Authentication failed.");
+		return;
+	}
+}
+
+static bool
+login_allowed(struct login_state *st)
+{
+	if (!pop3d_plaintext_ok(st->c)) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Plaintext authentication "
+		    "disallowed on non-secure (SSL/TLS) connections.");
+		return false;
+	}
+	return true;
+}
+
+static void
+cmd_user(struct login_state *st, const struct pop3_cmd *cmd)
+{
+	XFREE(st->user);
+	if (!login_allowed(st))
+		return;
+	if (memchr(cmd->arg, '\0', cmd->arg_len) != NULL) {
+		st->errors++;
+		login_reply(st, "-ERR Invalid user name");
+		return;
+	}
+	st->user = xstrndup(cmd->arg, cmd->arg_len);
+	login_reply(st, "+OK");
+}
+
+static void
+cmd_pass(struct login_state *st, const struct pop3_cmd *cmd)
+{
+	char *pass;
+
+	if (!login_allowed(st))
+		return;
+	if (st->user == NULL) {
+		st->errors++;
+		login_reply(st, "-ERR No username given.");
+		return;
+	}
+	pass = xstrndup(cmd->arg, cmd->arg_len);
+	login_check(st, st->user, pass, "USER");
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	XFREE(st->user);
+}
+
+/* login_plain - check a decoded PLAIN response */
+static void
+login_plain(struct login_state *st, const struct str *resp)
+{
+	const char *authz, *authc, *pass;
+	size_t authz_len, authc_len, pass_len;
+	char *zs, *cs, *ps;
+
+	if (!pop3_sasl_plain(str_c(resp), str_len(resp), &authz, &authz_len,
+	    &authc, &authc_len, &pass, &pass_len)) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Invalid PLAIN response");
+		return;
+	}
+	zs = xstrndup(authz, authz_len);
+	cs = xstrndup(authc, authc_len);
+	ps = xstrndup(pass, pass_len);
+	if (*zs != '\0' && strcasecmp(zs, cs) != 0) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Authorization as another user is "
+		    "not allowed");
+	} else
+		login_check(st, cs, ps, "PLAIN");
+	explicit_bzero(ps, strlen(ps));
+	free(zs);
+	free(cs);
+	free(ps);
+}
+
+static void
+cmd_auth(struct login_state *st, const struct pop3_cmd *cmd)
+{
+	struct str *ir = str_new(0, 0), *resp = str_new(0, 0);
+	struct str *line = str_new(0, 0);
+	enum stream_result r;
+
+	if (cmd->nargs == 0) {
+		/* the mechanism list (RFC 1734 style; clients probe with it) */
+		stream_puts(st->c->s, "+OK\r\n");
+		if (pop3d_plaintext_ok(st->c))
+			stream_puts(st->c->s, "PLAIN\r\n");
+		login_reply(st, ".");
+		goto out;
+	}
+	if (cmd->arg_len != 5 || strncasecmp(cmd->arg, "PLAIN", 5) != 0) {
+		st->errors++;
+		login_reply(st, "-ERR Unsupported authentication mechanism.");
+		goto out;
+	}
+	if (!login_allowed(st))
+		goto out;
+	if (cmd->nargs == 2) {
+		str_set(ir, cmd->arg2, cmd->arg2_len);
+	} else {
+		stream_puts(st->c->s, "+ \r\n");
+		stream_flush(st->c->s);
+		r = stream_read_line(st->c->s, line, POP3D_SASL_LINE_MAX);
+		if (r == STREAM_TOO_LONG) {
+			st->errors++;
+			login_reply(st, "-ERR [AUTH] Response too long");
+			goto out;
+		}
+		if (r != STREAM_OK) {
+			st->done = true;
+			goto out;
+		}
+		str_chomp(line);
+		str_set(ir, str_c(line), str_len(line));
+	}
+	if (str_equals_cstr(ir, "*")) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Authentication aborted");
+		goto out;
+	}
+	if (str_equals_cstr(ir, "="))
+		str_clear(ir);
+	if (!pop3_base64_strict(str_c(ir), str_len(ir), resp)) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Invalid base64 data");
+		goto out;
+	}
+	login_plain(st, resp);
+out:
+	if (str_len(resp) > 0)
+		explicit_bzero(str_data(resp), str_len(resp));
+	if (str_len(ir) > 0)
+		explicit_bzero(str_data(ir), str_len(ir));
+	if (str_len(line) > 0)
+		explicit_bzero(str_data(line), str_len(line));
+	str_free(&ir);
+	str_free(&resp);
+	str_free(&line);
+}
+
+static void
+cmd_stls(struct login_state *st)
+{
+	struct str *err;
+
+	if (st->c->tls) {
+		st->errors++;
+		login_reply(st, "-ERR TLS is already active.");
+		return;
+	}
+	if (st->tls_ctx == NULL) {
+		st->errors++;
+		login_reply(st, "-ERR TLS is not available.");
+		return;
+	}
+	login_reply(st, "+OK Begin TLS negotiation now.");
+	err = str_new(0, 0);
+	st->c->tls_sess = tls_session_start(st->tls_ctx, st->c->s, NULL,
+	    pop3d_settings.login_timeout, err);
+	if (st->c->tls_sess == NULL) {
+		log_info(&st->c->log, "STLS failed: %s", str_c(err));
+		str_free(&err);
+		st->done = true;
+		return;
+	}
+	str_clear(err);
+	tls_session_describe(st->c->tls_sess, err);
+	st->c->tls_desc = str_steal(&err);
+	st->c->tls = st->c->secured = true;
+	/* RFC 2595 4: forget anything from before the handshake */
+	XFREE(st->user);
+}
+
+/* pop3d_login_run - see pop3d.h */
+void
+pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
+{
+	struct login_state st;
+	struct str *line = str_new(0, 0), *caps = str_new(0, 0);
+	struct pop3_cmd cmd;
+	enum stream_result r;
+
+	memset(&st, 0, sizeof(st));
+	st.c = c;
+	st.tls_ctx = tls_ctx;
+	stream_printf(c->s, "+OK %s\r\n", pop3d_settings.banner);
+	stream_flush(c->s);
+	while (!st.done) {
+		if (st.errors >= POP3D_LOGIN_ERRORS) {
+			login_reply(&st, "-ERR Too many errors, closing.");
+			break;
+		}
+		r = stream_read_line(c->s, line, POP3D_LINE_MAX);
+		if (r == STREAM_TOO_LONG) {
+			st.errors++;
+			login_reply(&st, "-ERR Line too long");
+			continue;
+		}
+		if (r != STREAM_OK) {
+			if (stream_error(c->s) == STREAM_TIMEOUT)
+				login_reply(&st, "-ERR Disconnected for "
+				    "inactivity.");
+			break;
+		}
+		str_chomp(line);
+		if (!pop3_parse_command(str_c(line), str_len(line), &cmd)) {
+			st.errors++;
+			stream_printf(c->s, "-ERR %s\r\n", cmd.error);
+			stream_flush(c->s);
+			continue;
+		}
+		switch (cmd.id) {
+		case POP3_CMD_CAPA:
+			str_clear(caps);
+			pop3d_capa(caps, c, tls_ctx != NULL, false);
+			stream_puts(c->s, "+OK Capability list follows\r\n");
+			stream_write(c->s, str_c(caps), str_len(caps));
+			login_reply(&st, ".");
+			break;
+		case POP3_CMD_QUIT:
+			login_reply(&st, "+OK Logging out.");
+			st.done = true;
+			break;
+		case POP3_CMD_STLS:
+			cmd_stls(&st);
+			break;
+		case POP3_CMD_USER:
+			cmd_user(&st, &cmd);
+			break;
+		case POP3_CMD_PASS:
+			cmd_pass(&st, &cmd);
+			break;
+		case POP3_CMD_AUTH:
+			cmd_auth(&st, &cmd);
+			break;
+		case POP3_CMD_APOP:
+			st.errors++;
+			login_reply(&st, "-ERR APOP is not supported.");
+			break;
+		default:
+			st.errors++;
+			login_reply(&st, "-ERR Unknown command or not valid in "
+			    "the AUTHORIZATION state.");
+			break;
+		}
+		if (str_len(line) > 0)
+			explicit_bzero(str_data(line), str_len(line));
+	}
+	XFREE(st.user);
+	str_free(&line);
+	str_free(&caps);
+}
