@@ -80,6 +80,8 @@ const struct config_param config_params[] = {
 	    "the largest IMAP command imapd accepts, literals included (APPEND messages excepted)" },
 	{ "imap_login_timeout", CONFIG_TIME, "60s",
 	    "imapd's autologout timer before authentication" },
+	{ "imap_loopback_secure", CONFIG_BOOL, "yes",
+	    "imapd counts connections from loopback addresses as secure for disable_plaintext_auth; no makes them use STARTTLS too" },
 	{ "imap_mail_service", CONFIG_STR, "$queue_directory/private/imap-mail",
 	    "the unix socket of the post-login imapd service (imap_role = mail) that login processes hand connections to" },
 	{ "imap_max_append_size", CONFIG_SIZE, "50m",
