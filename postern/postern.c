@@ -54,6 +54,9 @@
 
 struct postern_ctx postern;
 
+/* postern_sieve.c (declared here to keep postern.h to its owner) */
+int postern_cmd_sieve(int argc, char **argv);
+
 struct postern_verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -70,6 +73,7 @@ static const struct postern_verb postern_verbs[] = {
 	{ "instance", postern_cmd_instance },
 	{ "queue", postern_cmd_queue },
 	{ "mailq", postern_cmd_mailq },
+	{ "sieve", postern_cmd_sieve },
 };
 
 /*
@@ -110,6 +114,12 @@ static const char *const postern_usage_lines[] = {
 	"  queue delete ID|ALL         remove mail from the queue",
 	"  queue requeue ID|ALL        hand mail to cleanup again (new queue ID)",
 	"  mailq [--json]              the same as queue list",
+	"Sieve scripts (see postern-sieve(8)):",
+	"  sieve test SCRIPT MESSAGE [--from A] [--to A] [--user U]",
+	"                              print the actions SCRIPT takes on MESSAGE",
+	"  sieve check SCRIPT...       print errors as SCRIPT:LINE:COLUMN",
+	"  sieve compile SCRIPT... [--dump]",
+	"                              write SCRIPT.svbin (the compiled cache)",
 	"Instances (self-contained installations for tests and demos):",
 	"  instance init DIR [--port-base N] [--force]",
 	"                              create one in DIR (ports N+25, N+143, ...)",
