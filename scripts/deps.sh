@@ -13,6 +13,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	python3 python3-pytest perl openssl swaks
 	clang libclang-rt-14-dev
+	dovecot-sieve
 )
 
 missing=()
