@@ -588,8 +588,10 @@ def test_qmgr_stays_when_idle(instance_factory):
     """qmgr holds the retry schedule: it does not exit after $max_idle."""
     q = make_queue(instance_factory, config={"max_idle": "1s"})
     try:
-        pid = q.qmgr_pid()
-        assert pid is not None
+        deadline = time.monotonic() + 10
+        while (pid := q.qmgr_pid()) is None:
+            assert time.monotonic() < deadline, "qmgr did not start"
+            time.sleep(0.05)
         time.sleep(3)
         assert q.qmgr_pid() == pid
         qid = q.inject(["bob@localhost"], MSG)
