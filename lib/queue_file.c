@@ -52,6 +52,7 @@
 
 #include "address.h"
 #include "alloc.h"
+#include "log.h"
 #include "queue_file.h"
 #include "safe_file.h"
 
@@ -1734,7 +1735,13 @@ queue_file_update(struct queue_file *qf,
 	    fdatasync(qf->fd) < 0) {
 		*error_r = "write queue file";
 		saved = errno;
-		(void)ftruncate(qf->fd, (off_t)qf->log_end);
+		/*
+		 * Best effort: a torn tail fails its CRC and is cut away
+		 * before the next append anyway, so a failure here loses
+		 * nothing.
+		 */
+		if (ftruncate(qf->fd, (off_t)qf->log_end) < 0)
+			log_debug(NULL, "queue file: truncating a failed status append: %m");
 		errno = saved;
 		goto out;
 	}
