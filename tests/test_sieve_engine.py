@@ -199,6 +199,10 @@ def parse_pigeonhole(rc, out):
                 cur["arg"] = t[len("reject message with reason: "):]
             elif t == "discard":
                 cur["kind"] = "discard"
+            elif t.startswith("track duplicate"):
+                # Postern returns duplicate marks beside the actions
+                cur = None
+                continue
             elif t.startswith("send vacation message"):
                 cur["kind"] = "vacation"
             else:
@@ -208,6 +212,8 @@ def parse_pigeonhole(rc, out):
         if cur is None:
             continue
         s = line.strip()
+        if cur["kind"] is None:
+            continue
         if s.startswith("+ add IMAP flags: "):
             cur["flags"] = s[len("+ add IMAP flags: "):].split()
         elif s == "+ create mailbox if it does not exist":

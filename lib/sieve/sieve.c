@@ -50,7 +50,7 @@ sieve_limits_default(struct sieve_limits *l)
 	l->max_match_steps = 10000000;
 	l->max_body_size = 1024 * 1024;
 	l->vacation_min_period = 86400;
-	l->vacation_max_period = 60 * 86400;
+	l->vacation_max_period = 0;	/* none, as Pigeonhole */
 	l->vacation_default_period = 7 * 86400;
 	l->duplicate_default_period = 12 * 3600;
 	l->duplicate_max_period = 2 * 86400;

@@ -77,7 +77,7 @@ struct sieve_limits {
 	uint64_t max_match_steps;	/* comparison work per run (10,000,000) */
 	size_t max_body_size;		/* octets of a body the body test reads (1 MiB) */
 	unsigned vacation_min_period;	/* seconds (1 day) */
-	unsigned vacation_max_period;	/* seconds (60 days) */
+	unsigned vacation_max_period;	/* seconds (0 = no maximum) */
 	unsigned vacation_default_period; /* seconds (7 days) */
 	unsigned duplicate_default_period; /* seconds (12 hours) */
 	unsigned duplicate_max_period;	/* seconds (2 days) */

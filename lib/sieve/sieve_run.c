@@ -1350,11 +1350,16 @@ date_part(int64_t t, int zone, const char *part, struct str *out)
 	else if (strcasecmp(part, "time") == 0)
 		str_printf(out, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
 		    tm.tm_sec);
-	else if (strcasecmp(part, "iso8601") == 0)
-		str_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
+	else if (strcasecmp(part, "iso8601") == 0) {
+		str_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d",
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, zone < 0 ? '-' : '+', az / 60,
-		    az % 60);
+		    tm.tm_min, tm.tm_sec);
+		if (zone == 0)
+			str_append_c(out, 'Z');
+		else
+			str_printf(out, "%c%02d:%02d", zone < 0 ? '-' : '+',
+			    az / 60, az % 60);
+	}
 	else if (strcasecmp(part, "std11") == 0)
 		str_printf(out, "%s, %d %s %04d %02d:%02d:%02d %s",
 		    wd[tm.tm_wday], tm.tm_mday, mn[tm.tm_mon],
@@ -1972,22 +1977,31 @@ cmd_vacation(struct sv_run *r, const struct sv_node *nd)
 	if (period < lim->vacation_min_period &&
 	    !((nd->flags & SV_F_SECONDS) && period == 0))
 		period = lim->vacation_min_period;
-	if (period > lim->vacation_max_period)
+	if (lim->vacation_max_period > 0 && period > lim->vacation_max_period)
 		period = lim->vacation_max_period;
+	if (period > UINT32_MAX)
+		period = UINT32_MAX;
 	a->period = (unsigned)period;
+	/*
+	 * The default handle is built from the arguments as written, before
+	 * variable expansion, as Pigeonhole does (RFC 5230 4.2 leaves it to
+	 * the implementation), so it stays stable while ${...} values vary.
+	 */
 	expand(r, &nd->s[SV_S_A]->v[0], v);
 	a->text = xstrdup(str_c(v));
-	str_append_str(handle, v);
+	str_append(handle, nd->s[SV_S_A]->v[0].p, nd->s[SV_S_A]->v[0].len);
 	if (nd->s[SV_S_SUBJECT] != NULL) {
 		expand(r, &nd->s[SV_S_SUBJECT]->v[0], v);
 		a->subject = xstrdup(str_c(v));
-		str_append_str(handle, v);
+		str_append(handle, nd->s[SV_S_SUBJECT]->v[0].p,
+		    nd->s[SV_S_SUBJECT]->v[0].len);
 	} else
 		str_append_cstr(handle, "<default-subject>");
 	if (nd->s[SV_S_FROM] != NULL) {
 		expand(r, &nd->s[SV_S_FROM]->v[0], v);
 		a->from = xstrdup(str_c(v));
-		str_append_str(handle, v);
+		str_append(handle, nd->s[SV_S_FROM]->v[0].p,
+		    nd->s[SV_S_FROM]->v[0].len);
 	} else
 		str_append_cstr(handle, "<default-from>");
 	a->mime = (nd->flags & SV_F_MIME) != 0;

@@ -784,12 +784,12 @@ validate_tests_args(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 				if (b == NULL)
 					return -1;
 				const_str(b, &p, &n);
+				/* Pigeonhole warns and uses the default zone */
 				if (!valid_zone(p, n) &&
-				    memmem(p, n, "${", 2) == NULL) {
-					verr(v, b->line, b->col, "invalid time "
-					    "zone '%.*s'", (int)MIN(n, 32), p);
-					return -1;
-				}
+				    memmem(p, n, "${", 2) == NULL)
+					vwarn(v, b->line, b->col, "invalid time "
+					    "zone '%.*s' (ignored)",
+					    (int)MIN(n, 32), p);
 				nd->s[SV_S_FROM] = arg_list(v, b);
 				nd->flags |= SV_F_HAS_ZONE;
 				rc = 1;
@@ -1043,11 +1043,10 @@ validate_test(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 			if (strlen(date_parts[k]) == n &&
 			    strncasecmp(date_parts[k], p, n) == 0)
 				break;
-		if (k == N_ELEMENTS(date_parts) && memmem(p, n, "${", 2) == NULL) {
-			verr(v, dp->line, dp->col, "unknown date part '%.*s'",
+		/* RFC 5260 4.2: an unknown part only never matches */
+		if (k == N_ELEMENTS(date_parts) && memmem(p, n, "${", 2) == NULL)
+			vwarn(v, dp->line, dp->col, "unknown date part '%.*s'",
 			    (int)MIN(n, 32), p);
-			return -1;
-		}
 		if (!check_match(v, nd, c))
 			return -1;
 		break;
