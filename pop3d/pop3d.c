@@ -139,6 +139,18 @@ pop3d_conn_id(struct pop3d_conn *c)
 	c->log.id = c->id;
 }
 
+/* pop3d_timeout_reply - see pop3d.h */
+void
+pop3d_timeout_reply(struct pop3d_conn *c)
+{
+	static const char msg[] = "-ERR Disconnected for inactivity.\r\n";
+
+	if (c->tls_sess != NULL)
+		return;
+	(void)send(stream_fd(c->s), msg, sizeof(msg) - 1,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* pop3d_addr_is_loopback - 127/8 or ::1 */
 bool
 pop3d_addr_is_loopback(const char *addr)

@@ -150,6 +150,13 @@ void pop3d_session_run(struct pop3d_conn *c, const char *user);
 
 /* pop3d.c */
 void pop3d_conn_id(struct pop3d_conn *c);
+/*
+ * pop3d_timeout_reply - tell the client it timed out. The stream's
+ * error is sticky after a timeout, so this writes to the socket itself
+ * (plaintext only: under TLS in this process the client just sees the
+ * connection close).
+ */
+void pop3d_timeout_reply(struct pop3d_conn *c);
 bool pop3d_addr_is_loopback(const char *addr);
 
 #endif

@@ -400,9 +400,10 @@ pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
 			continue;
 		}
 		if (r != STREAM_OK) {
-			if (stream_error(c->s) == STREAM_TIMEOUT)
-				login_reply(&st, "-ERR Disconnected for "
-				    "inactivity.");
+			if (stream_error(c->s) == STREAM_TIMEOUT) {
+				log_info(&c->log, "timeout before login");
+				pop3d_timeout_reply(c);
+			}
 			break;
 		}
 		str_chomp(line);

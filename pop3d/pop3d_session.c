@@ -552,8 +552,10 @@ pop3d_session_run(struct pop3d_conn *c, const char *user)
 			continue;
 		}
 		if (r != STREAM_OK) {
-			if (stream_error(sess.s) == STREAM_TIMEOUT)
-				reply(&sess, "-ERR Disconnected for inactivity.");
+			if (stream_error(sess.s) == STREAM_TIMEOUT) {
+				log_info(&c->log, "timeout: user=%s", sess.user);
+				pop3d_timeout_reply(c);
+			}
 			break;
 		}
 		str_chomp(line);
