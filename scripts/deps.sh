@@ -14,6 +14,7 @@ TEST_PKGS=(
 	python3 python3-pytest perl openssl swaks
 	clang libclang-rt-14-dev
 	dovecot-sieve
+	fetchmail curl
 )
 
 missing=()
