@@ -311,6 +311,7 @@ server_inherit(void)
 			log_fatal(NULL, "listening fd %d: %m", l->fd);
 		l->fifo = S_ISFIFO(st.st_mode);
 		if (!l->fifo) {
+			memset(&ss, 0, sizeof(ss));
 			len = sizeof(ss);
 			if (!S_ISSOCK(st.st_mode) ||
 			    getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
@@ -480,6 +481,7 @@ server_accept(int lfd, struct sockaddr_storage *peer, socklen_t *len)
 {
 	int fd;
 
+	memset(peer, 0, sizeof(*peer));
 	*len = sizeof(*peer);
 	fd = accept4(lfd, (struct sockaddr *)peer, len, SOCK_CLOEXEC);
 	if (fd >= 0)
@@ -531,6 +533,7 @@ server_serve_fd(int fd, const struct sockaddr_storage *peer, socklen_t plen)
 	conn.fd = fd;
 	conn.service = server_name;
 	server_addr(peer, plen, peer_host, sizeof(peer_host), &conn.peer_port);
+	memset(&local, 0, sizeof(local));
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 		local.ss_family = AF_UNSPEC;
 	server_addr(&local, llen, local_host, sizeof(local_host),
@@ -583,6 +586,7 @@ server_single_loop(void)
 	int r, timeout, fd;
 	bool worked;
 
+	ASSERT(n > 0);
 	pfd = xcalloc(n + 1, sizeof(*pfd));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	deadline = now.tv_sec + server_max_idle;
@@ -902,6 +906,7 @@ server_run_standalone(void)
 	int fd, status;
 
 	fd = server_standalone_fd();
+	memset(&peer, 0, sizeof(peer));
 	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
 		memset(&peer, 0, sizeof(peer));
 		peer.ss_family = AF_UNIX;
