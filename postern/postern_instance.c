@@ -7,8 +7,9 @@
  *	complete installation that an ordinary user can run: postern.conf
  *	with every path inside DIR, the daemons taken from the directory
  *	that holds this postern binary (so a build-tree instance runs the
- *	build tree's daemons), master.conf (no services yet: each daemon
- *	adds its line at its fixed port offset when it arrives), the queue,
+ *	build tree's daemons), master.conf (the services of
+ *	instance_services[]: each daemon adds its line, at its fixed port
+ *	offset for inet services, when it arrives), the queue,
  *	data, store, log and tls directories, a self-signed certificate for
  *	localhost and an empty user database. Services listen on 127.0.0.1,
  *	port N + the protocol's usual port number modulo 1000 (SMTP N+25,
@@ -98,13 +99,15 @@ static const struct {
  * The services of a new instance's master.conf. A daemon adds its rows
  * here when it is built: an inet service names its port key (the line
  * then starts "127.0.0.1:PORT"), a unix service its name; rest is the
- * remaining columns. Until then the table is empty.
+ * remaining columns.
  */
 static const struct {
 	const char *port_key;	/* inet: key in instance_ports[], else NULL */
 	const char *name;	/* unix: service name, else NULL */
 	const char *rest;	/* "inet n - n - - smtpd" */
 } instance_services[] = {
+	/* The one way into the queue: public/cleanup (cleanup(8)). */
+	{ NULL, "cleanup", "unix n - n - 0 cleanup" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },

@@ -39,14 +39,28 @@ def has_cleanup_service(inst):
                if line.strip() and not line.startswith("#"))
 
 
+def ensure_cleanup(inst):
+    """Add the cleanup service unless master.conf has it (instance init
+    writes it since cleanup exists)."""
+    if not has_cleanup_service(inst):
+        inst.add_service(CLEANUP_LINE)
+
+
+def remove_cleanup(inst):
+    """Comment out the cleanup service (for tests of its absence)."""
+    path = inst.dir / "master.conf"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join("#" + line if line.split()[:2] == ["cleanup", "unix"]
+                            else line for line in lines))
+
+
 def start_with_cleanup(instance_factory, config=None, env=None, monkeypatch=None):
     """An instance with the cleanup service, started. config: extra
     postern.conf settings; env: variables master (and so cleanup) gets."""
     assert SENDMAIL.exists(), f"{SENDMAIL} is not built"
     assert QFCAT.exists(), f"{QFCAT} is not built"
     inst = instance_factory()
-    if not has_cleanup_service(inst):
-        inst.add_service(CLEANUP_LINE)
+    ensure_cleanup(inst)
     for key, value in (config or {}).items():
         inst.set_config(key, value)
     if env:

@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from conftest import BIN
 from injecttest import (EX_DATAERR, EX_OK, EX_TEMPFAIL, SENDMAIL,
-                        header_and_body, header_fields, queue_ids, qfcat,
-                        sendmail, spool, start_with_cleanup, the_only)
+                        ensure_cleanup, header_and_body, header_fields,
+                        queue_ids, qfcat, sendmail, spool, start_with_cleanup,
+                        the_only)
 
 
 # ------------------------------------------------------------ helpers
@@ -211,7 +211,7 @@ def test_canonical_maps(instance_factory):
     # cleanup runs as mail_owner, which may not be us: let it read them.
     for p in [inst.dir, maps] + list(maps.iterdir()):
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    inst.add_service("cleanup unix n - n - 0 cleanup")
+    ensure_cleanup(inst)
     inst.set_config("sender_canonical_maps", f"file:{maps}/sender")
     inst.set_config("recipient_canonical_maps", f"file:{maps}/rcpt")
     inst.set_config("canonical_maps", f"file:{maps}/common")
@@ -386,7 +386,7 @@ def test_bad_recipient_rejected_after_end(inst):
 
 def test_qmgr_fifo_woken(instance_factory):
     inst = instance_factory()
-    inst.add_service("cleanup unix n - n - 0 cleanup")
+    ensure_cleanup(inst)
     inst.start()
     wait_for(lambda: (spool(inst) / "public" / "cleanup").exists())
     fifo = spool(inst) / "public" / "qmgr"

@@ -12,9 +12,9 @@ import pytest
 from conftest import BIN
 
 from injecttest import (EX_DATAERR, EX_OK, EX_TEMPFAIL, EX_USAGE,
-                        header_and_body, header_fields, local_user, open_up,
-                        queue_ids, qfcat, sendmail, start_with_cleanup,
-                        the_only)
+                        ensure_cleanup, header_and_body, header_fields,
+                        local_user, open_up, queue_ids, remove_cleanup,
+                        sendmail, start_with_cleanup, the_only)
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_untrusted_user_may_use_own_address(inst):
 def test_trusted_users_parameter(instance_factory):
     inst = instance_factory()
     user = local_user(inst)
-    inst.add_service("cleanup unix n - n - 0 cleanup")
+    ensure_cleanup(inst)
     inst.set_config("trusted_users", f"root, {user.pw_name}")
     inst.start()
     open_up(inst)
@@ -247,7 +247,8 @@ def test_trusted_users_parameter(instance_factory):
 
 def test_cleanup_not_running(instance_factory):
     inst = instance_factory()
-    inst.start()                 # no cleanup service
+    remove_cleanup(inst)
+    inst.start()
     r = sendmail(inst, ["bob@example.com"], b"Subject: x\n\nbody\n")
     assert r.returncode == EX_TEMPFAIL
     assert b"cleanup" in r.stderr
