@@ -260,12 +260,33 @@ def test_owners_when_made_by_root(tmp_path):
         assert os.stat(d / sub).st_uid == 0, sub
 
 
-def test_master_conf_has_no_services_yet(tmp_path):
+def test_master_conf_services(tmp_path):
+    """master.conf holds the services of the daemons built so far: each
+    well-formed, inet ones on 127.0.0.1 at a port of the plan, each
+    program one of this build's; plus the column header and the plan."""
     d = tmp_path / "inst"
     assert init(d, "--port-base", "30000").returncode == 0
     text = (d / "master.conf").read_text()
+    plan = {30000 + off for off in PORT_OFFSETS.values()}
+    names = []
     for line in text.splitlines():
-        assert line == "" or line.startswith("#"), line
+        if not line or line.startswith("#"):
+            continue
+        cols = line.split()
+        assert len(cols) >= 8, line
+        name, kind, command = cols[0], cols[1], cols[7]
+        assert name not in names, f"service {name} twice"
+        names.append(name)
+        assert kind in ("inet", "unix", "fifo"), line
+        if kind == "inet":
+            host, _, port = name.rpartition(":")
+            assert host == "127.0.0.1", line
+            assert int(port) in plan, line
+        else:
+            assert "/" not in name and ":" not in name, line
+        assert "/" not in command, line
+        # master starts only if every program is there (make all)
+        assert (BIN / command).exists(), line
     # The column header and the port plan are there.
     assert "# service" in text and "maxproc" in text
     assert "30025" in text and "30993" in text
