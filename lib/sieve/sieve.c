@@ -582,7 +582,7 @@ load_nodes(struct rd *r, uint32_t *n_r, bool tests)
 		}
 	}
 	r->depth--;
-	*n_r = n;
+	*n_r = r->bad ? 0 : n;
 	return r->bad ? NULL : nd;
 }
 

@@ -363,7 +363,6 @@ sv_regex_compile(const char *p, size_t n, bool icase, size_t max_size,
 	regex_t *re;
 	char *pat;
 	size_t i;
-	unsigned long reps = 0;
 	int rc;
 
 	if (n > max_size) {
@@ -374,35 +373,107 @@ sv_regex_compile(const char *p, size_t n, bool icase, size_t max_size,
 		*error_r = "NUL in pattern";
 		return NULL;
 	}
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\\' && i + 1 < n) {
-			if (p[i + 1] >= '1' && p[i + 1] <= '9') {
-				*error_r = "back references are not allowed";
+	/*
+	 * Estimate the size of the automaton glibc builds: each element
+	 * costs 1, a group the sum of its elements, and a repetition
+	 * multiplies the cost of what it repeats by its upper bound ("*",
+	 * "+" and "?" by 2). Nested bounds multiply, which is what makes
+	 * "((a{1,100}){1,100}){1,100}" explode; refuse above 10,000.
+	 */
+	{
+		uint64_t sum[64], last = 0;
+		unsigned d = 0;
+
+		sum[0] = 0;
+		for (i = 0; i < n; i++) {
+			uint64_t f = 0;
+
+			if (p[i] == '\\' && i + 1 < n) {
+				if (p[i + 1] >= '1' && p[i + 1] <= '9') {
+					*error_r = "back references are not allowed";
+					return NULL;
+				}
+				i++;
+				last = 1;
+				sum[d] += 1;
+				continue;
+			}
+			switch (p[i]) {
+			case '(':
+				if (d + 1 >= N_ELEMENTS(sum)) {
+					*error_r = "too deeply nested";
+					return NULL;
+				}
+				sum[++d] = 0;
+				last = 0;
+				continue;
+			case ')':
+				if (d > 0) {
+					last = sum[d--];
+					sum[d] += last;
+				}
+				continue;
+			case '[': {
+				size_t k = i + 1;
+
+				if (k < n && p[k] == '^')
+					k++;
+				if (k < n && p[k] == ']')
+					k++;
+				while (k < n && p[k] != ']')
+					k++;
+				i = k;
+				last = 1;
+				sum[d] += 1;
+				continue;
+			}
+			case '*': case '+': case '?':
+				f = 2;
+				break;
+			case '{': {
+				uint64_t m = 0, cur = 0;
+				size_t k = i + 1;
+
+				while (k < n && (isdigit((unsigned char)p[k]) ||
+				    p[k] == ',')) {
+					if (p[k] == ',') {
+						m = MAX(m, cur + 1);
+						cur = 0;
+					} else if (cur < 100000)
+						cur = cur * 10 + (uint64_t)(p[k] - '0');
+					k++;
+				}
+				f = MAX(m, cur);
+				if (f == 0)
+					f = 1;
+				i = k;
+				break;
+			}
+			default:
+				last = 1;
+				sum[d] += 1;
+				continue;
+			}
+			/* a repetition of the last element */
+			if (f > 1 && last > 0) {
+				uint64_t add = last * (f - 1);
+
+				sum[d] = MIN(sum[d] + add, UINT64_C(1) << 40);
+				last = MIN(last * f, UINT64_C(1) << 40);
+			}
+			if (sum[d] > 10000) {
+				*error_r = "too complex (repetition bounds)";
 				return NULL;
 			}
-			i++;
-			continue;
 		}
-		if (p[i] == '{') {
-			unsigned long m = 0;
-			size_t k = i + 1;
-
-			/* the larger bound counts; nested bounds multiply in glibc */
-			while (k < n && (isdigit((unsigned char)p[k]) || p[k] == ',')) {
-				if (isdigit((unsigned char)p[k]) && m < 100000)
-					m = m * 10 + (unsigned long)(p[k] - '0');
-				else if (p[k] == ',')
-					m = 0;
-				k++;
-			}
-			reps += m + 1;
+		while (d > 0) {
+			last = sum[d--];
+			sum[d] += last;
 		}
-		if (p[i] == '*' || p[i] == '+' || p[i] == '?')
-			reps++;
-	}
-	if (reps > 1000) {
-		*error_r = "too complex (repetition bounds)";
-		return NULL;
+		if (sum[0] > 10000) {
+			*error_r = "too complex (repetition bounds)";
+			return NULL;
+		}
 	}
 	pat = xstrndup(p, n);
 	re = xmalloc(sizeof(*re));

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sieve_test - unit tests of the Sieve engine: parsing, errors with line
+ * and column, running, the binary cache, limits and hostile input
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "str.h"
+#include "test.h"
+
+#include "sieve/sieve.h"
+
+static const char msg_text[] =
+    "From: \"Alice\" <alice+news@example.org>\r\n"
+    "To: bob@example.net\r\n"
+    "Subject: Hello [acme] world\r\n"
+    "Date: Tue, 10 Dec 2019 12:34:56 +0100\r\n"
+    "X-Priority: 3\r\n"
+    "\r\n"
+    "Body with banana.\r\n";
+
+/* run_script - compile and run; result lines into out; returns sieve_run rc or -2 */
+static int
+run_script(const char *script, struct str *out)
+{
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s;
+	struct sieve_env env;
+	struct sieve_result res;
+	int rc;
+
+	str_clear(out);
+	s = sieve_compile("t", script, strlen(script), NULL, NULL, &errs);
+	if (s == NULL) {
+		sieve_errors_format(&errs, out);
+		sieve_errors_clear(&errs);
+		return -2;
+	}
+	sieve_errors_clear(&errs);
+	memset(&env, 0, sizeof(env));
+	env.msg = msg_text;
+	env.msg_size = sizeof(msg_text) - 1;
+	env.env_from = "alice@example.org";
+	env.env_to = "bob@example.net";
+	env.zone_minutes = 0;
+	memset(&res, 0, sizeof(res));
+	rc = sieve_run(s, &env, NULL, &res);
+	sieve_result_format(&res, out);
+	sieve_result_clear(&res);
+	sieve_script_free(&s);
+	return rc;
+}
+
+static void
+test_basic(void)
+{
+	struct str *out = str_new(256, 0);
+
+	test_begin("sieve: implicit keep, keep, discard, fileinto");
+	TEST_ASSERT(run_script("", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "implicit-keep\n");
+	TEST_ASSERT(run_script("discard;", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "discard\n");
+	TEST_ASSERT(run_script("require \"fileinto\"; if header :contains "
+	    "\"subject\" \"ACME\" { fileinto \"Lists\"; }", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "fileinto \"Lists\"\n");
+	test_end();
+
+	test_begin("sieve: variables and :matches groups");
+	TEST_ASSERT(run_script("require [\"fileinto\",\"variables\"];"
+	    "if header :matches \"subject\" \"* [*] *\" "
+	    "{ fileinto \"${2}.${1}\"; }", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "fileinto \"acme.Hello\"\n");
+	test_end();
+
+	test_begin("sieve: address parts and subaddress");
+	TEST_ASSERT(run_script("require \"subaddress\"; if address :detail "
+	    ":is \"from\" \"news\" { discard; }", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "discard\n");
+	test_end();
+
+	test_begin("sieve: runtime error falls back to implicit keep");
+	TEST_ASSERT(run_script("require [\"reject\",\"fileinto\"]; "
+	    "fileinto \"x\"; reject \"no\";", out) == -1);
+	TEST_ASSERT(strncmp(str_c(out), "implicit-keep\nerror ", 20) == 0);
+	test_end();
+	str_free(&out);
+}
+
+static void
+test_errors(void)
+{
+	struct str *out = str_new(256, 0);
+
+	test_begin("sieve: errors carry line and column");
+	TEST_ASSERT(run_script("keep;\n  frob;\n", out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "t:2:3: error: unknown command") != NULL);
+	TEST_ASSERT(run_script("if true {\n keep;\n", out) == -2);
+	TEST_ASSERT(strstr(str_c(out), ":3:1: error:") != NULL);
+	TEST_ASSERT(run_script("require \"fileinto\";\nfileinto \"x\" \"y\";",
+	    out) == -2);
+	TEST_ASSERT(run_script("keep;\nrequire \"fileinto\";", out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "t:2:1:") != NULL);
+	test_end();
+
+	test_begin("sieve: every lexical error");
+	TEST_ASSERT(run_script("\"unterminated", out) == -2);
+	TEST_ASSERT(run_script("/* unterminated", out) == -2);
+	TEST_ASSERT(run_script("keep;\r", out) == -2);
+	TEST_ASSERT(run_script("if size :over 99999999999999999999 {}", out) == -2);
+	TEST_ASSERT(run_script("if size :over 9G {keep;}", out) == 0);
+	TEST_ASSERT(run_script("if size :over 10Q {keep;}", out) == -2);
+	TEST_ASSERT(run_script("keep; @", out) == -2);
+	TEST_ASSERT(run_script("require \"reject\"; reject text:\nabc\n", out) == -2);
+	TEST_ASSERT(run_script(": keep;", out) == -2);
+	{
+		static const char nul[] = "keep; # \0 x";
+
+		struct sieve_errors errs = { 0 };
+		struct sieve_script *s = sieve_compile("t", nul, sizeof(nul) - 1,
+		    NULL, NULL, &errs);
+
+		TEST_ASSERT(s == NULL && errs.errors > 0);
+		sieve_errors_clear(&errs);
+	}
+	test_end();
+	str_free(&out);
+}
+
+static void
+test_hostile(void)
+{
+	struct str *script = str_new(1024, 0), *out = str_new(256, 0);
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s;
+	size_t i;
+
+	test_begin("sieve: 10,000 nested blocks are refused, not a crash");
+	for (i = 0; i < 10000; i++)
+		str_append_cstr(script, "if true {");
+	for (i = 0; i < 10000; i++)
+		str_append_cstr(script, "}");
+	TEST_ASSERT(run_script(str_c(script), out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "nested too deeply") != NULL);
+	str_clear(script);
+	for (i = 0; i < 10000; i++)
+		str_append_cstr(script, "not ");
+	str_append_cstr(script, "true");
+	str_set_cstr(out, "if ");
+	str_append_str(out, script);
+	str_append_cstr(out, " { keep; }");
+	str_set(script, str_c(out), str_len(out));
+	TEST_ASSERT(run_script(str_c(script), out) == -2);
+	test_end();
+
+	test_begin("sieve: huge strings and scripts are refused");
+	str_set_cstr(script, "require \"fileinto\"; fileinto \"");
+	for (i = 0; i < 300 * 1024; i++)
+		str_append_c(script, 'a');
+	str_append_cstr(script, "\";");
+	TEST_ASSERT(run_script(str_c(script), out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "too long") != NULL);
+	{
+		struct sieve_limits lim;
+
+		sieve_limits_default(&lim);
+		lim.max_script_size = 100;
+		s = sieve_compile("t", str_c(script), str_len(script), &lim, NULL,
+		    &errs);
+		TEST_ASSERT(s == NULL);
+		sieve_errors_clear(&errs);
+	}
+	test_end();
+
+	test_begin("sieve: invalid UTF-8 in a mailbox name is an error");
+	TEST_ASSERT(run_script("require \"fileinto\"; fileinto \"a\xff\";",
+	    out) == -2);
+	test_end();
+
+	test_begin("sieve: regex bombs are refused");
+	TEST_ASSERT(run_script("require \"regex\"; if header :regex "
+	    "\"subject\" \"(a*)*\\\\1\" { keep; }", out) == -2);
+	TEST_ASSERT(run_script("require \"regex\"; if header :regex "
+	    "\"subject\" \"((a{1,100}){1,100}){1,100}\" { keep; }", out) == -2);
+	test_end();
+
+	test_begin("sieve: a :matches bomb ends within the step budget");
+	str_set_cstr(script, "require \"variables\"; set \"a\" \"");
+	for (i = 0; i < 4000; i++)
+		str_append_c(script, 'a');
+	str_append_cstr(script, "\"; if string :matches \"${a}\" \"");
+	for (i = 0; i < 200; i++)
+		str_append_cstr(script, "*a");
+	str_append_cstr(script, "b\" { keep; }");
+	{
+		clock_t t0 = clock();
+		int rc = run_script(str_c(script), out);
+
+		TEST_ASSERT(rc == 0 || rc == -1);
+		TEST_ASSERT((double)(clock() - t0) / CLOCKS_PER_SEC < 5.0);
+	}
+	test_end();
+
+	test_begin("sieve: too many actions and redirects");
+	str_set_cstr(script, "require \"fileinto\";");
+	for (i = 0; i < 40; i++)
+		str_printf(script, "fileinto \"b%zu\";", i);
+	TEST_ASSERT(run_script(str_c(script), out) == -1);
+	TEST_ASSERT(strstr(str_c(out), "too many actions") != NULL);
+	test_end();
+	str_free(&script);
+	str_free(&out);
+}
+
+static int
+test_loader(void *ctx, enum sieve_location loc, const char *name,
+    struct str *out, const char **error_r)
+{
+	(void)ctx;
+	(void)error_r;
+	if (loc == SIEVE_PERSONAL && strcmp(name, "sub") == 0) {
+		str_append_cstr(out, "require \"fileinto\"; fileinto \"Sub\";");
+		return 0;
+	}
+	if (strcmp(name, "loop") == 0) {
+		str_append_cstr(out, "require \"include\"; include \"loop\";");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+test_binary(void)
+{
+	const char *src = "require [\"include\", \"regex\", \"variables\"];\n"
+	    "include \"sub\";\n"
+	    "if header :regex \"subject\" \"^Hel+o\" { set \"x\" \"1\"; }\n"
+	    "if anyof (exists \"x-priority\", not size :over 1M) { keep; }\n";
+	struct sieve_loader loader = { test_loader, NULL };
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s, *s2 = NULL;
+	struct str *bin = str_new(1024, 0), *d1 = str_new(1024, 0),
+	    *d2 = str_new(1024, 0);
+	const char *error = NULL;
+	size_t i;
+	int rc;
+
+	test_begin("sieve: binary round trip");
+	s = sieve_compile("main", src, strlen(src), NULL, &loader, &errs);
+	TEST_ASSERT(s != NULL);
+	sieve_script_save(s, bin);
+	rc = sieve_script_load(str_c(bin), str_len(bin), src, strlen(src),
+	    NULL, &loader, &s2, &error);
+	TEST_ASSERT(rc == 0 && s2 != NULL);
+	if (s2 != NULL) {
+		sieve_script_dump(s, d1);
+		sieve_script_dump(s2, d2);
+		TEST_ASSERT_STR(str_c(d2), str_c(d1));
+	}
+	sieve_script_free(&s2);
+	test_end();
+
+	test_begin("sieve: binary is stale when the source changes");
+	rc = sieve_script_load(str_c(bin), str_len(bin), "keep;", 5, NULL,
+	    &loader, &s2, &error);
+	TEST_ASSERT(rc == 1 && s2 == NULL);
+	test_end();
+
+	test_begin("sieve: damaged binaries are refused, never trusted");
+	for (i = 8; i < str_len(bin); i++) {
+		char saved = str_data(bin)[i];
+
+		str_data(bin)[i] = (char)(saved ^ 0x5a);
+		rc = sieve_script_load(str_c(bin), str_len(bin), src,
+		    strlen(src), NULL, &loader, &s2, &error);
+		if (rc == 0) {
+			/* a flip in a string or line number may still load */
+			struct sieve_env env;
+			struct sieve_result res;
+
+			memset(&env, 0, sizeof(env));
+			env.msg = msg_text;
+			env.msg_size = sizeof(msg_text) - 1;
+			memset(&res, 0, sizeof(res));
+			(void)sieve_run(s2, &env, NULL, &res);
+			sieve_result_clear(&res);
+			sieve_script_free(&s2);
+		}
+		str_data(bin)[i] = saved;
+	}
+	for (i = 0; i < str_len(bin); i++) {
+		rc = sieve_script_load(str_c(bin), i, src, strlen(src), NULL,
+		    &loader, &s2, &error);
+		TEST_ASSERT(rc != 0 && s2 == NULL);
+	}
+	test_end();
+
+	test_begin("sieve: include loops are bounded");
+	sieve_errors_clear(&errs);
+	s2 = sieve_compile("main", "require \"include\"; include \"loop\";",
+	    35, NULL, &loader, &errs);
+	/* compiled once (the unit is shared) and bounded when run */
+	if (s2 != NULL) {
+		struct sieve_env env;
+		struct sieve_result res;
+
+		memset(&env, 0, sizeof(env));
+		env.msg = msg_text;
+		env.msg_size = sizeof(msg_text) - 1;
+		memset(&res, 0, sizeof(res));
+		TEST_ASSERT(sieve_run(s2, &env, NULL, &res) == -1);
+		sieve_result_clear(&res);
+	}
+	sieve_script_free(&s2);
+	test_end();
+	sieve_errors_clear(&errs);
+	sieve_script_free(&s);
+	str_free(&bin);
+	str_free(&d1);
+	str_free(&d2);
+}
+
+static void
+test_speed(void)
+{
+	struct str *src = str_new(8192, 0);
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s;
+	struct sieve_env env;
+	struct sieve_result res;
+	struct timespec t0, t1;
+	double us;
+	int i, n = 2000;
+
+	test_begin("sieve: a 50-rule script runs in microseconds");
+	str_append_cstr(src, "require [\"fileinto\", \"envelope\"];\n");
+	for (i = 0; i < 50; i++)
+		str_printf(src, "if anyof (header :contains \"subject\" "
+		    "\"word%d\", address :is \"from\" \"u%d@example.org\", "
+		    "envelope :domain :is \"from\" \"d%d.example\") "
+		    "{ fileinto \"box%d\"; stop; }\n", i, i, i, i);
+	s = sieve_compile("perf", str_c(src), str_len(src), NULL, NULL, &errs);
+	TEST_ASSERT(s != NULL);
+	memset(&env, 0, sizeof(env));
+	env.msg = msg_text;
+	env.msg_size = sizeof(msg_text) - 1;
+	env.env_from = "alice@example.org";
+	memset(&res, 0, sizeof(res));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n && s != NULL; i++) {
+		sieve_result_clear(&res);
+		(void)sieve_run(s, &env, NULL, &res);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / n;
+	printf("# 50-rule script: %.1f us per message\n", us);
+	TEST_ASSERT(us < 1000.0);
+	sieve_result_clear(&res);
+	sieve_script_free(&s);
+	sieve_errors_clear(&errs);
+	str_free(&src);
+	test_end();
+}
+
+int
+main(void)
+{
+	test_basic();
+	test_errors();
+	test_hostile();
+	test_binary();
+	test_speed();
+	return test_done();
+}
