@@ -90,8 +90,12 @@
 
 #include "cleanup.h"
 
-/* How long cleanup waits for the next record from a client. */
-#define CLEANUP_TIMEOUT		300
+/*
+ * How long cleanup waits for the next record from a client. Long, as
+ * Postfix's ipc_timeout: smtpd keeps the connection while its own client
+ * takes up to $smtpd_timeout per command.
+ */
+#define CLEANUP_TIMEOUT		3600
 #define CLEANUP_QMGR_FIFO	"public/qmgr"
 
 struct cleanup_settings cleanup_settings;
