@@ -53,6 +53,7 @@ struct rhdr {
 	size_t rlen;
 	char *owned;		/* storage of an added header */
 	struct str *dec;	/* decoded value, lazily */
+	struct address_list *addrs;	/* parsed addresses, lazily */
 	bool deleted;
 };
 
@@ -100,6 +101,8 @@ struct sv_run {
 	time_t now;
 	struct str *tmp;
 	struct str *keep_flags_var;	/* the main script's flags at its end */
+	struct str *name;		/* scratch: header name of a test */
+	struct address *env_addr[3];	/* parsed envelope from/to/auth, lazily */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -404,6 +407,7 @@ struct mkey {
 struct mstate {
 	struct sv_run *r;
 	const struct sv_node *nd;
+	struct mkey small[4];
 	struct mkey *keys;
 	size_t nkeys;
 	uint64_t count;
@@ -425,7 +429,8 @@ mstate_init(struct mstate *m, struct sv_run *r, const struct sv_node *nd,
 	if (keys == NULL)
 		return;
 	m->nkeys = keys->n;
-	m->keys = xcalloc(keys->n ? keys->n : 1, sizeof(*m->keys));
+	m->keys = keys->n <= N_ELEMENTS(m->small) ? m->small :
+	    xcalloc(keys->n, sizeof(*m->keys));
 	for (i = 0; i < keys->n; i++) {
 		struct mkey *k = &m->keys[i];
 
@@ -470,7 +475,8 @@ mstate_free(struct mstate *m)
 			free(m->keys[i].re);
 		}
 	}
-	free(m->keys);
+	if (m->keys != m->small)
+		free(m->keys);
 }
 
 static void
@@ -676,8 +682,8 @@ static bool
 test_address(struct sv_run *r, const struct sv_node *nd)
 {
 	struct mstate m;
-	struct str *name = str_new(64, 0);
-	struct address_list *al = address_list_new();
+	struct str *name = r->name;
+	const struct address_list *al;
 	uint32_t i;
 	size_t j;
 
@@ -696,12 +702,16 @@ test_address(struct sv_run *r, const struct sv_node *nd)
 				continue;
 			if (!index_pick(nd, k++, total))
 				continue;
-			address_list_clear(al);
-			(void)address_list_parse(h->raw, h->rlen,
-			    ADDRESS_LIST_SKIP_BAD | ADDRESS_LIST_UTF8, 1000,
-			    al, &error);
-			if (!charge(r, nd->line, h->rlen))
-				break;
+			if (h->addrs == NULL) {
+				/* parsed once per run, however many tests look */
+				h->addrs = address_list_new();
+				(void)address_list_parse(h->raw, h->rlen,
+				    ADDRESS_LIST_SKIP_BAD | ADDRESS_LIST_UTF8,
+				    1000, h->addrs, &error);
+				if (!charge(r, nd->line, h->rlen))
+					break;
+			}
+			al = h->addrs;
 			for (a = 0; a < al->count && !m.matched; a++) {
 				struct address *ad = al->items[a].addr;
 
@@ -711,8 +721,6 @@ test_address(struct sv_run *r, const struct sv_node *nd)
 			}
 		}
 	}
-	address_list_free(&al);
-	str_free(&name);
 	{
 		bool ok = m_finish(&m);
 
@@ -774,7 +782,7 @@ static bool
 test_header(struct sv_run *r, const struct sv_node *nd)
 {
 	struct mstate m;
-	struct str *name = str_new(64, 0);
+	struct str *name = r->name;
 	uint32_t i;
 	size_t j;
 
@@ -795,7 +803,6 @@ test_header(struct sv_run *r, const struct sv_node *nd)
 			m_value(&m, str_c(v), str_len(v));
 		}
 	}
-	str_free(&name);
 	{
 		bool ok = m_finish(&m);
 
@@ -2380,6 +2387,7 @@ sieve_run(const struct sieve_script *script, const struct sieve_env *env,
 	r.res = res;
 	r.now = env->now != 0 ? env->now : time(NULL);
 	r.tmp = str_new(256, 0);
+	r.name = str_new(64, 0);
 	r.included_once = xcalloc(script->nunits, sizeof(bool));
 	hdr_index(&r);
 	run_unit(&r, 0);
@@ -2410,7 +2418,9 @@ sieve_run(const struct sieve_script *script, const struct sieve_env *env,
 	for (i = 0; i < r.nh; i++) {
 		free(r.h[i].owned);
 		str_free(&r.h[i].dec);
+		address_list_free(&r.h[i].addrs);
 	}
+	str_free(&r.name);
 	free(r.h);
 	for (i = 0; i < 10; i++)
 		str_free(&r.match[i]);
