@@ -101,6 +101,7 @@ imapd_settings_load(void)
 	imapd_settings.disable_plaintext_auth =
 	    config_bool(cf, "disable_plaintext_auth");
 	imapd_settings.wrappermode = config_bool(cf, "imap_tls_wrappermode");
+	imapd_settings.loopback_secure = config_bool(cf, "imap_loopback_secure");
 	imapd_settings.mail_service = config_str(cf, "imap_mail_service");
 	imapd_settings.ip_conn_limit =
 	    (unsigned)config_int(cf, "imap_client_connection_limit");
@@ -209,7 +210,8 @@ imapd_serve_login(const struct server_conn *conn)
 		stream_flush(c.s);
 		goto out;
 	}
-	c.secured = imapd_addr_is_loopback(c.peer_addr);
+	c.secured = imapd_settings.loopback_secure &&
+	    imapd_addr_is_loopback(c.peer_addr);
 	if (imapd_settings.wrappermode) {
 		if (imapd_tls_ctx == NULL) {
 			log_error(&c.log, "implicit TLS without a certificate: "

@@ -38,6 +38,7 @@ struct imapd_settings {
 	char sep;
 	bool disable_plaintext_auth;
 	bool wrappermode;
+	bool loopback_secure;
 	const char *mail_service;
 	unsigned ip_conn_limit;
 	unsigned user_conn_limit;

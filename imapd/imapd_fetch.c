@@ -167,7 +167,12 @@ parse_section(struct imapd_session *sess, struct fitem *it, const char *base)
 			it->fields[it->nfields++] = xstrdup(str_c(t));
 			if (it->nfields > 1)
 				str_append_c(it->name, ' ');
-			imap_write_string(it->name, str_c(t), str_len(t));
+			if (str_len(t) > 0 && strspn(str_c(t),
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789-_.") == str_len(t))
+				str_append_str(it->name, t);
+			else
+				imap_write_string(it->name, str_c(t), str_len(t));
 			if (imap_parse_peek(ip, ')'))
 				break;
 			if (!imap_parse_sp(ip))

@@ -426,9 +426,10 @@ imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx)
 			continue;
 		}
 		imap_parser_init(&ip, str_c(st.cmd), str_len(st.cmd));
-		if (!imap_parse_tag(&ip, st.tag) || !imap_parse_sp(&ip) ||
-		    !imap_parse_atom(&ip, name, false)) {
+		if (!imap_parse_tag(&ip, st.tag))
 			str_set_cstr(st.tag, "*");
+		if (str_equals_cstr(st.tag, "*") || !imap_parse_sp(&ip) ||
+		    !imap_parse_atom(&ip, name, false)) {
 			st.errors++;
 			login_reply(&st, "BAD Error in IMAP command: invalid tag "
 			    "or command");

@@ -1218,6 +1218,15 @@ tnode_date(struct tnode *t)
 	return 0;
 }
 
+/* tnode_seq - the sequence number that orders equal dates */
+static uint32_t
+tnode_seq(const struct tnode *t)
+{
+	if (t->msg != NULL)
+		return t->msg->seq;
+	return t->child != NULL ? tnode_seq(t->child) : 0;
+}
+
 static void
 tnode_sort(struct tnode **head)
 {
@@ -1226,7 +1235,8 @@ tnode_sort(struct tnode **head)
 	while ((t = *head) != NULL) {
 		*head = t->next;
 		t->date = tnode_date(t);
-		for (pp = &sorted; *pp != NULL && (*pp)->date <= t->date;
+		for (pp = &sorted; *pp != NULL && ((*pp)->date < t->date ||
+		    ((*pp)->date == t->date && tnode_seq(*pp) < tnode_seq(t)));
 		    pp = &(*pp)->next)
 			;
 		t->next = *pp;

@@ -36,6 +36,7 @@
 #include "imap_envelope.h"
 #include "imap_utf7.h"
 #include "login_proxy.h"
+#include "rfc2047.h"
 #include "store/store.h"
 #include "stream.h"
 #include "str.h"
@@ -264,16 +265,15 @@ imapd_mailbox_from_wire(struct imapd_session *sess, const char *p, size_t n,
 
 	*ok_r = true;
 	str_clear(out);
-	if (sess->utf8 || imap_utf7_is_ascii(p, n)) {
-		if (memchr(p, '&', n) != NULL && !sess->utf8) {
-			if (imap_utf7_to_utf8(p, n, t) < 0)
-				*ok_r = false;
-		} else
-			str_append(t, p, n);
-	} else if (imap_utf7_to_utf8(p, n, t) < 0) {
-		/* 8-bit names from clients that did not enable UTF8=ACCEPT */
-		str_set(t, p, n);
-	}
+	for (i = 0; i < n && (unsigned char)p[i] < 0x80; i++)
+		;
+	if (sess->utf8 || i < n) {
+		/* UTF-8 (UTF8=ACCEPT, or 8-bit from a client that did not say) */
+		if (!rfc2047_utf8_valid(p, n))
+			*ok_r = false;
+		str_append(t, p, n);
+	} else if (imap_utf7_to_utf8(p, n, t) < 0)
+		*ok_r = false;
 	for (i = 0; i < str_len(t); i++) {
 		char ch = str_c(t)[i];
 
@@ -1455,10 +1455,13 @@ imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
 			continue;
 		}
 		imap_parser_init(&sess.ip, str_c(sess.cmd), str_len(sess.cmd));
-		if (!imap_parse_tag(&sess.ip, sess.tag) ||
-		    !imap_parse_sp(&sess.ip) ||
-		    !imap_parse_atom(&sess.ip, name, false)) {
+		if (!imap_parse_tag(&sess.ip, sess.tag)) {
 			str_set_cstr(sess.tag, "*");
+			reply_bad(&sess, "Error in IMAP command: invalid tag");
+			continue;
+		}
+		if (!imap_parse_sp(&sess.ip) ||
+		    !imap_parse_atom(&sess.ip, name, false)) {
 			reply_bad(&sess, "Error in IMAP command: invalid tag or "
 			    "command");
 			continue;
