@@ -5,7 +5,8 @@
  *
  * The input is a script; if it compiles, it is saved and loaded back as
  * a binary and run on a fixed message. A second pass treats the input as
- * a compiled binary. Seeds: tests/sieve/*.cases scripts.
+ * a compiled binary. Seeds: lib/sieve/fuzz-corpus/sieve_fuzz/ (scripts
+ * taken from the differential corpus in tests/sieve).
  */
 #include <stddef.h>
 #include <stdint.h>
