@@ -15,6 +15,7 @@ TEST_PKGS=(
 	clang libclang-rt-14-dev
 	dovecot-sieve
 	fetchmail curl
+	mutt
 )
 
 missing=()
