@@ -757,13 +757,15 @@ def test_mutt_batch(imap, tmp_path):
     muttrc = tmp_path / "muttrc"
     muttrc.write_text(f"set imap_user={USER}\nset imap_pass={PASSWORD}\n"
                       "set ssl_starttls=no\nset ssl_force_tls=no\n"
-                      "set folder=imap://{HOST}:{imap.port('IMAP')}/\n"
+                      f"set folder=imap://{HOST}:{imap.port('IMAP')}/\n"
                       "set header_cache=\nset message_cachedir=\n")
-    env = dict(os.environ, HOME=str(tmp_path), TERM="dumb")
+    env = dict(os.environ, HOME=str(tmp_path), TERM="vt100")
     url = f"imap://{USER}@{HOST}:{imap.port('IMAP')}/INBOX"
-    r = subprocess.run(["mutt", "-n", "-F", str(muttrc), "-f", url, "-e",
-                        "push '<pipe-message>cat > " + str(tmp_path / "out") +
-                        "<enter><quit>'"],
+    out = tmp_path / "out"
+    # mutt needs a terminal: run it under script(1), driven by push
+    cmd = (f"mutt -n -F {muttrc} -f {url} -e \"push '<pipe-message>cat > {out}"
+           f"<enter><exit>'\"")
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"],
                        capture_output=True, timeout=60, env=env,
                        stdin=subprocess.DEVNULL)
     got = (tmp_path / "out").read_bytes() if (tmp_path / "out").exists() else b""
