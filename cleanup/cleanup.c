@@ -56,7 +56,9 @@
  *	replaced, attributes other than "fullname" are dropped and "uid"
  *	and "login" are recorded; CLEANUP_FLAG_SUBMISSION is forced and
  *	CLEANUP_FLAG_HOLD and CLEANUP_FLAG_BOUNCE are ignored. A peer
- *	whose uid has no password entry is refused.
+ *	whose uid has no password entry is refused (XXX in a chroot that
+ *	means every local user unless the chroot holds a passwd copy, as
+ *	with Postfix; the default master.conf line does not chroot).
  *
  *	All input is bounded before it is read: record lengths by type
  *	(cleanup_proto.h), the header block by header_size_limit, the
