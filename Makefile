@@ -188,11 +188,12 @@ DAEMONS := $(filter-out $(CLI_PROGRAMS),$(PROGRAMS))
 .PHONY: install install-users
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
-	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	for p in $(filter $(CLI_PROGRAMS),$(PROGRAMS)); do install -m 755 $(B)/bin/$$p $(DESTDIR)$(SBINDIR)/$$p; done
 	for p in $(DAEMONS); do install -m 755 $(B)/bin/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
-	for m in man/*.5; do [ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
-	for m in man/*.8; do [ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
+	for s in 1 5 7 8; do for m in man/*.$$s; do \
+		[ -e "$$m" ] && install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; done; true
 	for f in conf/postern.conf conf/master.conf; do \
 		t=$(DESTDIR)$(SYSCONFDIR)/$$(basename $$f); \
 		if [ -e "$$t" ]; then install -m 644 $$f $$t.sample; \
