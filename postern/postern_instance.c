@@ -117,6 +117,10 @@ static const struct {
 	{ "POP3_PORT", NULL, "inet n - n - - pop3d" },
 	{ "POP3S_PORT", NULL, "inet n - n - - pop3d -o pop3_tls_wrappermode=yes" },
 	{ NULL, "pop3-mail", "unix y - n - 0 pop3d -o pop3_role=mail" },
+	/* lmtpd (lmtpd(8)): local delivery into the store, as its owner, on
+	 * private/lmtpd (local_transport) and on LMTP_PORT for tests. */
+	{ NULL, "lmtpd", "unix y $store_owner n - - lmtpd" },
+	{ "LMTP_PORT", NULL, "inet n $store_owner n - - lmtpd" },
 	{ NULL, NULL, NULL },
 };
 
@@ -240,6 +244,7 @@ instance_postern_conf(const struct instance *inst, struct str *out)
 static void
 instance_master_conf(const struct instance *inst, struct str *out)
 {
+	struct str *row = str_new(0, 0);
 	size_t i;
 
 	str_printf(out,
@@ -265,11 +270,22 @@ instance_master_conf(const struct instance *inst, struct str *out)
 	    inst->port_base + 25);
 	for (i = 0; instance_services[i].rest != NULL; i++) {
 		const char *key = instance_services[i].port_key;
+		const char *rest = instance_services[i].rest, *var;
 		size_t p;
 
+		/* "$store_owner" in a row is the store's account (master.conf
+		 * has no $name expansion). */
+		str_clear(row);
+		if ((var = strstr(rest, "$store_owner")) != NULL) {
+			str_append(row, rest, (size_t)(var - rest));
+			str_append_cstr(row, inst->store_user);
+			str_append_cstr(row, var + strlen("$store_owner"));
+		} else {
+			str_append_cstr(row, rest);
+		}
 		if (key == NULL) {
 			str_printf(out, "%-16s %s\n", instance_services[i].name,
-			    instance_services[i].rest);
+			    str_c(row));
 			continue;
 		}
 		for (p = 0; p < N_ELEMENTS(instance_ports); p++)
@@ -277,9 +293,9 @@ instance_master_conf(const struct instance *inst, struct str *out)
 				break;
 		ASSERT(p < N_ELEMENTS(instance_ports));
 		str_printf(out, INSTANCE_HOST ":%-6lu %s\n",
-		    inst->port_base + instance_ports[p].offset,
-		    instance_services[i].rest);
+		    inst->port_base + instance_ports[p].offset, str_c(row));
 	}
+	str_free(&row);
 }
 
 /* instance_openssl_error - the last OpenSSL error as text */
