@@ -5,9 +5,20 @@
  * DESCRIPTION
  *	postern user add NAME [--password P | --password-stdin]
  *	postern user passwd NAME [--password P | --password-stdin]
- *	postern user delete NAME
+ *	postern user delete|del NAME [--keep-mail]
  *	postern user list
  *	postern user verify NAME      (password on stdin; exit 0 ok, 1 not)
+ *	postern user show NAME        quota, usage and mailboxes
+ *	postern user quota NAME       the effective storage quota
+ *
+ *	delete removes the user from the database first (so lmtpd refuses
+ *	new mail for it with 550 5.1.1), then, unless --keep-mail, the
+ *	user's store ($store_directory/NAME, renamed aside and removed) and
+ *	its duplicate-suppression record. show and quota read the store;
+ *	run as root, that part runs in a child that has become the owner of
+ *	$store_directory, so that nothing in the store becomes root's.
+ *	XXX: `user quota NAME SIZE` (set the per-user quota) needs a quota
+ *	writer in lib/userdb, which has none yet; it says so and fails.
  *
  *	Without a password option, add and passwd ask twice on a terminal
  *	and refuse to guess from a pipe. --password-stdin reads one line
@@ -23,11 +34,18 @@
  *	allow-listed (userdb_name_ok) before anything else happens.
  */
 #include <errno.h>
+#include <ftw.h>
+#include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "config.h"
+#include "store/store.h"
 #include "str.h"
 #include "userdb.h"
 
@@ -46,7 +64,12 @@ struct user_args {
 	const char *name;
 	enum user_pw_source source;
 	char *password_arg;	/* points into argv */
+	bool want_keep_mail;	/* accept --keep-mail */
+	bool keep_mail;		/* --keep-mail given */
+	const char *size;	/* quota: the optional SIZE argument */
 };
+
+static int user_remove_mail(const char *name);
 
 /* user_parse - NAME and the password options after the sub-command */
 static int
@@ -67,6 +90,8 @@ user_parse(int argc, char **argv, bool want_name, bool want_password,
 				return postern_usage_error("user", "user %s: "
 				    "unexpected argument \"%s\"", a->verb, arg);
 			a->name = arg;
+		} else if (a->want_keep_mail && strcmp(arg, "--keep-mail") == 0) {
+			a->keep_mail = true;
 		} else if (want_password && strcmp(arg, "--password-stdin") == 0) {
 			a->source = USER_PW_STDIN;
 		} else if (want_password && strcmp(arg, "--password") == 0) {
@@ -230,6 +255,7 @@ user_cmd_delete(int argc, char **argv)
 	const char *path, *error = NULL;
 	int rc;
 
+	a.want_keep_mail = true;
 	if ((rc = user_parse(argc, argv, true, false, &a)) != POSTERN_EXIT_OK)
 		return rc;
 	if ((path = user_db_path()) == NULL)
@@ -241,6 +267,8 @@ user_cmd_delete(int argc, char **argv)
 	}
 	if (postern.verbose)
 		printf("postern: deleted user %s\n", a.name);
+	if (!a.keep_mail && user_remove_mail(a.name) < 0)
+		return POSTERN_EXIT_FAIL;
 	return POSTERN_EXIT_OK;
 }
 
@@ -340,7 +368,283 @@ out:
 	return rc;
 }
 
-/* postern_cmd_user - user add | passwd | delete | list | verify */
+/* ------------------------------------------------------------ the store side */
+
+/* user_rm_entry - nftw callback: remove one file or (empty) directory */
+static int
+user_rm_entry(const char *path, const struct stat *sb UNUSED, int type,
+    struct FTW *ftw UNUSED)
+{
+	if (type == FTW_DP ? rmdir(path) : unlink(path)) {
+		postern_error("cannot remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* user_rm_tree - remove path and everything below it; ENOENT is fine */
+static int
+user_rm_tree(const char *path)
+{
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	return nftw(path, user_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+/*
+ * user_remove_mail - remove the user's store and duplicate record. The
+ * store directory is first renamed to a name no user can have (a leading
+ * '.'), so a delivery racing the removal never finds half a store.
+ */
+static int
+user_remove_mail(const char *name)
+{
+	struct config *cfg = postern_load_config(false);
+	const char *store_dir, *dup_dir;
+	char *dir, *aside, *dup;
+	int rc = 0;
+
+	if (cfg == NULL || (store_dir = postern_param(cfg, "store_directory")) == NULL)
+		return -1;
+	if (!store_user_ok(name)) {
+		postern_error("user name %s cannot name a store", name);
+		return -1;
+	}
+	dir = xasprintf("%s/%s", store_dir, name);
+	aside = xasprintf("%s/.deleted.%s.%ld", store_dir, name, (long)getpid());
+	if (rename(dir, aside) < 0) {
+		if (errno != ENOENT) {
+			postern_error("cannot move %s aside: %s", dir, strerror(errno));
+			rc = -1;
+		}
+	} else if (user_rm_tree(aside) < 0) {
+		rc = -1;
+	} else if (postern.verbose) {
+		printf("postern: removed the mailboxes of %s (%s)\n", name, dir);
+	}
+	if ((dup_dir = postern_param(cfg, "lmtp_duplicate_directory")) != NULL) {
+		dup = xasprintf("%s/%s", dup_dir, name);
+		if (unlink(dup) < 0 && errno != ENOENT) {
+			postern_error("cannot remove %s: %s", dup, strerror(errno));
+			rc = -1;
+		}
+		free(dup);
+	}
+	free(dir);
+	free(aside);
+	return rc;
+}
+
+/* user_quota_of - the effective quota of a user record; *source_r says why */
+static uint64_t
+user_quota_of(const struct userdb_user *u, struct config *cfg,
+    const char **source_r)
+{
+	if (u->quota_bytes != 0) {
+		*source_r = "user database";
+		return u->quota_bytes;
+	}
+	*source_r = "quota_storage_limit";
+	return config_size(cfg, "quota_storage_limit");
+}
+
+/*
+ * user_store_report - print usage and mailboxes of name from its store.
+ * Runs in the caller's process, or as root in a child that became the
+ * owner of the store directory. 0, or -1 after a message.
+ */
+static int
+user_store_report(const char *store_dir, const char *name)
+{
+	struct store_mailbox_info *list = NULL;
+	struct store_status st;
+	struct store_quota q;
+	struct store *store;
+	const char *err;
+	size_t n = 0, i;
+	char *dir = xasprintf("%s/%s", store_dir, name);
+	int rc = 0;
+
+	/* store_open would create the directory: a user without mail has none */
+	if (access(dir, F_OK) < 0) {
+		printf("usage: 0 bytes, 0 messages\nmailboxes: (none: no mail yet)\n");
+		free(dir);
+		return 0;
+	}
+	free(dir);
+	if ((store = store_open(store_dir, name, &err)) == NULL) {
+		postern_error("cannot open the store of %s: %s", name, err);
+		return -1;
+	}
+	if (store_quota_get(store, &q, &err) < 0 ||
+	    store_mailbox_list(store, &list, &n, &err) < 0) {
+		postern_error("cannot read the store of %s: %s", name, err);
+		store_free(&store);
+		return -1;
+	}
+	printf("usage: %llu bytes, %llu messages\nmailboxes:\n",
+	    (unsigned long long)q.bytes, (unsigned long long)q.messages);
+	for (i = 0; i < n; i++) {
+		static const struct { unsigned bit; const char *name; } su[] = {
+			{ STORE_MBOX_DRAFTS, "\\Drafts" },
+			{ STORE_MBOX_SENT, "\\Sent" },
+			{ STORE_MBOX_TRASH, "\\Trash" },
+			{ STORE_MBOX_JUNK, "\\Junk" },
+			{ STORE_MBOX_ARCHIVE, "\\Archive" },
+			{ STORE_MBOX_ALL_MAIL, "\\All" },
+			{ STORE_MBOX_FLAGGED, "\\Flagged" },
+		};
+		struct str *line = str_new(0, 0);
+
+		if ((list[i].attrs & STORE_MBOX_NONEXISTENT) != 0) {
+			str_free(&line);
+			continue;
+		}
+		memset(&st, 0, sizeof(st));
+		if (store_mailbox_status(store, list[i].name, &st, &err) < 0) {
+			postern_error("%s: %s", list[i].name, err);
+			rc = -1;
+		}
+		mem_printable(line, list[i].name, strlen(list[i].name), 600);
+		printf("  %s\tmessages=%u unseen=%u size=%llu", str_c(line),
+		    st.messages, st.unseen, (unsigned long long)st.size);
+		for (size_t k = 0; k < N_ELEMENTS(su); k++)
+			if ((list[i].attrs & su[k].bit) != 0)
+				printf(" %s", su[k].name);
+		printf("\n");
+		str_free(&line);
+	}
+	store_mailbox_list_free(&list, n);
+	store_free(&store);
+	return rc;
+}
+
+/* user_store_report_as_owner - user_store_report, as the store's owner */
+static int
+user_store_report_as_owner(const char *store_dir, const char *name)
+{
+	struct stat sb;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		return user_store_report(store_dir, name);
+	if (stat(store_dir, &sb) < 0) {
+		postern_error("cannot stat %s: %s", store_dir, strerror(errno));
+		return -1;
+	}
+	(void)fflush(stdout);
+	if ((pid = fork()) < 0) {
+		postern_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(sb.st_gid) < 0 ||
+		    setuid(sb.st_uid) < 0) {
+			postern_error("cannot become the owner of %s: %s",
+			    store_dir, strerror(errno));
+			_exit(POSTERN_EXIT_FAIL);
+		}
+		status = user_store_report(store_dir, name);
+		(void)fflush(stdout);
+		_exit(status == 0 ? POSTERN_EXIT_OK : POSTERN_EXIT_FAIL);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* user_lookup_one - the record of a.name; POSTERN_EXIT_* after a message */
+static int
+user_lookup_one(const char *name, struct userdb_user *u)
+{
+	struct userdb *db;
+	const char *path, *error = NULL;
+	int found;
+
+	memset(u, 0, sizeof(*u));
+	if ((path = user_db_path()) == NULL || (db = user_open(path)) == NULL)
+		return POSTERN_EXIT_FAIL;
+	found = userdb_lookup(db, name, u, &error);
+	userdb_close(&db);
+	if (found < 0) {
+		postern_error("cannot look up %s in %s: %s", name, path,
+		    error != NULL ? error : "failed");
+		return POSTERN_EXIT_FAIL;
+	}
+	if (found == 0) {
+		postern_error("no user %s in %s", name, path);
+		return POSTERN_EXIT_FAIL;
+	}
+	return POSTERN_EXIT_OK;
+}
+
+/* user_cmd_show - quota, usage and mailboxes of one user */
+static int
+user_cmd_show(int argc, char **argv)
+{
+	struct user_args a = { 0 };
+	struct userdb_user u;
+	struct config *cfg;
+	const char *source, *store_dir;
+	uint64_t quota;
+	int rc;
+
+	if ((rc = user_parse(argc, argv, true, false, &a)) != POSTERN_EXIT_OK)
+		return rc;
+	if ((rc = user_lookup_one(a.name, &u)) != POSTERN_EXIT_OK)
+		return rc;
+	cfg = conf();
+	quota = user_quota_of(&u, cfg, &source);
+	printf("user: %s\n", a.name);
+	printf("password: %s\n", *u.password_hash != '\0' ? "set" : "none");
+	if (quota == 0)
+		printf("quota: unlimited (%s)\n", source);
+	else
+		printf("quota: %llu bytes (%s)\n", (unsigned long long)quota, source);
+	userdb_user_clear(&u);
+	if ((store_dir = postern_param(cfg, "store_directory")) == NULL)
+		return POSTERN_EXIT_FAIL;
+	return user_store_report_as_owner(store_dir, a.name) == 0 ?
+	    POSTERN_EXIT_OK : POSTERN_EXIT_FAIL;
+}
+
+/* user_cmd_quota - the effective quota (setting one needs lib/userdb) */
+static int
+user_cmd_quota(int argc, char **argv)
+{
+	struct user_args a = { 0 };
+	struct userdb_user u;
+	const char *source;
+	uint64_t quota;
+	int rc;
+
+	if (argc == 3 && argv[2][0] != '-') {
+		/* user quota NAME SIZE */
+		a.size = argv[2];
+		argc--;
+	}
+	if ((rc = user_parse(argc, argv, true, false, &a)) != POSTERN_EXIT_OK)
+		return rc;
+	if ((rc = user_lookup_one(a.name, &u)) != POSTERN_EXIT_OK)
+		return rc;
+	quota = user_quota_of(&u, conf(), &source);
+	userdb_user_clear(&u);
+	if (a.size != NULL) {
+		postern_error("user quota %s %s: setting a per-user quota is not "
+		    "supported yet (the user database has no quota writer); "
+		    "quota_storage_limit sets it for everyone", a.name, a.size);
+		return POSTERN_EXIT_FAIL;
+	}
+	if (quota == 0)
+		printf("%s: unlimited (%s)\n", a.name, source);
+	else
+		printf("%s: %llu (%s)\n", a.name, (unsigned long long)quota, source);
+	return POSTERN_EXIT_OK;
+}
+
+/* postern_cmd_user - user add | passwd | delete | list | verify | show | quota */
 int
 postern_cmd_user(int argc, char **argv)
 {
@@ -348,7 +652,7 @@ postern_cmd_user(int argc, char **argv)
 
 	if (argc < 2)
 		return postern_usage_error("user", "user needs add, passwd, "
-		    "delete, list or verify");
+		    "delete, list, verify, show or quota");
 	sub = argv[1];
 	argc--;
 	argv++;
@@ -356,8 +660,12 @@ postern_cmd_user(int argc, char **argv)
 		return user_cmd_set(argc, argv, true);
 	if (strcmp(sub, "passwd") == 0)
 		return user_cmd_set(argc, argv, false);
-	if (strcmp(sub, "delete") == 0)
+	if (strcmp(sub, "delete") == 0 || strcmp(sub, "del") == 0)
 		return user_cmd_delete(argc, argv);
+	if (strcmp(sub, "show") == 0)
+		return user_cmd_show(argc, argv);
+	if (strcmp(sub, "quota") == 0)
+		return user_cmd_quota(argc, argv);
 	if (strcmp(sub, "list") == 0)
 		return user_cmd_list(argc, argv);
 	if (strcmp(sub, "verify") == 0)
