@@ -116,6 +116,16 @@ static pid_t server_relay_pid;
 
 static void server_multi_listen(bool on);
 
+/* server_now_ms - CLOCK_MONOTONIC in milliseconds */
+static int64_t
+server_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* server_exit - a normal end of the process */
 static void NORETURN
 server_exit(void)
@@ -580,16 +590,14 @@ server_single_loop(void)
 	struct pollfd *pfd;
 	struct sockaddr_storage peer;
 	socklen_t plen;
-	struct timespec now;
-	time_t deadline;
+	int64_t now, deadline;	/* ms */
 	size_t i, k, start = 0, n = server_nlisteners;
 	int r, timeout, fd;
 	bool worked;
 
 	ASSERT(n > 0);
 	pfd = xcalloc(n + 1, sizeof(*pfd));
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = now.tv_sec + server_max_idle;
+	deadline = server_now_ms() + (int64_t)server_max_idle * 1000;
 	for (;;) {
 		if (server_master_gone) {
 			log_debug(NULL, "master went away; exiting");
@@ -602,14 +610,13 @@ server_single_loop(void)
 		}
 		timeout = -1;
 		if (server_max_idle != 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec >= deadline) {
+			now = server_now_ms();
+			if (now >= deadline) {
 				log_debug(NULL, "idle for %us; exiting",
 				    server_max_idle);
 				server_exit();
 			}
-			timeout = (int)MIN((deadline - now.tv_sec) * 1000,
-			    (time_t)INT_MAX);
+			timeout = (int)MIN(deadline - now, (int64_t)INT_MAX);
 		}
 		pfd[0].fd = SERVER_STATUS_FD;
 		pfd[0].events = 0;
@@ -655,10 +662,9 @@ server_single_loop(void)
 			worked = true;
 		}
 		start = (start + 1) % n;
-		if (worked) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			deadline = now.tv_sec + server_max_idle;
-		}
+		if (worked)
+			deadline = server_now_ms() +
+			    (int64_t)server_max_idle * 1000;
 	}
 }
 

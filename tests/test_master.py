@@ -162,6 +162,9 @@ def test_max_idle(mi):
     wait_for(lambda: m.status()[1][f"127.0.0.1:{port}"]["procs"] == "0",
              what="status procs=0")
     assert "exit status" not in m.log()
+    # An idle exit is normal: a full second, never "at once", no throttle.
+    assert "exited at once" not in m.log()
+    assert "throttled" not in m.log()
     c = m.connect(port)                 # and a new one comes when needed
     assert int(c.hello()["pid"]) != pid
 
