@@ -652,3 +652,49 @@ def test_curl(pop):
     r = subprocess.run(["curl", "-s", "-u", "alice:wrong", url],
                        capture_output=True, timeout=60)
     assert r.returncode != 0
+
+
+# ------------------------------------------------------------------ limits, concurrency
+def test_user_connection_limit(instance_factory):
+    inst = pop_instance(instance_factory, pop3_lock_session="no",
+                        pop3_user_connection_limit="1")
+    p = login(inst)
+    q = poplib.POP3(HOST, inst.port("POP3"), timeout=30)
+    q.user("alice")
+    with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\] Too many"):
+        q.pass_("pw")
+    q.close()
+    p.quit()
+    p = login(inst)
+    p.quit()
+
+
+def test_concurrent_users(instance_factory):
+    import threading
+    users = [f"user{i}" for i in range(8)]
+    inst = pop_instance(instance_factory, users=users)
+    for u in users:
+        for i in range(1, 6):
+            deliver(inst, u, message(i, extra=u.encode() + b"\r\n"))
+    errors = []
+
+    def fetch(u):
+        try:
+            p = login(inst, u)
+            for i in range(1, 6):
+                lines = p.retr(i)[1]
+                assert b"\r\n".join(lines) + b"\r\n" == \
+                    message(i, extra=u.encode() + b"\r\n")
+                p.dele(i)
+            p.quit()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{u}: {e!r}")
+
+    threads = [threading.Thread(target=fetch, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    for u in users:
+        assert store_ls(inst, u) == []
