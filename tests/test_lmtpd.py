@@ -639,3 +639,35 @@ def test_large_message_spooled(instance_factory):
     _, dr = deliver(inst, ["alice@localhost", "bob@localhost"], m)
     assert [d[0] for d in dr] == [250, 250]
     assert cat(inst, "alice", 1) == m and cat(inst, "bob", 1) == m
+
+
+def test_user_cli_store_side(instance_factory):
+    """postern user show / quota / del [--keep-mail] on the store."""
+    inst = lmtp_instance(instance_factory)
+    m = message("cli", body=b"c" * 1000 + b"\r\n")
+    _, dr = deliver(inst, ["alice@localhost"], m)
+    assert dr[0][0] == 250
+    out = inst.postern("user", "show", "alice").stdout
+    assert "user: alice" in out
+    assert "quota: 1073741824 bytes (quota_storage_limit)" in out
+    assert f"usage: {len(m)} bytes, 1 messages" in out
+    assert f"INBOX\tmessages=1 unseen=1 size={len(m)}" in out
+    assert "Sent\tmessages=0" in out and "\\Sent" in out
+    out = inst.postern("user", "show", "bob").stdout
+    assert "no mail yet" in out
+    assert not (inst.dir / "store" / "bob").exists()  # show created nothing
+    assert inst.postern("user", "quota", "alice").stdout.strip() == \
+        "alice: 1073741824 (quota_storage_limit)"
+    assert inst.postern("user", "quota", "alice", "2g", check=False).returncode == 1
+    # --keep-mail: the user goes, the mail stays
+    inst.postern("user", "del", "alice", "--keep-mail")
+    assert (inst.dir / "store" / "alice").is_dir()
+    rr, _ = deliver(inst, ["alice@localhost"], m)
+    assert rr[0][0] == 550
+    inst.postern("user", "add", "alice", "--password-stdin", input="pw\n")
+    assert len(ls(inst, "alice")) == 1
+    # del: the mail goes too
+    inst.postern("user", "del", "alice")
+    assert not (inst.dir / "store" / "alice").exists()
+    assert list((inst.dir / "store").iterdir()) == []
+    assert inst.postern("user", "show", "alice", check=False).returncode == 1
