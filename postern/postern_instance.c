@@ -112,7 +112,7 @@ static const struct {
 	 * authenticated session to the mail role on private/imap-mail. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },
 	{ "IMAPS_PORT", NULL, "inet n - n - - imapd -o imap_tls_wrappermode=yes" },
-	{ NULL, "imap-mail", "unix y - n - 0 imapd -o imap_role=mail" },
+	{ NULL, "imap-mail", "unix y $store_owner n - 0 imapd -o imap_role=mail" },
 	/* pop3d (pop3d(8)): the same split, on private/pop3-mail. */
 	{ "POP3_PORT", NULL, "inet n - n - - pop3d" },
 	{ "POP3S_PORT", NULL, "inet n - n - - pop3d -o pop3_tls_wrappermode=yes" },
