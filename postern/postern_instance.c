@@ -121,6 +121,10 @@ static const struct {
 	 * private/lmtpd (local_transport) and on LMTP_PORT for tests. */
 	{ NULL, "lmtpd", "unix y $store_owner n - - lmtpd" },
 	{ "LMTP_PORT", NULL, "inet n $store_owner n - - lmtpd" },
+	/* sieved (sieved(8)): ManageSieve, the same split as imapd, the
+	 * mail role on private/sieve-mail as the store owner. */
+	{ "SIEVE_PORT", NULL, "inet n - n - - sieved" },
+	{ NULL, "sieve-mail", "unix y $store_owner n - 0 sieved -o managesieve_role=mail" },
 	{ NULL, NULL, NULL },
 };
 
