@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sieved - the Postern ManageSieve server (RFC 5804)
+ *
+ * DESCRIPTION
+ *	One program, two roles, chosen with managesieve_role (master.conf
+ *	-o), as imapd(8) and pop3d(8):
+ *
+ *	    127.0.0.1:4190 inet n - n - - sieved
+ *	    sieve-mail     unix y $store_owner n - 0 sieved -o managesieve_role=mail
+ *
+ *	The login role greets with the capabilities, offers STARTTLS and
+ *	runs the non-authenticated state (sieved_session.c): CAPABILITY,
+ *	STARTTLS, AUTHENTICATE PLAIN, NOOP, LOGOUT. On success it hands
+ *	the connection to the mail role through $managesieve_mail_service
+ *	(lib/login_proxy.h) and, under TLS, relays TLS <-> plaintext until
+ *	the session ends. The mail role answers the AUTHENTICATE with OK
+ *	and serves the authenticated state on the user's scripts
+ *	(lib/sieve/sieve_user.h: $store_directory/USER/sieve). The
+ *	standalone role does both in one process (tests, sieved -S).
+ *
+ * SECURITY
+ *	The login role runs as $mail_owner: it reads postern.conf, the TLS
+ *	key (pre_jail, as root) and the user database (password checks);
+ *	it cannot read the store. Everything it reads from the network is
+ *	bounded (managesieve_login_timeout, SIEVED_LINE_MAX per line,
+ *	SIEVED_PRELOGIN_LITERAL_MAX per literal, SIEVED_LOGIN_ERRORS). It
+ *	writes only the hand-off socket and its connection-slot files under
+ *	$data_directory/sieve-conn/.
+ *	The mail role runs as $store_owner (master.conf user column) and
+ *	accepts connections only on a private unix socket (mode 0600 in
+ *	$queue_directory/private/), so only a login process can name the
+ *	user it serves. It reads and writes only that user's script
+ *	directory; script names are allow-listed (sieve_user_name_ok) and
+ *	never form paths outside it. Scripts are compiled (never run) with
+ *	the engine's limits (sieve_max_script_size ...).
+ *
+ * DIAGNOSTICS
+ *	"connect from ADDR", "login: user=NAME, method=PLAIN, tls=...",
+ *	"login failed: ...", "putscript: user=U, name=N, size=S",
+ *	"setactive: ...", "deletescript: ...", "disconnect: user=U, put=N,
+ *	get=N", through lib/log with the session ID.
+ *
+ * SEE ALSO
+ *	sieved(8), postern-sieve(8), lmtpd(8), login_proxy.h, sieve_user.h,
+ *	RFC 5804.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "log.h"
+#include "login_proxy.h"
+#include "server.h"
+#include "store/store.h"
+#include "stream.h"
+#include "str.h"
+#include "tls.h"
+
+#include "sieved.h"
+
+struct sieved_settings sieved_settings;
+static struct tls_context *sieved_tls_ctx;
+
+/* sieved_settings_load - read the parameters once */
+static void
+sieved_settings_load(void)
+{
+	struct config *cf = conf();
+	const char *role = config_str(cf, "managesieve_role");
+
+	if (strcmp(role, "login") == 0)
+		sieved_settings.role = SIEVED_ROLE_LOGIN;
+	else if (strcmp(role, "mail") == 0)
+		sieved_settings.role = SIEVED_ROLE_MAIL;
+	else if (strcmp(role, "standalone") == 0)
+		sieved_settings.role = SIEVED_ROLE_STANDALONE;
+	else
+		log_fatal(NULL, "managesieve_role: unknown role \"%s\" (login, "
+		    "mail or standalone)", role);
+	sieved_settings.implementation =
+	    config_str(cf, "managesieve_implementation_string");
+	sieved_settings.login_timeout =
+	    config_time(cf, "managesieve_login_timeout");
+	sieved_settings.timeout = config_time(cf, "managesieve_timeout");
+	sieved_settings.disable_plaintext_auth =
+	    config_bool(cf, "disable_plaintext_auth");
+	sieved_settings.loopback_secure =
+	    config_bool(cf, "managesieve_loopback_secure");
+	sieved_settings.mail_service = config_str(cf, "managesieve_mail_service");
+	sieved_settings.ip_conn_limit =
+	    (unsigned)config_int(cf, "managesieve_client_connection_limit");
+	sieved_settings.store_dir = config_str(cf, "store_directory");
+	sieved_settings.data_dir = config_str(cf, "data_directory");
+	sieved_settings.global_dir = config_str(cf, "sieve_global_dir");
+	sieve_user_limits(cf, &sieved_settings.limits);
+	sieve_user_quota_config(cf, &sieved_settings.quota);
+}
+
+/* sieved_pre_jail - settings, and the TLS context while still root */
+static void
+sieved_pre_jail(void)
+{
+	struct tls_params p;
+	struct str *err;
+
+	sieved_settings_load();
+	if (sieved_settings.role == SIEVED_ROLE_MAIL)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.cert_file = config_str(conf(), "tls_cert_file");
+	p.key_file = config_str(conf(), "tls_key_file");
+	p.protocols = config_str(conf(), "tls_protocols");
+	p.ciphers = config_str(conf(), "tls_ciphers");
+	if (*p.cert_file == '\0')
+		return;
+	err = str_new(0, 0);
+	sieved_tls_ctx = tls_context_new_server(&p, err);
+	if (sieved_tls_ctx == NULL)
+		log_error(NULL, "TLS disabled: %s", str_c(err));
+	str_free(&err);
+}
+
+/* sieved_conn_id - a session ID unique on this host: time and pid */
+void
+sieved_conn_id(struct sieved_conn *c)
+{
+	static unsigned counter;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	snprintf(c->id, sizeof(c->id), "%lX%05lX%X%X", (unsigned long)tv.tv_sec,
+	    (unsigned long)tv.tv_usec, (unsigned)getpid(), counter++ & 0xff);
+	c->log.id = c->id;
+}
+
+/* sieved_addr_is_loopback - 127/8 or ::1 */
+bool
+sieved_addr_is_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strncmp(addr, "::ffff:127.", 11) == 0 || strcmp(addr, "local") == 0;
+}
+
+/* sieved_conn_clear - release what a connection holds (not the fd) */
+static void
+sieved_conn_clear(struct sieved_conn *c)
+{
+	tls_session_free(&c->tls_sess);
+	stream_free(&c->s);
+	XFREE(c->peer_addr);
+	XFREE(c->local_addr);
+	XFREE(c->tls_desc);
+	if (c->slot_fd >= 0)
+		(void)close(c->slot_fd);
+	c->slot_fd = -1;
+}
+
+/* sieved_serve_login - a network connection (login or standalone role) */
+static void
+sieved_serve_login(const struct server_conn *conn)
+{
+	struct sieved_conn c;
+	struct str *dir;
+	const char *why = NULL;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	c.slot_fd = -1;
+	sieved_conn_id(&c);
+	c.peer_addr = xstrdup(conn->peer_addr);
+	c.peer_port = conn->peer_port;
+	c.local_addr = xstrdup(conn->local_addr != NULL ? conn->local_addr : "");
+	c.local_port = conn->local_port;
+	c.s = stream_new(conn->fd, sieved_settings.login_timeout,
+	    STREAM_NO_CLOSE);
+	log_info(&c.log, "connect from %s port %u", c.peer_addr, c.peer_port);
+	dir = str_new(0, 0);
+	str_printf(dir, "%s/sieve-conn", sieved_settings.data_dir);
+	ret = login_conn_slot(str_c(dir), c.peer_addr,
+	    sieved_settings.ip_conn_limit, &c.slot_fd, &why);
+	str_free(&dir);
+	if (ret < 0)
+		log_warn(&c.log, "connection slot for %s: %s: %m (not counted)",
+		    c.peer_addr, why);
+	if (ret == 0) {
+		log_warn(&c.log, "too many connections from %s", c.peer_addr);
+		stream_puts(c.s, "BYE (TRYLATER) \"Too many connections from "
+		    "your address\"\r\n");
+		stream_flush(c.s);
+		goto out;
+	}
+	c.secured = sieved_settings.loopback_secure &&
+	    sieved_addr_is_loopback(c.peer_addr);
+	if (sieved_settings.role == SIEVED_ROLE_STANDALONE)
+		stream_set_timeout(c.s, sieved_settings.timeout);
+	sieved_session_run(&c, sieved_tls_ctx, NULL);
+out:
+	sieved_conn_clear(&c);
+}
+
+/* sieved_serve_mail - a hand-off from a login process (mail role) */
+static void
+sieved_serve_mail(const struct server_conn *conn)
+{
+	struct login_handoff h;
+	struct login_proxy_input *in;
+	struct sieved_conn c;
+	int fds[LOGIN_HANDOFF_MAX_FDS];
+	size_t nfds = 0;
+	const char *err;
+
+	if (login_proxy_recv(conn->fd, &h, fds, &nfds, 10, &err) < 0) {
+		log_error(NULL, "hand-off from a login process failed: %s: %m",
+		    err);
+		return;
+	}
+	/* the login side waits for this close before it lets go */
+	(void)shutdown(conn->fd, SHUT_RDWR);
+	memset(&c, 0, sizeof(c));
+	snprintf(c.id, sizeof(c.id), "%s", h.session_id);
+	c.log.id = c.id;
+	c.peer_addr = xstrdup(h.peer_addr);
+	c.peer_port = h.peer_port;
+	c.local_addr = xstrdup(h.local_addr);
+	c.local_port = h.local_port;
+	c.tls = (h.flags & LOGIN_HANDOFF_TLS) != 0;
+	c.secured = (h.flags & LOGIN_HANDOFF_SECURED) != 0;
+	c.tls_desc = xstrdup(h.tls);
+	c.slot_fd = nfds > 1 ? fds[1] : -1;
+	c.s = stream_new(fds[0], sieved_settings.timeout, 0);
+	in = login_proxy_input_new(c.s, fds[0], &h.input);
+	if (!store_user_ok(h.user))
+		log_error(&c.log, "hand-off for an invalid user name");
+	else
+		sieved_session_run(&c, NULL, h.user);
+	login_handoff_clear(&h);
+	sieved_conn_clear(&c);
+	login_proxy_input_free(&in);
+}
+
+static void
+sieved_serve(const struct server_conn *conn)
+{
+	if (sieved_settings.role == SIEVED_ROLE_MAIL)
+		sieved_serve_mail(conn);
+	else
+		sieved_serve_login(conn);
+}
+
+static void
+sieved_pre_exit(void)
+{
+	tls_context_free(&sieved_tls_ctx);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct server_ops ops = {
+		.pre_jail = sieved_pre_jail,
+		.serve = sieved_serve,
+		.pre_exit = sieved_pre_exit,
+	};
+
+	return server_main(argc, argv, &ops);
+}
