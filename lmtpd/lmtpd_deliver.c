@@ -435,8 +435,15 @@ lmtpd_deliver_all(struct lmtpd_session *sess)
 	size_t i;
 
 	mem_printable(t, str_c(sess->sender), str_len(sess->sender), 300);
-	for (i = 0; i < sess->nrcpt; i++)
+	for (i = 0; i < sess->nrcpt; i++) {
 		lmtpd_deliver_one(sess, &sess->rcpts[i]);
+		/*
+		 * A store keeps its user lock file open once locked: free it
+		 * now, so a transaction with many recipients does not hold
+		 * one descriptor per recipient.
+		 */
+		store_free(&sess->rcpts[i].store);
+	}
 	log_info(&sess->log, "from=<%s>, size=%llu, nrcpt=%zu (done)",
 	    str_c(t), (unsigned long long)sess->msg.size, sess->nrcpt);
 	str_free(&t);
