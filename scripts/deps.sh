@@ -16,6 +16,7 @@ TEST_PKGS=(
 	dovecot-sieve
 	fetchmail curl
 	mutt
+	sieve-connect
 )
 
 missing=()
