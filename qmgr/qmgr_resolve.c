@@ -420,87 +420,165 @@ out:
 	str_free(&local);
 }
 
-/* qmgr_split_transport - "transport:nexthop" (nexthop may be "") */
+/* qmgr_split_transport - "transport:nexthop" (either may be "") */
 static void
-qmgr_split_transport(const char *spec, struct qmgr_route *route)
+qmgr_split_transport(const char *spec, char **transport_r, char **nexthop_r)
 {
 	const char *colon = strchr(spec, ':');
 
 	if (colon == NULL) {
-		route->transport = xstrdup(spec);
-		route->nexthop = xstrdup("");
+		*transport_r = xstrdup(spec);
+		*nexthop_r = xstrdup("");
 	} else {
-		route->transport = xstrndup(spec, (size_t)(colon - spec));
-		route->nexthop = xstrdup(colon + 1);
+		*transport_r = xstrndup(spec, (size_t)(colon - spec));
+		*nexthop_r = xstrdup(colon + 1);
 	}
 }
 
-/* qmgr_route_final - route one final address */
+/*
+ * qmgr_transport_lookup - transport(5) search order: the full address
+ * (with, then without the address extension), the domain, each parent
+ * domain as ".parent", then "*". 1 with the value, 0 none, -1 error.
+ */
+static int
+qmgr_transport_lookup(const char *local, const char *domain,
+    struct str *value)
+{
+	struct str *key = str_new(128, 0);
+	const char *detail, *p;
+	size_t base_len, detail_len;
+	int r;
+
+#define QMGR_TLOOKUP(k) qmgr_maps_lookup(qmgr_settings.transport_maps, \
+	    qmgr_settings.transport_specs, qmgr_settings.ntransport_maps, \
+	    (k), value, NULL)
+	str_printf(key, "%s@%s", local, domain);
+	if ((r = QMGR_TLOOKUP(str_c(key))) != 0)
+		goto out;
+	if (address_split_detail(local, strlen(local),
+	    qmgr_settings.recipient_delimiter, &base_len, &detail,
+	    &detail_len)) {
+		str_clear(key);
+		str_append(key, local, base_len);
+		str_printf(key, "@%s", domain);
+		if ((r = QMGR_TLOOKUP(str_c(key))) != 0)
+			goto out;
+	}
+	if (*domain != '\0') {
+		if ((r = QMGR_TLOOKUP(domain)) != 0)
+			goto out;
+		for (p = strchr(domain, '.'); p != NULL;
+		    p = strchr(p + 1, '.'))
+			if (p[1] != '\0' && (r = QMGR_TLOOKUP(p)) != 0)
+				goto out;
+	}
+	r = QMGR_TLOOKUP("*");
+#undef QMGR_TLOOKUP
+out:
+	str_free(&key);
+	return r;
+}
+
+/* qmgr_transport_name_ok - a transport names a socket private/NAME */
+static bool
+qmgr_transport_name_ok(const char *name)
+{
+	const char *p;
+
+	if (*name == '\0' || strlen(name) > 64)
+		return false;
+	for (p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' &&
+		    *p != '.')
+			return false;
+	return name[0] != '.';
+}
+
+/*
+ * qmgr_route_final - route one final address
+ *
+ * The class default first: local domains go to $local_transport;
+ * others to $default_transport, whose next hop is its own, else
+ * $relayhost, else the recipient domain (MX lookup by the smtp agent).
+ * Then $transport_maps overrides it as transport(5) says: "t:nexthop"
+ * both; "t:" (or "t") transport t to the recipient domain; ":nexthop"
+ * the class's transport to nexthop; ":" no change.
+ */
 static void
 qmgr_route_final(const char *addr, struct qmgr_route *route)
 {
 	struct str *local = str_new(64, 0), *domain = str_new(64, 0);
 	struct str *value = str_new(128, 0);
+	char *t = NULL, *nh = NULL;
+	bool is_local;
 	int r = 0;
 
 	route->kind = QMGR_ROUTE_DELIVER;
 	route->address = xstrdup(addr);
 	route->reason = str_new(64, 0);
 	qmgr_split_addr(addr, local, domain);
-	if (qmgr_is_local_domain(str_c(domain))) {
-		qmgr_split_transport(qmgr_settings.local_transport, route);
+	is_local = qmgr_is_local_domain(str_c(domain));
+	if (is_local) {
+		qmgr_split_transport(qmgr_settings.local_transport,
+		    &route->transport, &route->nexthop);
 	} else {
-		if (qmgr_settings.ntransport_maps > 0) {
-			r = qmgr_maps_lookup(qmgr_settings.transport_maps,
-			    qmgr_settings.transport_specs,
-			    qmgr_settings.ntransport_maps, addr, value, NULL);
-			if (r == 0)
-				r = qmgr_maps_lookup(qmgr_settings.transport_maps,
-			    qmgr_settings.transport_specs,
-				    qmgr_settings.ntransport_maps,
-				    str_c(domain), value, NULL);
+		qmgr_split_transport(qmgr_settings.default_transport,
+		    &route->transport, &route->nexthop);
+		if (route->nexthop[0] == '\0' &&
+		    qmgr_settings.relayhost[0] != '\0') {
+			free(route->nexthop);
+			route->nexthop = xstrdup(qmgr_settings.relayhost);
 		}
-		if (r < 0) {
-			route->kind = QMGR_ROUTE_DEFER;
-			str_printf(route->reason, "4.3.0 transport table lookup "
-			    "failed for <%s>", addr);
-			goto out;
+		if (route->nexthop[0] == '\0') {
+			free(route->nexthop);
+			route->nexthop = xstrdup(str_c(domain));
 		}
-		if (r > 0) {
-			qmgr_split_transport(str_c(value), route);
-			if (route->transport[0] == '\0') {
-				const char *c = strchr(
-				    qmgr_settings.default_transport, ':');
-
-				free(route->transport);
-				route->transport = c == NULL ?
-				    xstrdup(qmgr_settings.default_transport) :
-				    xstrndup(qmgr_settings.default_transport,
-				    (size_t)(c - qmgr_settings.default_transport));
+	}
+	if (qmgr_settings.ntransport_maps > 0)
+		r = qmgr_transport_lookup(str_c(local), str_c(domain), value);
+	if (r < 0) {
+		route->kind = QMGR_ROUTE_DEFER;
+		str_printf(route->reason, "4.3.0 transport table lookup "
+		    "failed for <%s>", addr);
+		goto out;
+	}
+	if (r > 0) {
+		qmgr_split_transport(str_c(value), &t, &nh);
+		if (t[0] != '\0') {
+			free(route->transport);
+			route->transport = t;
+			t = NULL;
+			if (nh[0] == '\0') {
+				free(route->nexthop);
+				route->nexthop = xstrdup(str_c(domain));
 			}
-		} else if (qmgr_settings.relayhost[0] != '\0') {
-			route->transport = xstrdup("smtp");
-			route->nexthop = xasprintf("inet:%s",
-			    qmgr_settings.relayhost);
-		} else {
-			qmgr_split_transport(qmgr_settings.default_transport,
-			    route);
+		}
+		if (nh[0] != '\0') {
+			free(route->nexthop);
+			route->nexthop = nh;
+			nh = NULL;
 		}
 	}
 	if (strcmp(route->transport, "error") == 0) {
 		route->kind = QMGR_ROUTE_BOUNCE;
 		str_printf(route->reason, "5.0.0 %s", route->nexthop[0] != '\0' ?
 		    route->nexthop : "mail for this destination is refused");
+	} else if (!qmgr_transport_name_ok(route->transport)) {
+		route->kind = QMGR_ROUTE_DEFER;
+		str_printf(route->reason, "4.3.5 bad transport name \"%s\" "
+		    "for <%s>", route->transport, addr);
 	} else if (route->nexthop[0] == '\0') {
 		route->kind = QMGR_ROUTE_DEFER;
-		if (qmgr_is_local_domain(str_c(domain)))
+		if (is_local)
 			str_printf(route->reason, "4.3.5 local_transport \"%s\" "
 			    "has no next hop", qmgr_settings.local_transport);
 		else
-			str_printf(route->reason, "4.4.0 remote delivery is not "
-			    "available yet (outbound smtp is not built)");
+			str_printf(route->reason, "4.3.5 no next hop for <%s>",
+			    addr);
 	}
 out:
+	free(t);
+	free(nh);
 	str_free(&value);
 	str_free(&domain);
 	str_free(&local);

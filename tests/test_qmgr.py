@@ -304,15 +304,22 @@ def test_permanent_failure_after_data(queue):
     assert per_rcpt[0]["Diagnostic-Code"].startswith("smtp; 552 5.2.2 mailbox full")
 
 
-def test_remote_recipient_deferred_with_reason(queue):
-    qid = queue.inject(["someone@remote.example"], MSG)
-    queue.inst.wait_for_log(
-        rf"{qid}: to=<someone@remote.example>, relay=none, .*status=deferred "
-        r"\(remote delivery is not available yet \(outbound smtp is not built\)\)")
-    deadline = time.monotonic() + 10
-    while qid not in queue.ids("deferred"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+def test_remote_recipient_deferred_with_reason(instance_factory):
+    """An unreachable next hop defers remote mail with the reason."""
+    port = free_port()
+    q = make_queue(instance_factory, config={"relayhost": f"[127.0.0.1]:{port}"})
+    try:
+        qid = q.inject(["someone@remote.example"], MSG)
+        q.inst.wait_for_log(
+            rf"{qid}: to=<someone@remote.example>, relay=.*status=deferred "
+            rf"\(connect to 127\.0\.0\.1\[127\.0\.0\.1\]:{port}: "
+            r"Connection refused\)")
+        deadline = time.monotonic() + 10
+        while qid not in q.ids("deferred"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        q.sink.stop()
 
 
 def test_remote_via_relayhost_smtp(instance_factory):
