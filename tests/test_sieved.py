@@ -424,7 +424,7 @@ def test_sieve_connect(sv, tmp_path):
     p = sieve_connect(sv, "--remotesieve", "vac", "--localsieve", str(out),
                       "--download")
     assert p.returncode == 0, p.stderr
-    assert out.read_text() == GOOD
+    assert out.read_bytes().replace(b"\r\n", b"\n") == GOOD.encode().replace(b"\r\n", b"\n")
     bad = tmp_path / "bad.sieve"
     bad.write_text(BAD)
     p = sieve_connect(sv, "--localsieve", str(bad), "--remotesieve", "bad",
