@@ -17,6 +17,7 @@ TEST_PKGS=(
 	fetchmail curl
 	mutt
 	sieve-connect
+	postfix unbound
 )
 
 missing=()
@@ -42,5 +43,9 @@ fi
 
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# postfix (for smtp-sink/smtp-source and the relay benchmark) asks how to
+# configure itself: answer "No configuration" before installing it
+echo "postfix postfix/main_mailer_type select No configuration" |
+	debconf-set-selections
 apt-get update -qq || apt-get update
 apt-get install -y -q --no-install-recommends "${missing[@]}"
