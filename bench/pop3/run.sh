@@ -17,7 +17,8 @@
 #
 # Environment: USERS (20), MESSAGES (1000), RUNS (5), POSTERN_BUILD (an
 # absolute build directory; default: make, then ./build), PORT_BASE
-# (39500), KEEP=1 keeps the temp directory. Needs root to install
+# (default: the first of 39500, 40500, ... with every port free), KEEP=1
+# keeps the temp directory. Needs root to install
 # dovecot-pop3d (apt-get) when it is missing: the benchmark installs its
 # own packages, they are not build dependencies.
 set -euo pipefail
@@ -27,7 +28,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 USERS=${USERS:-20}
 MESSAGES=${MESSAGES:-1000}
 RUNS=${RUNS:-5}
-PORT_BASE=${PORT_BASE:-39500}
+
 PY=${PYTHON:-/usr/bin/python3}
 PASS=benchpw
 
@@ -53,6 +54,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -z "${PORT_BASE:-}" ]; then
+	PORT_BASE=$("$PY" -c '
+import socket
+for base in range(39500, 60000, 1000):
+    ok = True
+    for off in (24, 25, 110, 119, 143, 190, 210, 465, 587, 993, 995):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", base + off))
+            except OSError:
+                ok = False
+                break
+    if ok:
+        print(base)
+        break
+')
+fi
 PPORT=$((PORT_BASE + 110))
 DPORT=$((PORT_BASE + 210))
 
