@@ -45,6 +45,7 @@ static const struct {
 } list_settings[] = {
 	{ "advertise_who", LS_ENUM, "owners", "members|owners|nobody" },
 	{ "archive", LS_ENUM, "public", "public|private|off" },
+	{ "bounce_once_per_day", LS_BOOL, "yes", NULL },
 	{ "bounce_remove_after", LS_INT, "604800", NULL },
 	{ "bounce_score_hard", LS_INT, "10", NULL },	/* tenths */
 	{ "bounce_score_soft", LS_INT, "5", NULL },	/* tenths */

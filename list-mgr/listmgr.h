@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listmgr - private interfaces of list-mgr (list-mgr sources only)
+ *
+ * listmgr_session.c speaks LMTP and hands each complete message, once
+ * per accepted recipient, to listmgr_deliver() (listmgr_post.c), which
+ * answers with the per-recipient reply. Posts are checked and sent out
+ * by listmgr_post.c, -request/-join/-leave/-confirm mail and moderation
+ * replies by listmgr_request.c, -bounces mail by listmgr_bounce.c,
+ * digests and the archive by listmgr_digest.c. Every outgoing message
+ * goes through listmgr_inject() (lib/cleanup_client).
+ */
+#ifndef POSTERN_LISTMGR_H
+#define POSTERN_LISTMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list_store.h"
+#include "log.h"
+#include "str.h"
+
+struct listmgr_settings {
+	const char *myhostname;
+	uint64_t size_limit;
+	unsigned timeout;
+	const char *cleanup_socket;
+	unsigned expansion_processes;
+	bool dmarc_lookup;
+};
+extern struct listmgr_settings listmgr_settings;
+
+/* One message as it came by LMTP, for one recipient. */
+struct listmgr_msg {
+	const char *data;	/* CRLF, not dot-stuffed */
+	size_t len;
+	size_t hdr_len;		/* header block incl. the empty line */
+	const char *sender;	/* envelope sender, canonical ("" = null) */
+	struct log_ctx *log;
+};
+
+/* listmgr_session.c */
+void listmgr_session_run(int fd, const char *peer);
+
+/*
+ * listmgr_deliver - handle msg for the list address local@domain; the
+ * reply ("250 2.0.0 ...", "550 5.1.1 ...", "451 4.3.0 ...") into reply.
+ * Returns the reply code.
+ */
+int listmgr_deliver(const struct listmgr_msg *msg, const char *local,
+    const char *domain, struct str *reply);
+/* listmgr_rcpt_ok - whether local@domain names an existing list role */
+bool listmgr_rcpt_ok(const char *local, const char *domain);
+
+/* listmgr_post.c */
+/* listmgr_post - a post to l: policy, then distribute/hold; reply as above */
+int listmgr_post(struct list *l, const struct listmgr_msg *msg,
+    bool approved, struct str *reply);
+/* listmgr_distribute - send an accepted post to the members; 0 or -1 */
+int listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
+    const char *author);
+/* listmgr_is_member - 1 member (any flags), 0 not, -1 error */
+int listmgr_is_member(const struct list *l, const char *addr);
+/* listmgr_author - the From: address (lower-cased domain) into out; false if none */
+bool listmgr_author(const char *data, size_t hdr_len, struct str *out);
+/* listmgr_header_value - unfolded value of the first field name, false if none */
+bool listmgr_header_value(const char *data, size_t hdr_len, const char *name,
+    struct str *out);
+
+/* listmgr_inject.c */
+/*
+ * listmgr_inject - queue data (CRLF message) from sender to rcpts through
+ * cleanup; 0 when durably queued, -1 (logged) if not.
+ */
+int listmgr_inject(const char *sender, const char *const *rcpts, size_t n,
+    const char *data, size_t len, struct log_ctx *log);
+/*
+ * listmgr_notice - compose and queue a short text message from "from"
+ * (header and envelope: envelope sender is the list's -bounces address)
+ * to "to"; extra_hdr (CRLF-terminated lines) may be NULL.
+ */
+int listmgr_notice(const struct list *l, const char *from, const char *to,
+    const char *subject, const char *extra_hdr, const char *body,
+    struct log_ctx *log);
+
+/* listmgr_request.c */
+int listmgr_request(struct list *l, const struct listmgr_msg *msg,
+    const char *role, const char *extra, struct str *reply);
+/* listmgr_hold - keep msg in held/ and tell the moderators; 0 or -1 */
+int listmgr_hold(struct list *l, const struct listmgr_msg *msg,
+    const char *reason);
+
+/* listmgr_bounce.c */
+int listmgr_bounce(struct list *l, const struct listmgr_msg *msg,
+    const char *verp, struct str *reply);
+
+/* listmgr_digest.c */
+/* listmgr_archive_add - append the post to archive/YYYY-MM.mbox */
+int listmgr_archive_add(const struct list *l, const char *sender,
+    const char *data, size_t len);
+/* listmgr_digest_add - append to digest.mbox, send when due */
+int listmgr_digest_add(struct list *l, const char *data, size_t len);
+/* listmgr_digest_check - send the digest if due (force: now); 0 or -1 */
+int listmgr_digest_check(struct list *l, bool force);
+/* listmgr_periodic - wakeup: digests due, bouncing members to remove */
+void listmgr_periodic(void);
+
+#endif

@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listmgr_post - a post to a list: policy, rewriting, distribution
+ *
+ * DESCRIPTION
+ *	Policy, in order: a post that carries our own List-Id or X-Loop, or
+ *	whose envelope sender is one of our own addresses, is a loop and is
+ *	dropped (250, logged); an Approved: header with the list password
+ *	approves (a wrong one holds); over max_size holds; "moderated"
+ *	holds all; "members" applies nonmember_action (hold, reject: 550
+ *	5.7.1 so qmgr bounces it to the sender, discard, accept) to posts
+ *	whose From: and envelope sender are both not members; "open"
+ *	accepts.
+ *
+ *	Rewriting (listmgr_rewrite): drops Return-Receipt-To,
+ *	Disposition-Notification-To/-Options, Approved, any List-* fields
+ *	and Precedence; adds the subject prefix once; rewrites From: to the
+ *	list (author in Reply-To) when DMARC mitigation applies; appends
+ *	List-Id (RFC 2919), List-Help/-Post/-Subscribe/-Unsubscribe/-Owner
+ *	/-Archive (RFC 2369), List-Unsubscribe-Post (RFC 8058, only with an
+ *	https unsubscribe URL), Precedence: list and X-Loop.
+ *
+ *	The footer never touches existing MIME parts: a plain 7bit/8bit
+ *	text/plain body gets it appended; a multipart/mixed gets a new last
+ *	part; anything else (multipart/signed, alternative, base64 or
+ *	quoted-printable text, HTML) is wrapped as the first part of a new
+ *	multipart/mixed with the footer as the second part, so a signed
+ *	part stays byte-for-byte what was signed.
+ *
+ *	DMARC: dmarc_mitigation=always rewrites every From:; auto looks up
+ *	the author's domain in $list_dmarc_policy_maps, then (with
+ *	$list_dmarc_lookup) the _dmarc.DOMAIN TXT record through the
+ *	system resolver, and rewrites for p=reject or p=quarantine. No
+ *	organisational-domain fallback (XXX: needs the public suffix list).
+ *
+ *	Distribution: one queue entry per receiving member, each with its
+ *	VERP envelope sender NAME-bounces+local=domain@listdomain, queued
+ *	by $list_expansion_processes child processes in parallel. The LMTP
+ *	reply is 250 only when every copy is queued. XXX a crash in the
+ *	middle makes qmgr retry the post, and members already queued get a
+ *	second copy: a per-post progress record would close that.
+ */
+#include <arpa/nameser.h>
+#include <ctype.h>
+#include <errno.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "header.h"
+#include "header_address.h"
+#include "list_store.h"
+#include "log.h"
+#include "map.h"
+#include "mime.h"
+#include "str.h"
+
+#include "listmgr.h"
+
+/* listmgr_header_value - see listmgr.h */
+bool
+listmgr_header_value(const char *data, size_t hdr_len, const char *name,
+    struct str *out)
+{
+	struct header_field f;
+
+	str_clear(out);
+	if (!header_find(data, hdr_len, name, &f))
+		return false;
+	(void)header_unfold(f.value, f.value_len, out);
+	return true;
+}
+
+/* listmgr_author - see listmgr.h */
+bool
+listmgr_author(const char *data, size_t hdr_len, struct str *out)
+{
+	struct header_field f;
+	struct header_address *a, *list;
+	bool ok = false;
+
+	str_clear(out);
+	if (!header_find(data, hdr_len, "From", &f))
+		return false;
+	list = header_address_parse(f.value, f.value_len, 10);
+	for (a = list; a != NULL; a = a->next) {
+		if (a->domain == NULL || a->mailbox == NULL ||
+		    strcmp(a->domain, HEADER_ADDRESS_MISSING_DOMAIN) == 0)
+			continue;
+		str_printf(out, "%s@%s", a->mailbox, a->domain);
+		ok = true;
+		break;
+	}
+	header_address_free(&list);
+	if (ok)
+		list_address_key(str_c(out), out);
+	return ok && strpbrk(str_c(out), " \t\r\n\"<>,") == NULL;
+}
+
+/* listmgr_is_member - see listmgr.h */
+int
+listmgr_is_member(const struct list *l, const char *addr)
+{
+	struct list_members *mp;
+	struct list_member m;
+	const char *error;
+	int r;
+
+	if (addr[0] == '\0')
+		return 0;
+	if ((mp = list_members_open(l, false, &error)) == NULL)
+		return -1;
+	r = list_member_get(mp, addr, &m, &error);
+	list_member_clear(&m);
+	list_members_close(&mp);
+	return r;
+}
+
+/* listmgr_dmarc_dns - p= of _dmarc.domain TXT into out; false if none */
+static bool
+listmgr_dmarc_dns(const char *domain, struct str *out)
+{
+	unsigned char ans[4096];
+	char name[300];
+	ns_msg msg;
+	ns_rr rr;
+	int len, i;
+
+	if (snprintf(name, sizeof(name), "_dmarc.%s", domain) >= (int)sizeof(name))
+		return false;
+	len = res_query(name, ns_c_in, ns_t_txt, ans, sizeof(ans));
+	if (len < 0 || ns_initparse(ans, len, &msg) < 0)
+		return false;
+	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		const unsigned char *rd;
+		size_t rl, off = 0;
+
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 ||
+		    ns_rr_type(rr) != ns_t_txt)
+			continue;
+		rd = ns_rr_rdata(rr);
+		rl = ns_rr_rdlen(rr);
+		str_clear(out);
+		while (off < rl) {
+			size_t sl = rd[off];
+
+			if (off + 1 + sl > rl)
+				break;
+			str_append(out, rd + off + 1, sl);
+			off += 1 + sl;
+		}
+		if (strncasecmp(str_c(out), "v=DMARC1", 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* listmgr_dmarc_strict - whether domain's DMARC policy is reject/quarantine */
+static bool
+listmgr_dmarc_strict(const char *domain, struct log_ctx *log)
+{
+	const char *const *specs;
+	struct str *v = str_new(0, 0);
+	const char *error, *p;
+	size_t n, i;
+	bool found = false, strict = false;
+
+	specs = config_list(conf(), "list_dmarc_policy_maps", &n);
+	for (i = 0; i < n && !found; i++) {
+		struct map *m = map_open(specs[i], 0, &error);
+
+		if (m == NULL) {
+			log_warn(log, "list_dmarc_policy_maps %s: %s", specs[i],
+			    error);
+			continue;
+		}
+		if (map_lookup(m, domain, v, &error) > 0) {
+			found = true;
+			strict = strcasecmp(str_c(v), "reject") == 0 ||
+			    strcasecmp(str_c(v), "quarantine") == 0;
+		}
+		map_close(&m);
+	}
+	if (!found && listmgr_settings.dmarc_lookup &&
+	    listmgr_dmarc_dns(domain, v)) {
+		for (p = str_c(v); (p = strstr(p, "p=")) != NULL; p += 2) {
+			if (p != str_c(v) && p[-1] != ';' && p[-1] != ' ')
+				continue;
+			strict = strncasecmp(p + 2, "reject", 6) == 0 ||
+			    strncasecmp(p + 2, "quarantine", 10) == 0;
+			break;
+		}
+	}
+	str_free(&v);
+	return strict;
+}
+
+/* listmgr_drop_field - fields the list removes from posts */
+static bool
+listmgr_drop_field(const struct header_field *f)
+{
+	static const char *const drop[] = { "Return-Receipt-To",
+	    "Disposition-Notification-To", "Disposition-Notification-Options",
+	    "Approved", "Approve", "Precedence", "X-Loop" };
+	size_t i;
+
+	for (i = 0; i < N_ELEMENTS(drop); i++)
+		if (header_name_is(f, drop[i]))
+			return true;
+	return f->name_len > 5 && strncasecmp(f->name, "List-", 5) == 0;
+}
+
+/* listmgr_is_content_field - Content-* fields (move into a wrapped part) */
+static bool
+listmgr_is_content_field(const struct header_field *f)
+{
+	return f->name_len > 8 && strncasecmp(f->name, "Content-", 8) == 0;
+}
+
+/*
+ * listmgr_footer_mode - how the footer goes in: 0 append to the text,
+ * 1 new last part of the multipart/mixed, 2 wrap in multipart/mixed
+ */
+static int
+listmgr_footer_mode(const char *data, size_t len, struct str *boundary)
+{
+	struct mime_message *mm = mime_parse(data, len, NULL);
+	const struct mime_part *root = mime_message_root(mm);
+	const char *b;
+	int mode = 2;
+
+	if (root->type == NULL || mime_part_is(root, "text", "plain")) {
+		const char *cs = mime_part_param(root, "charset", false);
+		bool plain_enc = root->encoding == NULL ||
+		    strcasecmp(root->encoding, "7bit") == 0 ||
+		    strcasecmp(root->encoding, "8bit") == 0;
+
+		if (plain_enc && (cs == NULL || strcasecmp(cs, "us-ascii") == 0 ||
+		    strcasecmp(cs, "utf-8") == 0))
+			mode = 0;
+	} else if (mime_part_is(root, "multipart", "mixed") &&
+	    (b = mime_part_param(root, "boundary", false)) != NULL &&
+	    !(root->flags & MIME_PART_NO_END)) {
+		str_set_cstr(boundary, b);
+		mode = 1;
+	}
+	mime_message_free(&mm);
+	return mode;
+}
+
+/* listmgr_footer_text - the footer with CRLF line ends into out */
+static void
+listmgr_footer_text(const struct list *l, struct str *out)
+{
+	const char *p;
+
+	str_clear(out);
+	/* "\n" in the setting is a line break */
+	for (p = list_get(l, "footer"); *p != '\0'; p++) {
+		if (p[0] == '\\' && p[1] == 'n') {
+			str_append_cstr(out, "\r\n");
+			p++;
+		} else
+			str_append_c(out, *p);
+	}
+	str_append_cstr(out, "\r\n");
+}
+
+/* listmgr_rewrite - the message members get, into out */
+static void
+listmgr_rewrite(const struct list *l, const struct listmgr_msg *msg,
+    const char *author, struct str *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	struct str *addr = str_new(0, 0), *t = str_new(0, 0);
+	struct str *boundary = str_new(0, 0), *footer = str_new(0, 0);
+	struct str *content_hdr = str_new(0, 0);
+	const char *body = msg->data + msg->hdr_len, *prefix, *dm;
+	size_t body_len = msg->len - msg->hdr_len;
+	bool rewrite_from = false, have_reply_to = false, have_mime = false;
+	int mode = -1;
+
+	str_clear(out);
+	list_address(l, "", addr);
+	prefix = list_get(l, "subject_prefix");
+	dm = list_get(l, "dmarc_mitigation");
+	if (strcmp(dm, "always") == 0)
+		rewrite_from = true;
+	else if (strcmp(dm, "auto") == 0 && author[0] != '\0')
+		rewrite_from = listmgr_dmarc_strict(strchr(author, '@') + 1,
+		    msg->log);
+	if (list_get(l, "footer")[0] != '\0' &&
+	    msg->hdr_len <= msg->len) {
+		mode = listmgr_footer_mode(msg->data, msg->len, boundary);
+		listmgr_footer_text(l, footer);
+	}
+	header_iter_init(&it, msg->data, msg->hdr_len);
+	while (header_iter_next(&it, &f)) {
+		if (f.no_colon || listmgr_drop_field(&f))
+			continue;
+		if (header_name_is(&f, "Reply-To"))
+			have_reply_to = true;
+		if (header_name_is(&f, "MIME-Version"))
+			have_mime = true;
+		if (mode == 2 && listmgr_is_content_field(&f)) {
+			str_append(content_hdr, msg->data + f.offset, f.size);
+			continue;
+		}
+		if (header_name_is(&f, "Subject") && prefix[0] != '\0') {
+			str_clear(t);
+			(void)header_unfold(f.value, f.value_len, t);
+			if (strstr(str_c(t), prefix) == NULL) {
+				str_printf(out, "Subject: %s %s\r\n", prefix,
+				    str_c(t));
+				continue;
+			}
+		}
+		if (header_name_is(&f, "From") && rewrite_from) {
+			struct header_address *a = header_address_parse(f.value,
+			    f.value_len, 1);
+			const char *nm = a != NULL && a->name != NULL ?
+			    a->name : author;
+
+			str_printf(out, "From: \"%s via %s\" <%s>\r\n", nm,
+			    l->name, str_c(addr));
+			str_append_cstr(out, "X-Original-From:");
+			str_append(out, f.value, f.value_len);
+			str_append_cstr(out, "\r\n");
+			header_address_free(&a);
+			continue;
+		}
+		str_append(out, msg->data + f.offset, f.size);
+		/* a last field without its line end (no body) */
+		if (out->len > 0 && str_c(out)[str_len(out) - 1] != '\n')
+			str_append_cstr(out, "\r\n");
+	}
+	if (rewrite_from && !have_reply_to)
+		str_printf(out, "Reply-To: <%s>\r\n", author);
+	if (list_get(l, "description")[0] != '\0')
+		str_printf(out, "List-Id: %s <%s.%s>\r\n",
+		    list_get(l, "description"), l->name, list_get(l, "domain"));
+	else
+		str_printf(out, "List-Id: <%s.%s>\r\n", l->name,
+		    list_get(l, "domain"));
+	str_printf(out, "List-Help: <mailto:%s-request@%s?subject=help>\r\n",
+	    l->name, list_get(l, "domain"));
+	str_printf(out, "List-Post: <mailto:%s>\r\n", str_c(addr));
+	str_printf(out, "List-Subscribe: <mailto:%s-join@%s>\r\n", l->name,
+	    list_get(l, "domain"));
+	if (strncmp(list_get(l, "http_unsubscribe_url"), "https://", 8) == 0) {
+		str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>, <%s>\r\n",
+		    l->name, list_get(l, "domain"),
+		    list_get(l, "http_unsubscribe_url"));
+		str_append_cstr(out,
+		    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+	} else
+		str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>\r\n",
+		    l->name, list_get(l, "domain"));
+	str_printf(out, "List-Owner: <mailto:%s-owner@%s>\r\n", l->name,
+	    list_get(l, "domain"));
+	str_append_cstr(out, "Precedence: list\r\n");
+	str_printf(out, "X-Loop: %s\r\n", str_c(addr));
+	if (mode == 2) {
+		struct str *nb = str_new(0, 0);
+
+		list_random_token(nb);
+		if (!have_mime)
+			str_append_cstr(out, "MIME-Version: 1.0\r\n");
+		str_printf(out, "Content-Type: multipart/mixed; "
+		    "boundary=\"=_list_%s\"\r\n\r\n", str_c(nb));
+		str_printf(out, "This is a multi-part message in MIME format.\r\n"
+		    "--=_list_%s\r\n", str_c(nb));
+		str_append_str(out, content_hdr);
+		str_append_cstr(out, "\r\n");
+		str_append(out, body, body_len);
+		if (body_len > 0 && body[body_len - 1] != '\n')
+			str_append_cstr(out, "\r\n");
+		str_printf(out, "--=_list_%s\r\nContent-Type: text/plain; "
+		    "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+		    "Content-Disposition: inline\r\n\r\n", str_c(nb));
+		str_append_str(out, footer);
+		str_printf(out, "--=_list_%s--\r\n", str_c(nb));
+		str_free(&nb);
+	} else if (mode == 1) {
+		struct str *close = str_new(0, 0);
+		const char *end = NULL, *p = body;
+
+		str_printf(close, "--%s--", str_c(boundary));
+		/* the last close-delimiter at a line start */
+		while ((p = memmem(p, body_len - (size_t)(p - body),
+		    str_c(close), str_len(close))) != NULL) {
+			if (p == body || p[-1] == '\n')
+				end = p;
+			p += str_len(close);
+		}
+		if (end == NULL)
+			end = body + body_len;
+		str_append_cstr(out, "\r\n");
+		str_append(out, body, (size_t)(end - body));
+		str_printf(out, "--%s\r\nContent-Type: text/plain; charset=utf-8"
+		    "\r\nContent-Transfer-Encoding: 8bit\r\nContent-Disposition:"
+		    " inline\r\n\r\n", str_c(boundary));
+		str_append_str(out, footer);
+		str_append(out, end, body_len - (size_t)(end - body));
+		str_free(&close);
+	} else {
+		str_append_cstr(out, "\r\n");
+		str_append(out, body, body_len);
+		if (mode == 0) {
+			if (body_len > 0 && body[body_len - 1] != '\n')
+				str_append_cstr(out, "\r\n");
+			str_append_cstr(out, "-- \r\n");
+			str_append_str(out, footer);
+		}
+	}
+	str_free(&addr);
+	str_free(&t);
+	str_free(&boundary);
+	str_free(&footer);
+	str_free(&content_hdr);
+}
+
+struct listmgr_rcpts {
+	char **addr;
+	size_t n, cap;
+	const char *author;
+	struct list *digest_list;
+	size_t ndigest;
+};
+
+/* listmgr_collect - members who get this post now */
+static int
+listmgr_collect(const struct list_member *m, void *ctx)
+{
+	struct listmgr_rcpts *r = ctx;
+
+	if (m->flags & (LIST_MEMBER_NOMAIL | LIST_MEMBER_BOUNCING))
+		return 0;
+	if (m->flags & LIST_MEMBER_DIGEST) {
+		r->ndigest++;
+		return 0;
+	}
+	if ((m->flags & LIST_MEMBER_NOCOPY) && r->author != NULL &&
+	    strcmp(m->address, r->author) == 0)
+		return 0;
+	if (r->n == r->cap) {
+		r->cap = r->cap == 0 ? 64 : r->cap * 2;
+		r->addr = xreallocarray(r->addr, r->cap, sizeof(char *));
+	}
+	r->addr[r->n++] = xstrdup(m->address);
+	return 0;
+}
+
+/* listmgr_verp - "NAME-bounces+local=domain@listdomain" into out */
+static void
+listmgr_verp(const struct list *l, const char *member, struct str *out)
+{
+	const char *at = strrchr(member, '@');
+
+	str_clear(out);
+	if (at == NULL)
+		str_printf(out, "%s-bounces@%s", l->name, list_get(l, "domain"));
+	else
+		str_printf(out, "%s-bounces+%.*s=%s@%s", l->name,
+		    (int)(at - member), member, at + 1, list_get(l, "domain"));
+}
+
+/* listmgr_send_slice - queue copies for members i = first, first+step, ... */
+static int
+listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
+    size_t first, size_t step, const struct str *m, struct log_ctx *log)
+{
+	struct str *verp = str_new(0, 0);
+	size_t i;
+	int rc = 0;
+
+	for (i = first; i < r->n && rc == 0; i += step) {
+		const char *to = r->addr[i];
+
+		listmgr_verp(l, to, verp);
+		rc = listmgr_inject(str_c(verp), &to, 1, str_c(m), str_len(m),
+		    log);
+	}
+	str_free(&verp);
+	return rc;
+}
+
+/* listmgr_distribute - see listmgr.h */
+int
+listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
+    const char *author)
+{
+	struct listmgr_rcpts r;
+	struct list_members *mp;
+	struct str *out = str_new(msg->len + 2048, 0);
+	const char *error;
+	size_t k, nproc;
+	pid_t *pids;
+	int rc = 0, status;
+
+	memset(&r, 0, sizeof(r));
+	r.author = author;
+	if ((mp = list_members_open(l, false, &error)) == NULL ||
+	    list_members_each(mp, listmgr_collect, &r, &error) < 0) {
+		log_error(msg->log, "list=%s: members: %s", l->name, error);
+		list_members_close(&mp);
+		str_free(&out);
+		return -1;
+	}
+	list_members_close(&mp);
+	listmgr_rewrite(l, msg, author, out);
+
+	nproc = listmgr_settings.expansion_processes;
+	if (nproc > r.n / 50 + 1)
+		nproc = r.n / 50 + 1;
+	if (nproc <= 1) {
+		rc = listmgr_send_slice(l, &r, 0, 1, out, msg->log);
+	} else {
+		pids = xcalloc(nproc, sizeof(pid_t));
+		for (k = 0; k < nproc; k++) {
+			pids[k] = fork();
+			if (pids[k] == 0)
+				_exit(listmgr_send_slice(l, &r, k, nproc, out,
+				    msg->log) == 0 ? 0 : 1);
+			if (pids[k] < 0) {
+				log_error(msg->log, "fork: %m");
+				rc = -1;
+			}
+		}
+		for (k = 0; k < nproc; k++) {
+			if (pids[k] <= 0)
+				continue;
+			while (waitpid(pids[k], &status, 0) < 0 && errno == EINTR)
+				;
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				rc = -1;
+		}
+		free(pids);
+	}
+	if (rc == 0) {
+		log_info(msg->log, "list=%s post from=<%s> status=sent "
+		    "(%zu members, %zu digest)", l->name, author, r.n,
+		    r.ndigest);
+		if (strcmp(list_get(l, "archive"), "off") != 0 &&
+		    listmgr_archive_add(l, msg->sender, str_c(out),
+		    str_len(out)) < 0)
+			log_warn(msg->log, "list=%s: archive append failed: %m",
+			    l->name);
+		if (r.ndigest > 0 &&
+		    listmgr_digest_add(l, str_c(out), str_len(out)) < 0)
+			log_warn(msg->log, "list=%s: digest append failed: %m",
+			    l->name);
+	}
+	for (k = 0; k < r.n; k++)
+		free(r.addr[k]);
+	free(r.addr);
+	str_free(&out);
+	return rc;
+}
+
+/* listmgr_is_loop - a post we sent ourselves (or for a list we feed) */
+static bool
+listmgr_is_loop(const struct list *l, const struct listmgr_msg *msg)
+{
+	struct str *v = str_new(0, 0), *mine = str_new(0, 0);
+	struct header_iter it;
+	struct header_field f;
+	bool loop = false;
+
+	list_address(l, "", mine);
+	header_iter_init(&it, msg->data, msg->hdr_len);
+	while (header_iter_next(&it, &f) && !loop) {
+		if (!header_name_is(&f, "X-Loop") && !header_name_is(&f, "List-Id"))
+			continue;
+		str_clear(v);
+		(void)header_unfold(f.value, f.value_len, v);
+		if (header_name_is(&f, "X-Loop"))
+			loop = strcasecmp(str_c(v), str_c(mine)) == 0;
+		else {
+			str_clear(mine);
+			str_printf(mine, "<%s.%s>", l->name, list_get(l, "domain"));
+			loop = strcasestr(str_c(v), str_c(mine)) != NULL;
+			list_address(l, "", mine);
+		}
+	}
+	/* mail from our own bounce address (a list subscribed to itself) */
+	str_clear(v);
+	str_printf(v, "%s-bounces", l->name);
+	if (strncasecmp(msg->sender, str_c(v), str_len(v)) == 0)
+		loop = true;
+	str_free(&v);
+	str_free(&mine);
+	return loop;
+}
+
+/* listmgr_post - see listmgr.h */
+int
+listmgr_post(struct list *l, const struct listmgr_msg *msg, bool approved,
+    struct str *reply)
+{
+	struct str *author = str_new(0, 0), *v = str_new(0, 0);
+	const char *posting, *action, *hold = NULL;
+	int member = 0, code = 250;
+
+	if (listmgr_is_loop(l, msg)) {
+		log_info(msg->log, "list=%s: mail loop: post discarded", l->name);
+		str_set_cstr(reply, "250 2.0.0 Ok: discarded (mail loop)");
+		goto out;
+	}
+	if (!listmgr_author(msg->data, msg->hdr_len, author))
+		str_set_cstr(author, msg->sender);
+	if (!approved && (listmgr_header_value(msg->data, msg->hdr_len,
+	    "Approved", v) || listmgr_header_value(msg->data, msg->hdr_len,
+	    "Approve", v))) {
+		if (list_get(l, "password")[0] != '\0' &&
+		    strcmp(str_c(v), list_get(l, "password")) == 0)
+			approved = true;
+		else
+			hold = "bad Approved: password";
+	}
+	posting = list_get(l, "posting");
+	if (!approved && hold == NULL) {
+		if ((long)msg->len > list_get_int(l, "max_size"))
+			hold = "message too big";
+		else if (strcmp(posting, "moderated") == 0)
+			hold = "moderated list";
+		else if (strcmp(posting, "members") == 0) {
+			member = listmgr_is_member(l, str_c(author));
+			if (member == 0 && msg->sender[0] != '\0')
+				member = listmgr_is_member(l, msg->sender);
+			if (member < 0) {
+				str_set_cstr(reply, "451 4.3.0 List member "
+				    "database unavailable");
+				code = 451;
+				goto out;
+			}
+			if (member == 0) {
+				action = list_get(l, "nonmember_action");
+				if (strcmp(action, "reject") == 0) {
+					log_info(msg->log, "list=%s post from=<%s> "
+					    "status=rejected (non-member)",
+					    l->name, str_c(author));
+					str_set_cstr(reply, "550 5.7.1 Only members "
+					    "may post to this list");
+					code = 550;
+					goto out;
+				}
+				if (strcmp(action, "discard") == 0) {
+					log_info(msg->log, "list=%s post from=<%s> "
+					    "status=discarded (non-member)",
+					    l->name, str_c(author));
+					str_set_cstr(reply, "250 2.0.0 Ok");
+					goto out;
+				}
+				if (strcmp(action, "hold") == 0)
+					hold = "post by non-member";
+			}
+		}
+	}
+	if (hold != NULL) {
+		if (listmgr_hold(l, msg, hold) < 0) {
+			str_set_cstr(reply, "451 4.3.0 Cannot hold the message");
+			code = 451;
+		} else
+			str_set_cstr(reply, "250 2.0.0 Ok: held for moderation");
+		goto out;
+	}
+	if (listmgr_distribute(l, msg, str_c(author)) < 0) {
+		str_set_cstr(reply, "451 4.3.0 Distribution failed, try again");
+		code = 451;
+	} else
+		str_set_cstr(reply, "250 2.0.0 Ok: distributed");
+out:
+	str_free(&author);
+	str_free(&v);
+	return code;
+}
