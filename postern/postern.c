@@ -56,6 +56,8 @@ struct postern_ctx postern;
 
 /* postern_sieve.c (declared here to keep postern.h to its owner) */
 int postern_cmd_sieve(int argc, char **argv);
+/* postern_list.c (likewise) */
+int postern_cmd_list(int argc, char **argv);
 
 struct postern_verb {
 	const char *name;
@@ -74,6 +76,7 @@ static const struct postern_verb postern_verbs[] = {
 	{ "queue", postern_cmd_queue },
 	{ "mailq", postern_cmd_mailq },
 	{ "sieve", postern_cmd_sieve },
+	{ "list", postern_cmd_list },
 };
 
 /*
@@ -120,6 +123,13 @@ static const char *const postern_usage_lines[] = {
 	"  sieve check SCRIPT...       print errors as SCRIPT:LINE:COLUMN",
 	"  sieve compile SCRIPT... [--dump]",
 	"                              write SCRIPT.svbin (the compiled cache)",
+	"Mailing lists (see list-mgr(8)):",
+	"  list create NAME@DOMAIN [--owner ADDR]... [KEY=VALUE]...",
+	"  list delete NAME | show NAME | set NAME KEY=VALUE...",
+	"  list members NAME [list | add ADDR... [--options O,...] | remove ADDR...]",
+	"  list held NAME              messages held for moderation",
+	"  list approve|reject|discard NAME ID",
+	"  list archive rebuild NAME   regenerate the static HTML archive",
 	"Instances (self-contained installations for tests and demos):",
 	"  instance init DIR [--port-base N] [--force]",
 	"                              create one in DIR (ports N+25, N+143, ...)",
