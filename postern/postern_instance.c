@@ -121,6 +121,10 @@ static const struct {
 	 * private/lmtpd (local_transport) and on LMTP_PORT for tests. */
 	{ NULL, "lmtpd", "unix y $store_owner n - - lmtpd" },
 	{ "LMTP_PORT", NULL, "inet n $store_owner n - - lmtpd" },
+	/* list-mgr (list-mgr(8)): mailing lists by LMTP on private/list-mgr
+	 * (route a lists domain there with transport_maps); the wakeup
+	 * sends due digests and expires bouncing members and tokens. */
+	{ NULL, "list-mgr", "unix y - n 300 - list-mgr" },
 	/* sieved (sieved(8)): ManageSieve, the same split as imapd, the
 	 * mail role on private/sieve-mail as the store owner. */
 	{ "SIEVE_PORT", NULL, "inet n - n - - sieved" },
