@@ -104,7 +104,7 @@ sieved_literal_announce(const char *p, size_t n, uint64_t *size_r)
 	for (start = end; start > 0 && p[start - 1] >= '0' &&
 	    p[start - 1] <= '9'; start--)
 		;
-	if (start == 0 || p[start - 1] != '{')
+	if (start == 0 || p[start - 1] != '{' || start == end)
 		return 0;
 	if (!parse_number(p + start, end - start, size_r))
 		return -1;
