@@ -74,6 +74,32 @@ list_fix_owner(const struct list *l)
 	(void)nftw(l->dir, list_chown_cb, 16, FTW_PHYS);
 }
 
+/*
+ * list_make_directory - as root, a new $list_directory belongs to the
+ * owner of the directory it is in (the daemons' account)
+ */
+static void
+list_make_directory(void)
+{
+	struct str *parent;
+	struct stat st;
+	char *slash;
+
+	if (geteuid() != 0 || stat(list_directory(), &st) == 0)
+		return;
+	parent = str_new_cstr(list_directory());
+	slash = strrchr(str_data(parent), '/');
+	if (slash != NULL && slash != str_data(parent)) {
+		str_truncate(parent, (size_t)(slash - str_data(parent)));
+		if (stat(str_c(parent), &st) == 0 &&
+		    mkdir_p(list_directory(), 0750) == 0 &&
+		    chown(list_directory(), st.st_uid, st.st_gid) < 0)
+			postern_warn("chown %s: %s", list_directory(),
+			    strerror(errno));
+	}
+	str_free(&parent);
+}
+
 /* list_open_or_fail - open NAME or print why */
 static struct list *
 list_open_or_fail(const char *name)
@@ -131,6 +157,7 @@ list_cmd_create(int argc, char **argv)
 			pairs[npairs++] = argv[i];
 	}
 	str_append(name, argv[1], (size_t)(at - argv[1]));
+	list_make_directory();
 	l = list_store_create(str_c(name), at + 1, &error);
 	if (l == NULL) {
 		postern_error("list create %s: %s", argv[1], error);
