@@ -41,17 +41,26 @@
  * SEE ALSO
  *	smtp(8), qmgr(8), lib/deliver_proto.h, RFC 5321, RFC 2033
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "config.h"
 #include "deliver_proto.h"
 #include "log.h"
+#include "map.h"
 #include "server.h"
 #include "stream.h"
+#include "tls.h"
 #include "smtp.h"
 
 #define SMTP_REQUEST_TIMEOUT	60	/* seconds to read qmgr's request */
@@ -127,6 +136,162 @@ smtp_respond(struct smtp_delivery *d, struct stream *s)
 	str_free(&out);
 }
 
+/* smtp_tls_level_parse - "none" ... "verify", or -1 */
+static int
+smtp_tls_level_parse(const char *s)
+{
+	static const char *const names[] = { "none", "may", "encrypt",
+	    "verify" };
+	size_t i;
+
+	s += strspn(s, " \t");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncasecmp(s, names[i], strlen(names[i])) == 0 &&
+		    (s[strlen(names[i])] == '\0' ||
+		    strchr(" \t", s[strlen(names[i])]) != NULL))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * smtp_tls_policy - the TLS level for a next hop: $smtp_tls_policy_maps
+ * by the whole next hop ("[host]:port"), then by its host or domain,
+ * else $smtp_tls_security_level
+ */
+static int
+smtp_tls_policy(struct smtp_delivery *d, const char *nexthop,
+    const char *host)
+{
+	struct str *v = str_new(64, 0);
+	const char *keys[2] = { nexthop, host };
+	int level = smtp_settings.tls_level;
+	size_t i, k;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < smtp_settings.ntls_policy; i++) {
+			const char *error = NULL;
+			int r;
+
+			if (smtp_settings.tls_policy[i] == NULL &&
+			    (smtp_settings.tls_policy[i] = map_open(
+			    smtp_settings.tls_policy_specs[i], 0, &error)) ==
+			    NULL) {
+				log_warn(&d->log, "TLS policy table %s: %s",
+				    smtp_settings.tls_policy_specs[i], error);
+				continue;
+			}
+			r = map_lookup(smtp_settings.tls_policy[i], keys[k], v,
+			    &error);
+			if (r > 0) {
+				int l = smtp_tls_level_parse(str_c(v));
+
+				if (l < 0)
+					log_warn(&d->log, "TLS policy for %s: "
+					    "unknown level \"%s\"; using "
+					    "encrypt", keys[k], str_c(v));
+				level = l < 0 ? SMTP_TLS_ENCRYPT : l;
+				goto out;
+			}
+		}
+	}
+out:
+	str_free(&v);
+	return level;
+}
+
+/*
+ * smtp_deliver_inet - a TCP next hop: "[host]:port" and "inet:host:port"
+ * directly, a bare domain (or "domain:port") by MX lookup; each server
+ * address in turn until one takes the mail or refuses it for good
+ */
+static void
+smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
+{
+	struct smtp_addrs addrs;
+	struct str *why = str_new(128, 0);
+	enum smtp_dns_result dr;
+	bool direct, *was_done = NULL, connected = false;
+	struct in_addr a4;
+	struct in6_addr a6;
+	char *host = NULL, addr[NI_MAXHOST];
+	unsigned port;
+	size_t i, limit;
+
+	memset(&addrs, 0, sizeof(addrs));
+	direct = smtp_settings.lmtp || *nexthop == '[';
+	if (strncmp(nexthop, "inet:", 5) == 0) {
+		nexthop += 5;
+		direct = true;
+	}
+	if (smtp_split_hostport(nexthop, smtp_settings.lmtp ? 24 :
+	    smtp_settings.mx_port, &host, &port) < 0) {
+		str_printf(why, "malformed next hop \"%s\"", nexthop);
+		str_set_cstr(d->relay, nexthop);
+		smtp_set_all(d, DELIVER_STATUS_BOUNCED, "5.4.4", str_c(why));
+		goto out;
+	}
+	if (inet_pton(AF_INET, host, &a4) == 1 ||
+	    inet_pton(AF_INET6, host, &a6) == 1)
+		direct = true;
+	d->tls_level = smtp_settings.lmtp ? SMTP_TLS_NONE :
+	    smtp_tls_policy(d, nexthop, host);
+	dr = smtp_dns_resolve(host, !direct, port, &addrs, why);
+	if (dr != SMTP_DNS_OK) {
+		str_set_cstr(d->relay, host);
+		if (dr == SMTP_DNS_NULLMX)
+			smtp_set_all(d, DELIVER_STATUS_BOUNCED, "5.1.10",
+			    str_c(why));
+		else if (dr == SMTP_DNS_TEMP)
+			smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.3",
+			    str_c(why));
+		else
+			smtp_set_all(d, DELIVER_STATUS_BOUNCED, "5.4.4",
+			    str_c(why));
+		goto out;
+	}
+	was_done = xcalloc(d->nrcpts + 1, sizeof(*was_done));
+	for (i = 0; i < d->nrcpts; i++)
+		was_done[i] = d->rcpts[i].done;
+	limit = addrs.n;
+	if (smtp_settings.mx_address_limit > 0 &&
+	    limit > smtp_settings.mx_address_limit)
+		limit = smtp_settings.mx_address_limit;
+	for (i = 0; i < limit; i++) {
+		const struct smtp_addr *a = &addrs.a[i];
+		int fd;
+		size_t k;
+
+		if (getnameinfo((const struct sockaddr *)&a->ss, a->len, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+			(void)snprintf(addr, sizeof(addr), "?");
+		str_clear(d->relay);
+		str_printf(d->relay, "%s[%s]:%u", a->host, addr, port);
+		if ((fd = smtp_connect_addr(a)) < 0) {
+			str_clear(why);
+			str_printf(why, "connect to %s: %m", str_c(d->relay));
+			log_info(&d->log, "%s", str_c(why));
+			continue;
+		}
+		connected = true;
+		d->host = a->host;
+		if (!smtp_session(d, fd) || i + 1 == limit)
+			break;
+		/* nothing committed: forget this server's verdicts, next */
+		for (k = 0; k < d->nrcpts; k++)
+			if (!was_done[k])
+				d->rcpts[k].done = false;
+		connected = false;
+	}
+	if (!connected)
+		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.1", str_c(why));
+out:
+	d->host = NULL;
+	free(was_done);
+	smtp_addrs_free(&addrs);
+	free(host);
+	str_free(&why);
+}
+
 /* smtp_deliver - one request */
 static void
 smtp_deliver(struct smtp_delivery *d)
@@ -155,6 +320,10 @@ smtp_deliver(struct smtp_delivery *d)
 			    "4.3.0", "bad recipient index in the request");
 		}
 	}
+	if (strncmp(req->nexthop, "unix:", 5) != 0 && req->nexthop[0] != '/') {
+		smtp_deliver_inet(d, req->nexthop);
+		goto out;
+	}
 	fd = smtp_connect(req->nexthop, smtp_settings.lmtp ? 24 : 25,
 	    d->relay, why, &perm);
 	if (fd < 0) {
@@ -165,7 +334,7 @@ smtp_deliver(struct smtp_delivery *d)
 		    str_c(why));
 		goto out;
 	}
-	smtp_session(d, fd);
+	(void)smtp_session(d, fd);
 out:
 	str_free(&why);
 }
@@ -217,6 +386,33 @@ out:
 	stream_free(&s);
 }
 
+/* smtp_pre_jail - the resolver and the TLS context read files in /etc */
+static void
+smtp_pre_jail(void)
+{
+	const struct config *cfg = conf();
+	struct str *err = str_new(128, 0);
+	struct tls_params tp;
+
+	if (smtp_dns_init(config_str(cfg, "smtp_dns_server"), err) < 0)
+		log_fatal(NULL, "%s", str_c(err));
+	smtp_settings.tls_level = smtp_tls_level_parse(config_str(cfg,
+	    "smtp_tls_security_level"));
+	if (smtp_settings.tls_level < 0)
+		log_fatal(NULL, "smtp_tls_security_level: unknown level \"%s\" "
+		    "(none, may, encrypt, verify)", config_str(cfg,
+		    "smtp_tls_security_level"));
+	if (strncmp(server_service_name(), "lmtp", 4) != 0) {
+		memset(&tp, 0, sizeof(tp));
+		tp.ca_file = config_str(cfg, "smtp_tls_CAfile");
+		tp.protocols = config_str(cfg, "tls_protocols");
+		smtp_settings.tls_ctx = tls_context_new_client(&tp, err);
+		if (smtp_settings.tls_ctx == NULL)
+			log_warn(NULL, "no outbound TLS: %s", str_c(err));
+	}
+	str_free(&err);
+}
+
 /* smtp_post_jail - settings, once */
 static void
 smtp_post_jail(void)
@@ -235,12 +431,24 @@ smtp_post_jail(void)
 	smtp_settings.data_done_timeout = config_time(cfg,
 	    "smtp_data_done_timeout");
 	smtp_settings.helo_name = config_str(cfg, "smtp_helo_name");
+	smtp_settings.mx_port = (unsigned)config_int(cfg, "smtp_mx_port");
+	if (smtp_settings.mx_port == 0 || smtp_settings.mx_port > 65535)
+		smtp_settings.mx_port = 25;
+	smtp_settings.mx_address_limit = (unsigned)config_int(cfg,
+	    "smtp_mx_address_limit");
+	smtp_settings.downgrade_8bit = config_bool(cfg,
+	    "smtp_8bitmime_downgrade");
+	smtp_settings.tls_policy_specs = config_list(cfg,
+	    "smtp_tls_policy_maps", &smtp_settings.ntls_policy);
+	smtp_settings.tls_policy = xcalloc(smtp_settings.ntls_policy + 1,
+	    sizeof(*smtp_settings.tls_policy));
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct server_ops ops = {
+		.pre_jail = smtp_pre_jail,
 		.post_jail = smtp_post_jail,
 		.serve = smtp_serve,
 	};

@@ -11,6 +11,8 @@
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
 
+#include <sys/socket.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +22,9 @@
 #include "queue_file.h"
 #include "str.h"
 
+struct map;
 struct stream;
+struct tls_context;
 
 /* Timeouts and names, read from postern.conf once per process. */
 struct smtp_settings {
@@ -33,7 +37,17 @@ struct smtp_settings {
 	unsigned data_xfer_timeout;
 	unsigned data_done_timeout;
 	const char *helo_name;
+	unsigned mx_port;		/* $smtp_mx_port */
+	unsigned mx_address_limit;
+	bool downgrade_8bit;
+	int tls_level;			/* SMTP_TLS_*: $smtp_tls_security_level */
+	struct tls_context *tls_ctx;	/* NULL when TLS cannot work */
+	struct map **tls_policy;	/* $smtp_tls_policy_maps */
+	const char *const *tls_policy_specs;
+	size_t ntls_policy;
 };
+
+enum { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT, SMTP_TLS_VERIFY };
 
 extern struct smtp_settings smtp_settings;
 
@@ -55,6 +69,8 @@ struct smtp_delivery {
 	struct smtp_rcpt_state *rcpts;
 	size_t nrcpts;
 	struct str *relay;		/* "host[addr]:port" or the socket path */
+	const char *host;		/* the server's name (SNI, logs) */
+	int tls_level;			/* SMTP_TLS_* for this next hop */
 };
 
 /*
@@ -79,9 +95,68 @@ int smtp_connect(const char *nexthop, unsigned default_port, struct str *relay_r
     struct str *why_r, bool *perm_r);
 
 /*
- * smtp_session - run the conversation on fd (owned: closed before
- * return) and set a status for every recipient of d.
+ * smtp_split_hostport - "host:port", "[host]:port", "host", "[host]":
+ * the host (owned by the caller) and the port (default_port when none).
+ * -1 when malformed.
  */
-void smtp_session(struct smtp_delivery *d, int fd);
+int smtp_split_hostport(const char *s, unsigned default_port, char **host_r,
+    unsigned *port_r);
+
+/* smtp_connect_addr - connect to one resolved address (-1 with errno) */
+struct smtp_addr;
+int smtp_connect_addr(const struct smtp_addr *a);
+
+/* ---------------------------------------------------------- smtp_dns.c */
+struct smtp_addr {
+	char *host;			/* MX host (or the name looked up) */
+	unsigned pref;
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct smtp_addrs {
+	struct smtp_addr *a;
+	size_t n, cap;
+};
+
+enum smtp_dns_result {
+	SMTP_DNS_OK,
+	SMTP_DNS_NOTFOUND,		/* NXDOMAIN: permanent */
+	SMTP_DNS_NODATA,		/* no record of that type */
+	SMTP_DNS_NULLMX,		/* RFC 7505: permanent */
+	SMTP_DNS_TEMP,			/* try again later */
+};
+
+/*
+ * smtp_dns_init - the resolver, before the jail: res_ninit, then
+ * server ("IPv4[:port]", or "" for /etc/resolv.conf). -1 with why.
+ */
+int smtp_dns_init(const char *server, struct str *why);
+/*
+ * smtp_dns_resolve - the addresses to try for name: with mx, its MX
+ * hosts in preference order (or the name itself when it has no MX);
+ * without, the name's own AAAA and A records (an address literal is
+ * itself). Appends to list; why (replaced) says what failed.
+ */
+enum smtp_dns_result smtp_dns_resolve(const char *name, bool mx,
+    unsigned port, struct smtp_addrs *list, struct str *why);
+/* smtp_addrs_free - free the list's contents */
+void smtp_addrs_free(struct smtp_addrs *list);
+
+/*
+ * smtp_session - run the conversation on fd (owned: closed before
+ * return) and set a status for every recipient of d. true when nothing
+ * was committed and another server of the same next hop may be tried
+ * (RFC 5321 5.1): no connection-level success before the content (a
+ * failed greeting, EHLO, STARTTLS or TLS policy, a lost connection).
+ */
+bool smtp_session(struct smtp_delivery *d, int fd);
+
+/*
+ * smtp_8bit_downgrade - append msg (CRLF, BODY=8BITMIME) converted to
+ * 7-bit: quoted-printable for each leaf part with 8-bit octets
+ * (smtp_8bit.c). Never fails.
+ */
+void smtp_8bit_downgrade(const char *msg, size_t len, struct str *out);
 
 #endif

@@ -8,8 +8,8 @@
  *	"inet:" prefix (relayhost style; the port defaults to the
  *	protocol's). Host names are resolved with getaddrinfo() and every
  *	address is tried in turn with a non-blocking connect() bounded by
- *	$smtp_connect_timeout. There is no MX lookup yet: issue 9 adds it
- *	(and TLS) here, behind the same function.
+ *	$smtp_connect_timeout. smtp_connect_addr() connects to one address
+ *	that smtp_dns.c found (MX lookups are in smtp.c's delivery loop).
  *
  * SEE ALSO
  *	smtp(8)
@@ -100,8 +100,8 @@ smtp_connect_unix(const char *path, struct str *relay_r, struct str *why_r,
 	return fd;
 }
 
-/* smtp_split_hostport - "host:port", "[host]:port", "host" */
-static int
+/* smtp_split_hostport - see smtp.h */
+int
 smtp_split_hostport(const char *s, unsigned default_port, char **host_r,
     unsigned *port_r)
 {
@@ -206,4 +206,23 @@ smtp_connect(const char *nexthop, unsigned default_port, struct str *relay_r,
 		nexthop += 5;
 	return smtp_connect_inet(nexthop, default_port, relay_r, why_r,
 	    perm_r);
+}
+
+/* smtp_connect_addr - see smtp.h */
+int
+smtp_connect_addr(const struct smtp_addr *a)
+{
+	int fd, saved;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (smtp_connect_wait(fd, (const struct sockaddr *)&a->ss, a->len,
+	    smtp_settings.connect_timeout) < 0) {
+		saved = errno;
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }

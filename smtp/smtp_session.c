@@ -28,6 +28,7 @@
  *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, smtp(8)
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "smtp.h"
 #include "smtp_proto.h"
 #include "stream.h"
+#include "tls.h"
 
 #define SMTP_CHUNK	(64 * 1024)
 #define SMTP_TOKEN_EXT	"XPOSTERN-TOKEN"
@@ -53,6 +55,9 @@ struct smtp_conv {
 	bool token_ext;
 	const char *stage;		/* for "lost connection ... while X" */
 	bool broken;
+	bool next_ok;			/* the caller may try another server */
+	bool downgrade;			/* 8BITMIME -> quoted-printable */
+	struct tls_session *tls;
 };
 
 /* smtp_conv_broken - the connection failed: defer everything open */
@@ -201,6 +206,97 @@ smtp_ehlo_token(const struct smtp_reply *reply)
 	return false;
 }
 
+/* smtp_tls_fail - the TLS policy stops this server: defer, try the next */
+static bool
+smtp_tls_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static bool
+smtp_tls_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
+{
+	struct str *t = str_new(128, 0);
+	va_list ap;
+
+	va_start(ap, fmt);
+	str_vprintf(t, fmt, ap);
+	va_end(ap);
+	log_info(&c->d->log, "%s", str_c(t));
+	smtp_set_all(c->d, DELIVER_STATUS_DEFERRED, dsn, str_c(t));
+	str_free(&t);
+	c->next_ok = true;
+	return false;
+}
+
+/*
+ * smtp_starttls - after EHLO: STARTTLS by the next hop's TLS level
+ * (may: when offered; encrypt: required; verify: required with a
+ * certificate chain that $smtp_tls_CAfile trusts), then EHLO again
+ */
+static bool
+smtp_starttls(struct smtp_conv *c)
+{
+	struct smtp_delivery *d = c->d;
+	struct str *err;
+	bool required = d->tls_level >= SMTP_TLS_ENCRYPT;
+
+	if (smtp_settings.lmtp || d->tls_level == SMTP_TLS_NONE)
+		return true;
+	if ((c->ext & SMTP_EXT_STARTTLS) == 0 ||
+	    smtp_settings.tls_ctx == NULL) {
+		if (!required)
+			return true;
+		return smtp_tls_fail(c, "4.7.4", "TLS is required, but %s "
+		    "host %s", smtp_settings.tls_ctx == NULL ? "could not be "
+		    "set up for" : "was not offered by", str_c(d->relay));
+	}
+	c->stage = "sending STARTTLS";
+	(void)stream_puts(c->s, "STARTTLS\r\n");
+	if (!smtp_flush(c) || !smtp_read_reply(c)) {
+		c->next_ok = true;
+		return false;
+	}
+	if (c->reply->code != 220) {
+		if (!required)
+			return true;
+		return smtp_tls_fail(c, "4.7.5", "TLS is required, but host "
+		    "%s refused to start TLS: %s", str_c(d->relay),
+		    str_c(c->text));
+	}
+	err = str_new(128, 0);
+	c->tls = tls_session_start(smtp_settings.tls_ctx, c->s, d->host,
+	    smtp_settings.helo_timeout, err);
+	if (c->tls == NULL) {
+		c->broken = true;
+		(void)smtp_tls_fail(c, "4.7.5", "Cannot start TLS with %s: "
+		    "handshake failure: %s", str_c(d->relay), str_c(err));
+		str_free(&err);
+		return false;
+	}
+	str_clear(err);
+	tls_session_describe(c->tls, err);
+	log_info(&d->log, "%s TLS connection established to %s: %s",
+	    tls_session_verified(c->tls) ? "Trusted" : "Untrusted",
+	    str_c(d->relay), str_c(err));
+	str_free(&err);
+	if (d->tls_level == SMTP_TLS_VERIFY && !tls_session_verified(c->tls))
+		return smtp_tls_fail(c, "4.7.5", "Server certificate not "
+		    "trusted by smtp_tls_CAfile (host %s)", str_c(d->relay));
+	c->stage = "sending EHLO";
+	(void)stream_printf(c->s, "EHLO %s\r\n", smtp_settings.helo_name);
+	if (!smtp_flush(c) || !smtp_read_reply(c)) {
+		c->next_ok = true;
+		return false;
+	}
+	if (c->reply->code / 100 != 2) {
+		smtp_reply_status(c, (size_t)-1, "EHLO");
+		c->next_ok = true;
+		return false;
+	}
+	c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
+	c->token_ext = smtp_ehlo_token(c->reply);
+	return true;
+}
+
 /* smtp_helo - greeting and EHLO/LHLO (HELO fallback for SMTP) */
 static bool
 smtp_helo(struct smtp_conv *c)
@@ -221,7 +317,7 @@ smtp_helo(struct smtp_conv *c)
 	if (c->reply->code / 100 == 2) {
 		c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
 		c->token_ext = smtp_ehlo_token(c->reply);
-		return true;
+		return smtp_starttls(c);
 	}
 	if (smtp_settings.lmtp || c->reply->code / 100 != 5) {
 		smtp_reply_status(c, (size_t)-1, smtp_settings.lmtp ? "LHLO" :
@@ -237,7 +333,7 @@ smtp_helo(struct smtp_conv *c)
 		return false;
 	}
 	c->ext = 0;
-	return true;
+	return smtp_starttls(c);
 }
 
 /* smtp_xtext - append " KEY=xtext(value)" */
@@ -261,7 +357,8 @@ smtp_mail_cmd(struct smtp_conv *c)
 	if ((c->ext & SMTP_EXT_SIZE) != 0)
 		(void)stream_printf(c->s, " SIZE=%llu", (unsigned long long)
 		    queue_file_content_length(c->d->qf));
-	if (env->body == SMTP_BODY_8BITMIME && (c->ext & SMTP_EXT_8BITMIME) != 0)
+	if (env->body == SMTP_BODY_8BITMIME && (c->ext & SMTP_EXT_8BITMIME) != 0
+	    && !c->downgrade)
 		(void)stream_puts(c->s, " BODY=8BITMIME");
 	else if (env->body == SMTP_BODY_BINARYMIME)
 		(void)stream_puts(c->s, " BODY=BINARYMIME");
@@ -313,6 +410,54 @@ smtp_rcpt_cmd(struct smtp_conv *c, const struct deliver_rcpt *r)
 	if (c->token_ext && r->token[0] != '\0')
 		smtp_xtext_param(c->s, "XTOKEN", r->token);
 	(void)stream_puts(c->s, "\r\n");
+}
+
+/* smtp_send_downgraded - the content converted to 7 bit, dot-stuffed */
+static bool
+smtp_send_downgraded(struct smtp_conv *c)
+{
+	uint64_t len = queue_file_content_length(c->d->qf), off = 0;
+	struct str *in = str_new(len + 1, 0), *out = str_new(len + len / 2, 0);
+	const char *p;
+	size_t i, start = 0, n;
+	bool bol = true;
+	ssize_t r;
+
+	stream_set_timeout(c->s, smtp_settings.data_xfer_timeout);
+	c->stage = "sending message body";
+	while (off < len) {
+		char *buf = str_reserve(in, SMTP_CHUNK);
+
+		r = queue_file_read_content(c->d->qf, buf, SMTP_CHUNK, off);
+		if (r <= 0) {
+			str_free(&in);
+			str_free(&out);
+			smtp_set_all(c->d, DELIVER_STATUS_DEFERRED, "4.3.0",
+			    "cannot read the queue file");
+			c->broken = true;
+			return false;
+		}
+		str_commit(in, (size_t)r);
+		off += (uint64_t)r;
+	}
+	smtp_8bit_downgrade(str_c(in), str_len(in), out);
+	str_free(&in);
+	p = str_c(out);
+	n = str_len(out);
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			(void)stream_write(c->s, p + start, i - start);
+			(void)stream_write(c->s, ".", 1);
+			start = i;
+		}
+		bol = p[i] == '\n';
+	}
+	(void)stream_write(c->s, p + start, n - start);
+	if (n > 0 && !(n >= 2 && p[n - 2] == '\r' && p[n - 1] == '\n'))
+		(void)stream_write(c->s, "\r\n", 2);
+	(void)stream_write(c->s, ".\r\n", 3);
+	str_free(&out);
+	return smtp_flush(c);
 }
 
 /* smtp_send_data - the content, dot-stuffed, then "." */
@@ -419,6 +564,16 @@ smtp_check_features(struct smtp_conv *c)
 		    "no BINARYMIME and CHUNKING");
 		return false;
 	}
+	if (env->body == SMTP_BODY_8BITMIME &&
+	    (c->ext & SMTP_EXT_8BITMIME) == 0) {
+		if (!smtp_settings.downgrade_8bit) {
+			smtp_set_all(c->d, DELIVER_STATUS_BOUNCED, "5.6.3",
+			    "8-bit content (BODY=8BITMIME), the server offers "
+			    "no 8BITMIME and smtp_8bitmime_downgrade = no");
+			return false;
+		}
+		c->downgrade = true;
+	}
 	if (env->smtputf8 && (c->ext & SMTP_EXT_SMTPUTF8) == 0) {
 		smtp_set_all(c->d, DELIVER_STATUS_BOUNCED, "5.6.7",
 		    "SMTPUTF8 is required, but was not offered by the server");
@@ -442,7 +597,7 @@ smtp_quit(struct smtp_conv *c)
 }
 
 /* smtp_session - see smtp.h */
-void
+bool
 smtp_session(struct smtp_delivery *d, int fd)
 {
 	struct smtp_conv conv, *c = &conv;
@@ -457,7 +612,12 @@ smtp_session(struct smtp_delivery *d, int fd)
 	c->line = str_new(512, 0);
 	c->text = str_new(512, 0);
 
-	if (!smtp_helo(c) || !smtp_check_features(c))
+	if (!smtp_helo(c)) {
+		/* a failed greeting or EHLO (any code): another server may do */
+		c->next_ok = true;
+		goto quit;
+	}
+	if (!smtp_check_features(c))
 		goto quit;
 	pipelining = (c->ext & SMTP_EXT_PIPELINING) != 0;
 	bdat = queue_file_envelope(d->qf)->body == SMTP_BODY_BINARYMIME;
@@ -539,7 +699,8 @@ smtp_session(struct smtp_delivery *d, int fd)
 				smtp_reply_status(c, accepted[i], "DATA");
 			goto quit;
 		}
-		if (!smtp_send_data(c))
+		if (!(c->downgrade ? smtp_send_downgraded(c) :
+		    smtp_send_data(c)))
 			goto quit;
 	}
 	c->stage = "sending end of data -- message may be sent more than once";
@@ -557,7 +718,11 @@ smtp_session(struct smtp_delivery *d, int fd)
 			smtp_reply_status(c, accepted[i], "end of DATA");
 	}
 quit:
+	/* a connection lost before the content went: nothing committed */
+	if (c->broken && !data_sent && naccepted == 0)
+		c->next_ok = true;
 	smtp_quit(c);
+	tls_session_free(&c->tls);
 	/* anything still open: the server never gave a verdict */
 	smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.2",
 	    "no reply from the server for this recipient");
@@ -566,4 +731,5 @@ quit:
 	str_free(&c->line);
 	smtp_reply_free(&c->reply);
 	stream_free(&c->s);
+	return c->next_ok;
 }

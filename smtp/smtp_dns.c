@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtp_dns - MX, A and AAAA lookups for the smtp agent (libresolv)
+ *
+ * DESCRIPTION
+ *	RFC 5321 5.1: the MX records of the next-hop domain, in preference
+ *	order (equal preferences shuffled), each host's AAAA and A records;
+ *	a domain without MX records is its own single mail exchanger
+ *	(implicit MX). A null MX (RFC 7505: one MX record with the root as
+ *	its target) means the domain accepts no mail: a permanent failure.
+ *	"Host not found" (NXDOMAIN) is permanent, anything else (SERVFAIL,
+ *	timeouts) temporary.
+ *
+ *	All queries go through one private res_state, set up by
+ *	smtp_dns_init() before the jail (res_ninit reads /etc/resolv.conf).
+ *	$smtp_dns_server, when set, replaces its name servers with one IPv4
+ *	address and port (a site or test option: the tests run their own
+ *	DNS server on loopback). Names are looked up as given, never with
+ *	the search list. When no DNS server is configured, a name that DNS
+ *	does not know is also tried with getaddrinfo() (for /etc/hosts names
+ *	such as "localhost" in a "[localhost]:port" next hop).
+ *
+ *	XXX DNSSEC: the AD bit is not asked for or checked, so there is no
+ *	DANE (RFC 7672) yet.
+ *
+ * SEE ALSO
+ *	RFC 5321 5.1, RFC 7505, resolver(3)
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "smtp.h"
+
+#define SMTP_DNS_ANSWER_MAX	65536
+#define SMTP_DNS_MX_MAX		32
+
+static struct __res_state smtp_res;
+static bool smtp_res_ok;
+static bool smtp_res_custom;
+
+/* smtp_dns_init - see smtp.h */
+int
+smtp_dns_init(const char *server, struct str *why)
+{
+	struct sockaddr_in sin;
+	const char *colon;
+	char host[64];
+	unsigned long port = 53;
+
+	memset(&smtp_res, 0, sizeof(smtp_res));
+	if (res_ninit(&smtp_res) != 0) {
+		str_set_cstr(why, "res_ninit failed");
+		return -1;
+	}
+	smtp_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+	smtp_res_ok = true;
+	if (server == NULL || *server == '\0')
+		return 0;
+	colon = strchr(server, ':');
+	if ((size_t)(colon != NULL ? colon - server : (ptrdiff_t)strlen(server))
+	    >= sizeof(host))
+		goto bad;
+	(void)snprintf(host, sizeof(host), "%.*s", colon != NULL ?
+	    (int)(colon - server) : (int)strlen(server), server);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		goto bad;
+	if (colon != NULL && (!str_to_ulong(colon + 1, strlen(colon + 1),
+	    65535, &port) || port == 0))
+		goto bad;
+	sin.sin_port = htons((uint16_t)port);
+	smtp_res.nsaddr_list[0] = sin;
+	smtp_res.nscount = 1;
+	smtp_res.retrans = 2;
+	smtp_res.retry = 2;
+	smtp_res_custom = true;
+	return 0;
+bad:
+	str_clear(why);
+	str_printf(why, "bad smtp_dns_server \"%s\" (want IPv4[:port])",
+	    server);
+	return -1;
+}
+
+/* smtp_addrs_add - append one address */
+static void
+smtp_addrs_add(struct smtp_addrs *list, const char *host, unsigned pref,
+    int family, const void *addr, unsigned port)
+{
+	struct smtp_addr *a;
+
+	if (list->n == list->cap) {
+		list->cap = list->cap == 0 ? 8 : 2 * list->cap;
+		list->a = xreallocarray(list->a, list->cap, sizeof(*list->a));
+	}
+	a = &list->a[list->n++];
+	memset(a, 0, sizeof(*a));
+	a->host = xstrdup(host);
+	a->pref = pref;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		memcpy(&sin->sin_addr, addr, 4);
+		a->len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		memcpy(&sin6->sin6_addr, addr, 16);
+		a->len = sizeof(*sin6);
+	}
+}
+
+/* smtp_addrs_free - see smtp.h */
+void
+smtp_addrs_free(struct smtp_addrs *list)
+{
+	size_t i;
+
+	for (i = 0; i < list->n; i++)
+		free(list->a[i].host);
+	free(list->a);
+	memset(list, 0, sizeof(*list));
+}
+
+/*
+ * smtp_dns_query - one query; the answer's length, or -1 with the
+ * result kind in *res_r and a reason in why
+ */
+static int
+smtp_dns_query(const char *name, int type, unsigned char *answer,
+    enum smtp_dns_result *res_r, struct str *why)
+{
+	int n;
+
+	if (!smtp_res_ok) {
+		*res_r = SMTP_DNS_TEMP;
+		str_set_cstr(why, "no resolver");
+		return -1;
+	}
+	n = res_nquery(&smtp_res, name, ns_c_in, type, answer,
+	    SMTP_DNS_ANSWER_MAX);
+	if (n >= 0)
+		return n;
+	str_clear(why);
+	switch (smtp_res.res_h_errno) {
+	case HOST_NOT_FOUND:
+		*res_r = SMTP_DNS_NOTFOUND;
+		str_printf(why, "Host or domain name not found. Name service "
+		    "error for name=%s type=%s: Host not found", name,
+		    type == ns_t_mx ? "MX" : type == ns_t_a ? "A" : "AAAA");
+		break;
+	case NO_DATA:
+		*res_r = SMTP_DNS_NODATA;
+		str_printf(why, "no %s record for %s",
+		    type == ns_t_mx ? "MX" : type == ns_t_a ? "A" : "AAAA",
+		    name);
+		break;
+	default:
+		*res_r = SMTP_DNS_TEMP;
+		str_printf(why, "Host or domain name not found. Name service "
+		    "error for name=%s type=%s: Host not found, try again",
+		    name, type == ns_t_mx ? "MX" : type == ns_t_a ? "A" :
+		    "AAAA");
+		break;
+	}
+	return -1;
+}
+
+/* smtp_dns_host - the A and AAAA records of host, appended */
+static enum smtp_dns_result
+smtp_dns_host(const char *host, unsigned pref, unsigned port,
+    struct smtp_addrs *list, struct str *why)
+{
+	static const int types[] = { ns_t_aaaa, ns_t_a };
+	unsigned char *answer = xmalloc(SMTP_DNS_ANSWER_MAX);
+	enum smtp_dns_result worst = SMTP_DNS_NOTFOUND, r;
+	size_t before = list->n, t;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	/* an address literal is itself */
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		smtp_addrs_add(list, host, pref, AF_INET, &a4, port);
+		free(answer);
+		return SMTP_DNS_OK;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		smtp_addrs_add(list, host, pref, AF_INET6, &a6, port);
+		free(answer);
+		return SMTP_DNS_OK;
+	}
+	for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		ns_msg msg;
+		ns_rr rr;
+		int n, i;
+
+		n = smtp_dns_query(host, types[t], answer, &r, why);
+		if (n < 0) {
+			if (r == SMTP_DNS_TEMP || (r == SMTP_DNS_NODATA &&
+			    worst == SMTP_DNS_NOTFOUND))
+				worst = r;
+			continue;
+		}
+		if (ns_initparse(answer, n, &msg) < 0)
+			continue;
+		for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+			if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+				break;
+			if (ns_rr_type(rr) == ns_t_a && ns_rr_rdlen(rr) == 4)
+				smtp_addrs_add(list, host, pref, AF_INET,
+				    ns_rr_rdata(rr), port);
+			else if (ns_rr_type(rr) == ns_t_aaaa &&
+			    ns_rr_rdlen(rr) == 16)
+				smtp_addrs_add(list, host, pref, AF_INET6,
+				    ns_rr_rdata(rr), port);
+		}
+	}
+	free(answer);
+	if (list->n > before)
+		return SMTP_DNS_OK;
+	if (!smtp_res_custom && worst != SMTP_DNS_TEMP) {
+		/* not in DNS: /etc/hosts names ("localhost") */
+		struct addrinfo hints, *res = NULL, *ai;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+			for (ai = res; ai != NULL; ai = ai->ai_next) {
+				if (ai->ai_family == AF_INET)
+					smtp_addrs_add(list, host, pref, AF_INET,
+					    &((struct sockaddr_in *)(void *)
+					    ai->ai_addr)->sin_addr, port);
+				else if (ai->ai_family == AF_INET6)
+					smtp_addrs_add(list, host, pref,
+					    AF_INET6, &((struct sockaddr_in6 *)
+					    (void *)ai->ai_addr)->sin6_addr,
+					    port);
+			}
+			freeaddrinfo(res);
+			if (list->n > before)
+				return SMTP_DNS_OK;
+		}
+	}
+	str_clear(why);
+	if (worst == SMTP_DNS_TEMP)
+		str_printf(why, "Host or domain name not found. Name service "
+		    "error for name=%s type=A: Host not found, try again",
+		    host);
+	else
+		str_printf(why, "Host or domain name not found. Name service "
+		    "error for name=%s type=A: Host not found", host);
+	return worst == SMTP_DNS_TEMP ? SMTP_DNS_TEMP : SMTP_DNS_NOTFOUND;
+}
+
+struct smtp_mx {
+	char name[NS_MAXDNAME];
+	unsigned pref;
+	unsigned shuffle;
+};
+
+static int
+smtp_mx_cmp(const void *a, const void *b)
+{
+	const struct smtp_mx *x = a, *y = b;
+
+	if (x->pref != y->pref)
+		return x->pref < y->pref ? -1 : 1;
+	return x->shuffle < y->shuffle ? -1 : x->shuffle > y->shuffle;
+}
+
+/* smtp_dns_resolve - see smtp.h */
+enum smtp_dns_result
+smtp_dns_resolve(const char *name, bool mx, unsigned port,
+    struct smtp_addrs *list, struct str *why)
+{
+	unsigned char *answer;
+	struct smtp_mx *mxs;
+	enum smtp_dns_result r, worst;
+	size_t nmx = 0, i;
+	ns_msg msg;
+	ns_rr rr;
+	int n;
+
+	if (!mx)
+		return smtp_dns_host(name, 0, port, list, why);
+	answer = xmalloc(SMTP_DNS_ANSWER_MAX);
+	n = smtp_dns_query(name, ns_t_mx, answer, &r, why);
+	if (n < 0) {
+		free(answer);
+		if (r == SMTP_DNS_NODATA)	/* implicit MX: the domain itself */
+			return smtp_dns_host(name, 0, port, list, why);
+		return r;
+	}
+	mxs = xcalloc(SMTP_DNS_MX_MAX, sizeof(*mxs));
+	if (ns_initparse(answer, n, &msg) == 0) {
+		for (i = 0; i < (size_t)ns_msg_count(msg, ns_s_an) &&
+		    nmx < SMTP_DNS_MX_MAX; i++) {
+			if (ns_parserr(&msg, ns_s_an, (int)i, &rr) < 0)
+				break;
+			if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+				continue;
+			mxs[nmx].pref = ns_get16(ns_rr_rdata(rr));
+			if (dn_expand(ns_msg_base(msg), ns_msg_end(msg),
+			    ns_rr_rdata(rr) + 2, mxs[nmx].name,
+			    sizeof(mxs[nmx].name)) < 0)
+				continue;
+			mxs[nmx].shuffle = (unsigned)random();
+			nmx++;
+		}
+	}
+	free(answer);
+	if (nmx == 0) {
+		free(mxs);
+		return smtp_dns_host(name, 0, port, list, why);
+	}
+	/* RFC 7505: the root as target means "no mail here" */
+	for (i = 0; i < nmx; i++) {
+		if (mxs[i].name[0] == '\0' || strcmp(mxs[i].name, ".") == 0) {
+			free(mxs);
+			str_clear(why);
+			str_printf(why, "Domain %s does not accept mail (nullMX)",
+			    name);
+			return SMTP_DNS_NULLMX;
+		}
+	}
+	qsort(mxs, nmx, sizeof(*mxs), smtp_mx_cmp);
+	worst = SMTP_DNS_NOTFOUND;
+	for (i = 0; i < nmx; i++) {
+		struct str *w = str_new(128, 0);
+
+		r = smtp_dns_host(mxs[i].name, mxs[i].pref, port, list, w);
+		if (r == SMTP_DNS_TEMP)
+			worst = SMTP_DNS_TEMP;
+		if (r != SMTP_DNS_OK && list->n == 0)
+			str_set(why, str_c(w), str_len(w));
+		str_free(&w);
+	}
+	free(mxs);
+	if (list->n > 0)
+		return SMTP_DNS_OK;
+	/* MX hosts that do not resolve: try later, they may come back */
+	(void)worst;
+	return SMTP_DNS_TEMP;
+}
