@@ -54,7 +54,13 @@ listmgr_bounce(struct list *l, const struct listmgr_msg *msg,
 	str_append(member, verp, (size_t)(eq - verp));
 	str_append_c(member, '@');
 	str_append_cstr(member, eq + 1);
-	list_address_key(str_c(member), member);
+	{
+		struct str *k = str_new(0, 0);
+
+		list_address_key(str_c(member), k);
+		str_set_cstr(member, str_c(k));
+		str_free(&k);
+	}
 
 	dsn_parse(msg->data, msg->len, &res);
 	for (i = 0; i < res.count; i++)

@@ -99,9 +99,15 @@ listmgr_author(const char *data, size_t hdr_len, struct str *out)
 		break;
 	}
 	header_address_free(&list);
-	if (ok)
-		list_address_key(str_c(out), out);
-	return ok && strpbrk(str_c(out), " \t\r\n\"<>,") == NULL;
+	if (ok) {
+		/* lower-case in place (list_address_key would copy onto itself) */
+		char *c;
+
+		for (c = str_data(out); *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+	}
+	return ok && str_len(out) > 0 && strpbrk(str_c(out), " \t\r\n\"<>,") == NULL;
 }
 
 /* listmgr_is_member - see listmgr.h */

@@ -22,9 +22,13 @@ DOMAIN = "lists.example.test"
 
 
 def setup_lists(instance_factory, users=("alice", "bob", "carol", "dave"),
-                config=None):
+                config=None, dmarc=None):
     p = make_pipeline(instance_factory, users=users, start=False)
     inst = p.inst
+    if dmarc is not None:
+        (inst.dir / "dmarc").write_text(dmarc)
+        inst.set_config("list_dmarc_policy_maps", f"file:{inst.dir}/dmarc")
+        inst.set_config("list_dmarc_lookup", "no")
     tmap = inst.dir / "transport"
     tmap.write_text(f"{DOMAIN} lmtp:unix:{inst.dir}/spool/private/list-mgr\n")
     inst.set_config("transport_maps", f"file:{tmap}")
@@ -263,10 +267,7 @@ DSN = (b"From: MAILER-DAEMON@mx.example.org\r\nTo: x\r\n"
 
 
 def test_bounces_digest_footer_signed_dmarc(instance_factory, tmp_path):
-    p = setup_lists(instance_factory)
-    dm = p.inst.dir / "dmarc"
-    dm.write_text("strict.example reject\n")
-    p.inst.set_config("list_dmarc_policy_maps", f"file:{dm}")
+    p = setup_lists(instance_factory, dmarc="strict.example reject\n")
     lst(p, "create", f"course@{DOMAIN}", "--owner", "alice@localhost",
         "posting=open", "bounce_threshold=20", "bounce_once_per_day=no",
         "digest_size=1", r"footer=Course list\nhttps://example.test/course")
