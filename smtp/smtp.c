@@ -27,7 +27,8 @@
  *
  * SECURITY
  *	Runs as $mail_owner (unprivileged), possibly chrooted into
- *	$queue_directory. Reads queue files and the requests of qmgr (which
+ *	$queue_directory. Before the jail it reads /etc/resolv.conf
+ *	(res_ninit) and $smtp_tls_CAfile. Reads queue files and the requests of qmgr (which
  *	it distrusts: every field is checked by the strict decoder, every
  *	recipient index against the queue file). Writes nothing to disk.
  *	Talks to the next hop named in the request; server replies are
