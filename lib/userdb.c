@@ -16,6 +16,22 @@
  *	                      of printable ASCII without space ("" = no
  *	                      password login); required
  *	    tag 2  quota      u64 big-endian, bytes; optional (absent = 0)
+ *	    tag 3  alias      departmental address, lower case; optional
+ *	    tag 4  forward    forwarding address; optional
+ *	    tag 5  keep       u8 1: forwarding keeps a copy; optional, only
+ *	                      with tag 4
+ *
+ *	Reverse index: the departmental addresses live in the same btree,
+ *	keyed by the address itself (it holds an '@', which no user name
+ *	can), with the value
+ *
+ *	    version   u8      USERDB_INDEX_VERSION (0x81)
+ *	    tag 1  user       the owner's name
+ *
+ *	so qmgr finds alias@dept with one get and no scan. A writer that
+ *	changes or deletes a user's alias drops and adds the index keys in
+ *	the same file replacement; userdb_list skips index keys. Records
+ *	written before tags 3-5 existed decode unchanged.
  *
  *	userdb_record_decode() is strict: known version, known tags only,
  *	ascending (so no duplicates), each length within the record, the
@@ -79,9 +95,16 @@
 #define USERDB_RECORD_VERSION	1
 #define USERDB_TAG_PASSWORD	1
 #define USERDB_TAG_QUOTA	2
+#define USERDB_TAG_ALIAS	3
+#define USERDB_TAG_FORWARD	4
+#define USERDB_TAG_KEEP		5
+#define USERDB_INDEX_VERSION	0x81
+#define USERDB_INDEX_TAG_USER	1
+#define USERDB_ADDRESS_MAX	254
 #define USERDB_FIELD_HEAD	5	/* tag u8 + length u32 */
 #define USERDB_NEW_MODE		0640
 #define USERDB_TMP_TRIES	100
+#define USERDB_NSKIP			3
 
 struct userdb_file_id {
 	dev_t dev;
@@ -103,6 +126,17 @@ enum userdb_op {
 	USERDB_OP_ADD,
 	USERDB_OP_SET_PASSWORD,
 	USERDB_OP_DELETE,
+	USERDB_OP_SET_ALIAS,
+	USERDB_OP_SET_FORWARD,
+};
+
+/* what a writer changes */
+struct userdb_change {
+	enum userdb_op op;
+	const char *password;
+	const char *alias;
+	const char *forward;
+	bool keep;
 };
 
 /* userdb_name_ok_mem - the allow-list on p[0..len) */
@@ -130,6 +164,35 @@ userdb_name_ok(const char *name)
 	if (name == NULL)
 		return false;
 	return userdb_name_ok_mem(name, strnlen(name, USERDB_NAME_MAX + 1));
+}
+
+/* userdb_address_ok_mem - a plain local@domain in p[0..len) */
+static bool
+userdb_address_ok_mem(const unsigned char *p, size_t len)
+{
+	const unsigned char *at;
+	size_t i;
+
+	if (len < 3 || len > USERDB_ADDRESS_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (p[i] <= ' ' || p[i] > '~' ||
+		    strchr("<>()[],;:\\\"", p[i]) != NULL)
+			return false;
+	at = memrchr(p, '@', len);
+	return at != NULL && at != p && at != p + len - 1 &&
+	    memchr(at + 1, '@', (size_t)(p + len - at - 1)) == NULL &&
+	    memchr(p, '@', (size_t)(at - p)) == NULL;
+}
+
+/* userdb_address_ok - see userdb.h */
+bool
+userdb_address_ok(const char *address)
+{
+	if (address == NULL)
+		return false;
+	return userdb_address_ok_mem((const unsigned char *)address,
+	    strnlen(address, USERDB_ADDRESS_MAX + 1));
 }
 
 /* userdb_get_u32 - big-endian u32 at p */
@@ -192,6 +255,24 @@ userdb_record_encode(const struct userdb_user *user, struct str *out)
 			q[i] = (unsigned char)(user->quota_bytes >> (56 - 8 * i));
 		userdb_put_field(out, USERDB_TAG_QUOTA, q, sizeof(q));
 	}
+	if (user->dept_alias != NULL) {
+		if (!userdb_address_ok(user->dept_alias)) {
+			errno = EINVAL;
+			return -1;
+		}
+		userdb_put_field(out, USERDB_TAG_ALIAS, user->dept_alias,
+		    (uint32_t)strlen(user->dept_alias));
+	}
+	if (user->forward != NULL) {
+		if (!userdb_address_ok(user->forward)) {
+			errno = EINVAL;
+			return -1;
+		}
+		userdb_put_field(out, USERDB_TAG_FORWARD, user->forward,
+		    (uint32_t)strlen(user->forward));
+		if (user->forward_keep)
+			userdb_put_field(out, USERDB_TAG_KEEP, "\1", 1);
+	}
 	return 0;
 }
 
@@ -233,6 +314,24 @@ userdb_record_decode(const void *p, size_t len, struct userdb_user *user_r)
 				user_r->quota_bytes = user_r->quota_bytes << 8 |
 				    rec[pos + (size_t)i];
 			break;
+		case USERDB_TAG_ALIAS:
+			if (!userdb_address_ok_mem(rec + pos, flen))
+				goto bad;
+			user_r->dept_alias = xstrndup((const char *)rec + pos,
+			    flen);
+			break;
+		case USERDB_TAG_FORWARD:
+			if (!userdb_address_ok_mem(rec + pos, flen))
+				goto bad;
+			user_r->forward = xstrndup((const char *)rec + pos,
+			    flen);
+			break;
+		case USERDB_TAG_KEEP:
+			if (flen != 1 || rec[pos] != 1 ||
+			    user_r->forward == NULL)
+				goto bad;
+			user_r->forward_keep = true;
+			break;
 		default:
 			goto bad;
 		}
@@ -252,6 +351,8 @@ void
 userdb_user_clear(struct userdb_user *user)
 {
 	free(user->name);
+	free(user->dept_alias);
+	free(user->forward);
 	if (user->password_hash != NULL) {
 		explicit_bzero(user->password_hash, strlen(user->password_hash));
 		free(user->password_hash);
@@ -622,13 +723,14 @@ userdb_write_create(struct userdb_write *w)
 	return ret;
 }
 
-/* userdb_write_copy - copy all records but name's from old to new */
+/* userdb_write_copy - copy all records but the skipped keys from old to new */
 static int
-userdb_write_copy(struct userdb_write *w, const char *name)
+userdb_write_copy(struct userdb_write *w, const char *const *skip,
+    size_t nskip)
 {
-	size_t nlen = strlen(name);
 	DBC *c;
 	DBT k, v;
+	size_t i;
 	int ret, cret;
 
 	if (!w->have_old)
@@ -636,11 +738,17 @@ userdb_write_copy(struct userdb_write *w, const char *name)
 	if ((ret = w->old->cursor(w->old, NULL, &c, 0)) != 0)
 		return ret;
 	for (;;) {
+		bool skipped = false;
+
 		memset(&k, 0, sizeof(k));
 		memset(&v, 0, sizeof(v));
 		if ((ret = c->get(c, &k, &v, DB_NEXT)) != 0)
 			break;
-		if (k.size == nlen && memcmp(k.data, name, nlen) == 0)
+		for (i = 0; i < nskip; i++)
+			if (skip[i] != NULL && k.size == strlen(skip[i]) &&
+			    memcmp(k.data, skip[i], k.size) == 0)
+				skipped = true;
+		if (skipped)
 			continue;
 		if ((ret = w->new->put(w->new, NULL, &k, &v,
 		    DB_NOOVERWRITE)) != 0)
@@ -700,16 +808,52 @@ userdb_write_finish(struct userdb_write *w, const char **error_r)
 	return 0;
 }
 
-/* userdb_write_record - the record for name after op, from its old one */
+/* userdb_index_owner - the owner of index key addr in the old file: 1, 0 none, -1 */
+static int
+userdb_index_owner(struct userdb_write *w, const char *addr, struct str *owner)
+{
+	const unsigned char *p;
+	DBT k, v;
+	int ret;
+
+	str_clear(owner);
+	if (!w->have_old)
+		return 0;
+	userdb_dbt(&k, addr);
+	memset(&v, 0, sizeof(v));
+	ret = w->old->get(w->old, NULL, &k, &v, 0);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return -1;
+	p = v.data;
+	if (v.size < 1 + USERDB_FIELD_HEAD || p[0] != USERDB_INDEX_VERSION ||
+	    p[1] != USERDB_INDEX_TAG_USER ||
+	    userdb_get_u32(p + 2) != v.size - 1 - USERDB_FIELD_HEAD ||
+	    !userdb_name_ok_mem((const char *)p + 1 + USERDB_FIELD_HEAD,
+	    v.size - 1 - USERDB_FIELD_HEAD))
+		return -1;
+	(void)str_append(owner, p + 1 + USERDB_FIELD_HEAD,
+	    v.size - 1 - USERDB_FIELD_HEAD);
+	return 1;
+}
+
+/*
+ * userdb_write_record - the record for name after the change, from its
+ * old one; the old departmental address (to drop from the index) in
+ * old_alias_r (owned, may be NULL)
+ */
 static int
 userdb_write_record(struct userdb_write *w, const char *name,
-    enum userdb_op op, const char *hash, struct str *rec,
-    const char **error_r)
+    const struct userdb_change *ch, const char *hash, struct str *rec,
+    char **old_alias_r, const char **error_r)
 {
 	struct userdb_user user;
+	enum userdb_op op = ch->op;
 	DBT k, v;
 	int ret = DB_NOTFOUND;
 
+	*old_alias_r = NULL;
 	memset(&user, 0, sizeof(user));
 	memset(&v, 0, sizeof(v));
 	if (w->have_old) {
@@ -731,19 +875,52 @@ userdb_write_record(struct userdb_write *w, const char *name,
 		errno = ENOENT;
 		return -1;
 	}
-	if (op == USERDB_OP_DELETE)
-		return 0;
-	/* set_password keeps the other fields, so the record must decode. */
-	if (op == USERDB_OP_SET_PASSWORD &&
+	/*
+	 * Every change but add keeps the other fields: the record must
+	 * decode. A corrupt record can still be deleted (its alias index
+	 * entry, if any, then stays: userdb_lookup_alias finds a user that
+	 * does not exist, which reads as "unknown").
+	 */
+	if (op != USERDB_OP_ADD &&
 	    userdb_record_decode(v.data, v.size, &user) < 0) {
+		if (op == USERDB_OP_DELETE)
+			return 0;
 		*error_r = "corrupt record for this user";
 		return -1;
 	}
-	if (user.password_hash != NULL) {
-		explicit_bzero(user.password_hash, strlen(user.password_hash));
-		free(user.password_hash);
+	*old_alias_r = user.dept_alias;
+	user.dept_alias = NULL;
+	if (op == USERDB_OP_DELETE) {
+		userdb_user_clear(&user);
+		return 0;
 	}
-	user.password_hash = xstrdup(hash);
+	switch (op) {
+	case USERDB_OP_ADD:
+	case USERDB_OP_SET_PASSWORD:
+		if (user.password_hash != NULL) {
+			explicit_bzero(user.password_hash,
+			    strlen(user.password_hash));
+			free(user.password_hash);
+		}
+		user.password_hash = xstrdup(hash);
+		if (*old_alias_r != NULL)
+			user.dept_alias = xstrdup(*old_alias_r);
+		break;
+	case USERDB_OP_SET_ALIAS:
+		if (ch->alias != NULL)
+			user.dept_alias = xstrdup(ch->alias);
+		break;
+	case USERDB_OP_SET_FORWARD:
+		if (*old_alias_r != NULL)
+			user.dept_alias = xstrdup(*old_alias_r);
+		free(user.forward);
+		user.forward = ch->forward != NULL ? xstrdup(ch->forward) :
+		    NULL;
+		user.forward_keep = ch->forward != NULL && ch->keep;
+		break;
+	case USERDB_OP_DELETE:
+		break;
+	}
 	ret = userdb_record_encode(&user, rec);
 	userdb_user_clear(&user);
 	if (ret < 0) {
@@ -753,11 +930,36 @@ userdb_write_record(struct userdb_write *w, const char *name,
 	return 0;
 }
 
+/* userdb_put_index - the index entry addr -> name into the new file */
+static int
+userdb_put_index(struct userdb_write *w, const char *addr, const char *name)
+{
+	struct str *val = str_new(64, 0);
+	DBT k, v;
+	int ret;
+
+	(void)str_append_c(val, USERDB_INDEX_VERSION);
+	userdb_put_field(val, USERDB_INDEX_TAG_USER, name,
+	    (uint32_t)strlen(name));
+	userdb_dbt(&k, addr);
+	memset(&v, 0, sizeof(v));
+	v.data = str_data(val);
+	v.size = (u_int32_t)str_len(val);
+	ret = w->new->put(w->new, NULL, &k, &v, DB_NOOVERWRITE);
+	str_free(&val);
+	return ret;
+}
+
 /* userdb_write - apply one change under the lock, replacing the file */
 static int
-userdb_write(const char *path, const char *name, enum userdb_op op,
-    const char *password, const char **error_r)
+userdb_write(const char *path, const char *name,
+    const struct userdb_change *ch, const char **error_r)
 {
+	enum userdb_op op = ch->op;
+	const char *password = ch->password;
+	char *old_alias = NULL, *new_alias = NULL;
+	struct str *owner = NULL;
+	const char *skip[3];
 	struct userdb_write w;
 	char hash[CRYPT_OUTPUT_SIZE];
 	const char *err = "failed";
@@ -773,8 +975,26 @@ userdb_write(const char *path, const char *name, enum userdb_op op,
 		errno = EINVAL;
 		goto out;
 	}
+	if (op == USERDB_OP_SET_ALIAS && ch->alias != NULL) {
+		if (!userdb_address_ok(ch->alias)) {
+			err = "invalid address (local@domain expected)";
+			errno = EINVAL;
+			goto out;
+		}
+		new_alias = xstrdup(ch->alias);
+		for (char *p = new_alias; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	}
+	if (op == USERDB_OP_SET_FORWARD && ch->forward != NULL &&
+	    !userdb_address_ok(ch->forward)) {
+		err = "invalid address (local@domain expected)";
+		errno = EINVAL;
+		goto out;
+	}
 	/* Hash before locking: it is slow, and needs no shared state. */
-	if (op != USERDB_OP_DELETE && userdb_make_hash(password, hash, &err) < 0)
+	if ((op == USERDB_OP_ADD || op == USERDB_OP_SET_PASSWORD) &&
+	    userdb_make_hash(password, hash, &err) < 0)
 		goto out;
 	lock_path = userdb_lock_path(path);
 	if ((lock_fd = lock_file(lock_path, true)) < 0) {
@@ -796,17 +1016,49 @@ userdb_write(const char *path, const char *name, enum userdb_op op,
 		goto out;
 	}
 	rec = str_new(0, 0);
-	if (userdb_write_record(&w, name, op, hash, rec, &err) < 0)
+	if (op == USERDB_OP_SET_ALIAS) {
+		struct userdb_change c2 = *ch;
+
+		c2.alias = new_alias;
+		if (userdb_write_record(&w, name, &c2, hash, rec, &old_alias,
+		    &err) < 0)
+			goto out;
+	} else if (userdb_write_record(&w, name, ch, hash, rec, &old_alias,
+	    &err) < 0)
 		goto out;
+	if (new_alias != NULL) {
+		owner = str_new(64, 0);
+		ret = userdb_index_owner(&w, new_alias, owner);
+		if (ret < 0) {
+			err = "cannot read the alias index";
+			goto out;
+		}
+		if (ret > 0 && strcmp(str_c(owner), name) != 0) {
+			err = "address belongs to another user";
+			errno = EEXIST;
+			goto out;
+		}
+	}
 	if ((ret = userdb_write_create(&w)) != 0) {
 		if (ret > 0)
 			errno = ret;
 		err = "cannot create a temporary user database";
 		goto out;
 	}
-	if (userdb_write_copy(&w, name) != 0) {
+	skip[0] = name;
+	skip[1] = old_alias;
+	skip[2] = new_alias;
+	if (userdb_write_copy(&w, skip, USERDB_NSKIP) != 0) {
 		err = "cannot copy the user database";
 		goto out;
+	}
+	if (op == USERDB_OP_SET_ALIAS ? new_alias != NULL :
+	    (op != USERDB_OP_DELETE && old_alias != NULL)) {
+		if (userdb_put_index(&w, op == USERDB_OP_SET_ALIAS ? new_alias :
+		    old_alias, name) != 0) {
+			err = "cannot store the alias index entry";
+			goto out;
+		}
 	}
 	if (op != USERDB_OP_DELETE) {
 		userdb_dbt(&k, name);
@@ -839,6 +1091,9 @@ out:
 	if (lock_fd >= 0)
 		(void)close(lock_fd);
 	free(lock_path);
+	free(old_alias);
+	free(new_alias);
+	str_free(&owner);
 	if (result < 0 && error_r != NULL)
 		*error_r = err;
 	errno = saved;
@@ -850,7 +1105,9 @@ int
 userdb_add(const char *path, const char *name, const char *password,
     const char **error_r)
 {
-	return userdb_write(path, name, USERDB_OP_ADD, password, error_r);
+	struct userdb_change ch = { .op = USERDB_OP_ADD, .password = password };
+
+	return userdb_write(path, name, &ch, error_r);
 }
 
 /* userdb_set_password - replace an existing user's password */
@@ -858,15 +1115,82 @@ int
 userdb_set_password(const char *path, const char *name, const char *password,
     const char **error_r)
 {
-	return userdb_write(path, name, USERDB_OP_SET_PASSWORD, password,
-	    error_r);
+	struct userdb_change ch = { .op = USERDB_OP_SET_PASSWORD,
+	    .password = password };
+
+	return userdb_write(path, name, &ch, error_r);
 }
 
 /* userdb_delete - remove a user */
 int
 userdb_delete(const char *path, const char *name, const char **error_r)
 {
-	return userdb_write(path, name, USERDB_OP_DELETE, NULL, error_r);
+	struct userdb_change ch = { .op = USERDB_OP_DELETE };
+
+	return userdb_write(path, name, &ch, error_r);
+}
+
+/* userdb_set_alias - see userdb.h */
+int
+userdb_set_alias(const char *path, const char *name, const char *alias,
+    const char **error_r)
+{
+	struct userdb_change ch = { .op = USERDB_OP_SET_ALIAS, .alias = alias };
+
+	return userdb_write(path, name, &ch, error_r);
+}
+
+/* userdb_set_forward - see userdb.h */
+int
+userdb_set_forward(const char *path, const char *name, const char *address,
+    bool keep_copy, const char **error_r)
+{
+	struct userdb_change ch = { .op = USERDB_OP_SET_FORWARD,
+	    .forward = address, .keep = keep_copy };
+
+	return userdb_write(path, name, &ch, error_r);
+}
+
+/* userdb_lookup_alias - see userdb.h */
+int
+userdb_lookup_alias(struct userdb *db, const char *address,
+    struct str *user_r, const char **error_r)
+{
+	const unsigned char *p;
+	char *key;
+	DBT k, v;
+	int ret;
+
+	str_clear(user_r);
+	if (!userdb_address_ok(address))
+		return 0;
+	if (userdb_refresh(db, error_r) < 0)
+		return -1;
+	key = xstrdup(address);
+	for (char *q = key; *q != '\0'; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	userdb_dbt(&k, key);
+	memset(&v, 0, sizeof(v));
+	str_clear(db->dberr);
+	ret = db->db->get(db->db, NULL, &k, &v, 0);
+	free(key);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return userdb_error(db, error_r, "%s: alias lookup: %s",
+		    db->path, db_strerror(ret));
+	p = v.data;
+	if (v.size < 1 + USERDB_FIELD_HEAD || p[0] != USERDB_INDEX_VERSION ||
+	    p[1] != USERDB_INDEX_TAG_USER ||
+	    userdb_get_u32(p + 2) != v.size - 1 - USERDB_FIELD_HEAD ||
+	    !userdb_name_ok_mem((const char *)p + 1 + USERDB_FIELD_HEAD,
+	    v.size - 1 - USERDB_FIELD_HEAD))
+		return userdb_error(db, error_r, "%s: corrupt alias index "
+		    "entry for %s", db->path, address);
+	(void)str_append(user_r, p + 1 + USERDB_FIELD_HEAD,
+	    v.size - 1 - USERDB_FIELD_HEAD);
+	return 1;
 }
 
 /* userdb_list - call cb with every name, in btree (byte) order */
@@ -894,6 +1218,8 @@ userdb_list(struct userdb *db, void (*cb)(void *ctx, const char *name),
 		memset(&v, 0, sizeof(v));
 		if ((ret = c->get(c, &k, &v, DB_NEXT)) != 0)
 			break;
+		if (memchr(k.data, '@', k.size) != NULL)
+			continue;	/* a reverse index entry */
 		if (!userdb_name_ok_mem(k.data, k.size)) {
 			(void)c->close(c);
 			str_free(&names);

@@ -22,12 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct str;
 struct userdb;
 
 struct userdb_user {
 	char *name;
 	char *password_hash;	/* crypt(3) string, "" = no password login */
 	uint64_t quota_bytes;	/* 0 = default */
+	char *dept_alias;	/* departmental address (lower case) or NULL */
+	char *forward;		/* forwarding address or NULL */
+	bool forward_keep;	/* forwarding keeps a copy in the mailbox */
 };
 
 bool userdb_name_ok(const char *name);
@@ -55,7 +59,32 @@ int userdb_add(const char *path, const char *name, const char *password,
 int userdb_set_password(const char *path, const char *name, const char *password,
     const char **error_r);
 int userdb_delete(const char *path, const char *name, const char **error_r);
-/* userdb_list - call cb for every user name in order */
+/*
+ * Departmental alias and forwarding (same locking and replacement).
+ * userdb_set_alias - give name the departmental address alias (NULL:
+ * remove it); the address is lower-cased and must be a plain
+ * local@domain (userdb_address_ok). The reverse index entry (key = the
+ * address, see userdb.c) changes in the same file replacement, so a
+ * reader never sees a user and an index that disagree. Fails (EEXIST,
+ * "address belongs to another user") if another user has it.
+ * userdb_set_forward - forward name's mail to address (NULL: stop),
+ * keeping a copy in the mailbox when keep_copy.
+ */
+int userdb_set_alias(const char *path, const char *name, const char *alias,
+    const char **error_r);
+int userdb_set_forward(const char *path, const char *name, const char *address,
+    bool keep_copy, const char **error_r);
+/* userdb_address_ok - local@domain, printable, no space or <>()[],;:\" */
+bool userdb_address_ok(const char *address);
+/*
+ * userdb_lookup_alias - the user whose departmental address is address
+ * (case-insensitive): 1 with the name in user_r (replaced), 0 none, -1
+ * error. One btree get, no scan.
+ */
+int userdb_lookup_alias(struct userdb *db, const char *address,
+    struct str *user_r, const char **error_r);
+
+/* userdb_list - call cb for every user name in order (index entries skipped) */
 int userdb_list(struct userdb *db, void (*cb)(void *ctx, const char *name),
     void *ctx, const char **error_r);
 

@@ -295,6 +295,90 @@ test_concurrent(void)
 	test_end();
 }
 
+static void
+test_alias_forward(void)
+{
+	struct userdb_user u;
+	struct userdb *db;
+	struct str *who = str_new(0, 0), *rec = str_new(0, 0);
+	struct str *names = str_new(0, 0);
+	const char *error;
+
+	test_begin("userdb departmental alias, reverse index, forwarding");
+	/* a database of its own: the earlier tests leave bad names behind */
+	snprintf(db_path, sizeof(db_path), "%s/alias-users.db", test_tmpdir());
+	TEST_ASSERT(userdb_add(db_path, "carol", "pw", &error) == 0);
+	TEST_ASSERT(userdb_add(db_path, "dave", "pw", &error) == 0);
+	TEST_ASSERT(userdb_set_alias(db_path, "carol", "C.Smith@Physics.Test",
+	    &error) == 0);
+	TEST_ASSERT(userdb_set_alias(db_path, "dave", "c.smith@physics.test",
+	    &error) == -1 && errno == EEXIST);
+	TEST_ASSERT(userdb_set_alias(db_path, "dave", "no-at-sign",
+	    &error) == -1 && errno == EINVAL);
+	TEST_ASSERT(userdb_set_alias(db_path, "nobody", "x@physics.test",
+	    &error) == -1 && errno == ENOENT);
+	TEST_ASSERT(userdb_set_forward(db_path, "carol", "carol@elsewhere.test",
+	    true, &error) == 0);
+	/* a password change keeps alias and forwarding */
+	TEST_ASSERT(userdb_set_password(db_path, "carol", "pw2", &error) == 0);
+	db = userdb_open(db_path, &error);
+	TEST_ASSERT(db != NULL);
+	TEST_ASSERT(userdb_lookup_alias(db, "C.SMITH@physics.test", who,
+	    &error) == 1 && strcmp(str_c(who), "carol") == 0);
+	TEST_ASSERT(userdb_lookup_alias(db, "other@physics.test", who,
+	    &error) == 0);
+	TEST_ASSERT(userdb_lookup(db, "carol", &u, &error) == 1);
+	TEST_ASSERT_STR(u.dept_alias, "c.smith@physics.test");
+	TEST_ASSERT_STR(u.forward, "carol@elsewhere.test");
+	TEST_ASSERT(u.forward_keep);
+	TEST_ASSERT(userdb_verify(db, "carol", "pw2", &error) == 1);
+	/* the record round-trips; index keys are not listed as users */
+	TEST_ASSERT(userdb_record_encode(&u, rec) == 0);
+	userdb_user_clear(&u);
+	TEST_ASSERT(userdb_record_decode(str_data(rec), str_len(rec), &u) == 0);
+	TEST_ASSERT(u.forward_keep && u.dept_alias != NULL);
+	userdb_user_clear(&u);
+	TEST_ASSERT(userdb_list(db, list_cb, names, &error) == 0);
+	TEST_ASSERT(strstr(str_c(names), "@") == NULL);
+	TEST_ASSERT(strstr(str_c(names), "carol,dave,") != NULL);
+	/* move the alias; the old address is free again */
+	TEST_ASSERT(userdb_set_alias(db_path, "carol", "cs@physics.test",
+	    &error) == 0);
+	TEST_ASSERT(userdb_lookup_alias(db, "c.smith@physics.test", who,
+	    &error) == 0);
+	TEST_ASSERT(userdb_set_alias(db_path, "dave", "c.smith@physics.test",
+	    &error) == 0);
+	TEST_ASSERT(userdb_lookup_alias(db, "c.smith@physics.test", who,
+	    &error) == 1 && strcmp(str_c(who), "dave") == 0);
+	/* forwarding off; deleting a user drops its index entry */
+	TEST_ASSERT(userdb_set_forward(db_path, "carol", NULL, false,
+	    &error) == 0);
+	TEST_ASSERT(userdb_lookup(db, "carol", &u, &error) == 1);
+	TEST_ASSERT(u.forward == NULL && !u.forward_keep);
+	userdb_user_clear(&u);
+	TEST_ASSERT(userdb_delete(db_path, "carol", &error) == 0);
+	TEST_ASSERT(userdb_lookup_alias(db, "cs@physics.test", who,
+	    &error) == 0);
+	TEST_ASSERT(userdb_set_alias(db_path, "dave", NULL, &error) == 0);
+	TEST_ASSERT(userdb_lookup_alias(db, "c.smith@physics.test", who,
+	    &error) == 0);
+	TEST_ASSERT(userdb_delete(db_path, "dave", &error) == 0);
+	userdb_close(&db);
+	/* decode: keep without forward, bad alias, tags out of order */
+	TEST_ASSERT(decode("\1\1\0\0\0\0\5\0\0\0\1\1", 12, &u) == -1);
+	TEST_ASSERT(decode("\1\1\0\0\0\0\3\0\0\0\3a b", 14, &u) == -1);
+	TEST_ASSERT(decode("\1\1\0\0\0\0\4\0\0\0\3a@b\3\0\0\0\3a@b",
+	    22, &u) == -1);
+	TEST_ASSERT(decode("\1\1\0\0\0\0\4\0\0\0\3a@b\5\0\0\0\1\1",
+	    20, &u) == 0 && u.forward_keep);
+	userdb_user_clear(&u);
+	str_free(&who);
+	str_free(&rec);
+	str_free(&names);
+	snprintf(db_path, sizeof(db_path), "%s/users.db", test_tmpdir());
+	test_end();
+}
+
 int
 main(void)
 {
@@ -303,6 +387,7 @@ main(void)
 	test_record();
 	test_crud();
 	test_corrupt();
+	test_alias_forward();
 	test_concurrent();
 	return test_done();
 }
