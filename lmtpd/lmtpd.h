@@ -184,19 +184,31 @@ struct lmtpd_action {
 struct lmtpd_plan {
 	struct lmtpd_action actions[LMTPD_PLAN_MAX];
 	size_t count;		/* 0 = discard (nothing stored, 250) */
+	char *reject_text;	/* Sieve ereject: answer 550 5.7.1 this, store nothing (owned) */
 };
 
 /*
  * lmtpd_delivery_plan - what delivering msg to rcpt does: the mailboxes
  * to append to, in order, with their flags. Today: the INBOX, or with
  * lmtp_save_to_detail_mailbox the mailbox named by the address detail
- * when it exists. The Sieve engine replaces this with the user's script.
+ * when it exists; with lmtp_sieve, what the user's Sieve scripts say.
  * Returns 0, or -1 with *error_r (static) for a temporary failure.
  */
-int lmtpd_delivery_plan(const struct lmtpd_rcpt *rcpt,
-    const struct lmtpd_msg *msg, struct lmtpd_plan *plan,
+int lmtpd_delivery_plan(struct lmtpd_session *sess,
+    const struct lmtpd_rcpt *rcpt, struct lmtpd_plan *plan,
     const char **error_r);
 void lmtpd_plan_clear(struct lmtpd_plan *plan);
+
+/*
+ * lmtpd_sieve.c - the plan from the user's Sieve scripts (sieve_before,
+ * the active script, sieve_after); redirects and reject notices are
+ * injected on the way. lmtpd_sieve_enabled - lmtp_sieve. Returns 0, 1
+ * when no script ran (the plan is then the default one), or -1 with
+ * *error_r (static) for a temporary failure.
+ */
+bool lmtpd_sieve_enabled(void);
+int lmtpd_sieve_plan(struct lmtpd_session *sess, const struct lmtpd_rcpt *rcpt,
+    struct lmtpd_plan *plan, const char **error_r);
 
 /* lmtpd_dup.c - Message-ID duplicate suppression (lmtp_duplicate_window) */
 /*

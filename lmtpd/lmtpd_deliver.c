@@ -362,10 +362,19 @@ lmtpd_deliver_one(struct lmtpd_session *sess, struct lmtpd_rcpt *r)
 	}
 	/* 4. the plan */
 	memset(&plan, 0, sizeof(plan));
-	if (lmtpd_delivery_plan(r, msg, &plan, &err) < 0) {
+	if (lmtpd_delivery_plan(sess, r, &plan, &err) < 0) {
 		log_error(&sess->log, "to=<%s>, status=deferred (%s)", r->address,
 		    err);
 		lmtpd_reply(sess, 451, "4.3.0", "<%s> Error: %s", r->address, err);
+		goto out;
+	}
+	if (plan.reject_text != NULL) {
+		str_clear(mbox);
+		mem_printable(mbox, plan.reject_text, strlen(plan.reject_text), 200);
+		log_info(&sess->log, "to=<%s>, status=bounced (sieve ereject: %s)",
+		    r->address, str_c(mbox));
+		lmtpd_reply(sess, 550, "5.7.1", "<%s> %s", r->address, str_c(mbox));
+		lmtpd_plan_clear(&plan);
 		goto out;
 	}
 	if (plan.count > 0)

@@ -35,6 +35,7 @@
 #include "lmtpd_dup.c"
 #include "lmtpd_plan.c"
 #include "lmtpd_session.c"
+#include "lmtpd_sieve.c"
 #include "lmtpd_settings.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

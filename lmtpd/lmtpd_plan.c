@@ -9,7 +9,8 @@
  *	engine (fileinto, keep, discard, addflag) replaces this function
  *	and nothing else.
  *
- *	Today: one action. With lmtp_save_to_detail_mailbox = yes and an
+ *	With lmtp_sieve (the default) the user's Sieve scripts decide
+ *	(lmtpd_sieve.c). Without: one action. With lmtp_save_to_detail_mailbox = yes and an
  *	address detail ("user+lists" with recipient_delimiter "+"), the
  *	mailbox named by the detail when it exists and the name is valid,
  *	else the INBOX (as Dovecot's lmtp_save_to_detail_mailbox);
@@ -36,17 +37,22 @@ lmtpd_plan_clear(struct lmtpd_plan *plan)
 			free(plan->actions[i].keywords[k]);
 		free(plan->actions[i].keywords);
 	}
+	free(plan->reject_text);
 	memset(plan, 0, sizeof(*plan));
 }
 
 /* lmtpd_delivery_plan - see lmtpd.h */
 int
-lmtpd_delivery_plan(const struct lmtpd_rcpt *rcpt,
-    const struct lmtpd_msg *msg UNUSED, struct lmtpd_plan *plan,
-    const char **error_r UNUSED)
+lmtpd_delivery_plan(struct lmtpd_session *sess,
+    const struct lmtpd_rcpt *rcpt, struct lmtpd_plan *plan,
+    const char **error_r)
 {
 	struct lmtpd_action *a;
+	int ret;
 
+	if (lmtpd_sieve_enabled() &&
+	    (ret = lmtpd_sieve_plan(sess, rcpt, plan, error_r)) != 1)
+		return ret;
 	memset(plan, 0, sizeof(*plan));
 	a = &plan->actions[plan->count++];
 	if (lmtpd_settings.save_to_detail && rcpt->detail != NULL &&
