@@ -33,7 +33,7 @@
  *
  *	Loops: a redirect is not sent when the message already carries a
  *	Delivered-To: or X-Loop: naming this recipient (the message came
- *	round), and each redirect is remembered in the user's duplicate
+ *	round); the message is then kept in INBOX instead. Each redirect is remembered in the user's duplicate
  *	database (Message-ID + target) for a day, so a delivery retried
  *	after a temporary failure does not send it twice. The number of
  *	redirects per message is bounded by sieve_max_redirects (engine).
@@ -362,7 +362,10 @@ redirect_id(const char *msg, size_t size, const char *target,
 	str_free(&k);
 }
 
-/* do_redirect - 0 done (or skipped as a loop/duplicate), -1 tempfail */
+/*
+ * do_redirect - 0 done (or already done before), 1 skipped as a mail loop
+ * (the caller keeps the message instead), -1 tempfail
+ */
 static int
 do_redirect(struct run_ctx *rc, const struct sieve_action *a,
     const char **error_r)
@@ -378,8 +381,9 @@ do_redirect(struct run_ctx *rc, const struct sieve_action *a,
 	if (header_names_addr(msg, size, "Delivered-To", rc->rcpt->address) ||
 	    header_names_addr(msg, size, "X-Loop", rc->rcpt->address)) {
 		log_warn(&sess->log, "to=<%s>, sieve: redirect to <%s> "
-		    "skipped: mail loop (Delivered-To)", rc->rcpt->address,
-		    a->address);
+		    "skipped: mail loop (Delivered-To), kept instead",
+		    rc->rcpt->address, a->address);
+		ret = 1;
 		goto out;
 	}
 	redirect_id(msg, size, a->address, id);
@@ -552,8 +556,13 @@ run_one(struct run_ctx *rc, struct sieve_script *script,
 			    a->flag_count);
 			break;
 		case SIEVE_ACT_REDIRECT:
-			if (do_redirect(rc, a, error_r) < 0)
+			switch (do_redirect(rc, a, error_r)) {
+			case -1:
 				return -1;
+			case 1:
+				fileinto(rc, plan, "INBOX", false, NULL, 0);
+				break;
+			}
 			break;
 		case SIEVE_ACT_REJECT:
 			if (do_reject(rc, a, error_r) < 0)
