@@ -50,7 +50,7 @@ def main():
         inst.set_config(k, v)
     sink = subprocess.Popen(["/usr/sbin/smtp-sink", "-c", "-u", "nobody",
                              f"{HOST}:{sink_port}", "1000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         inst.start()
         wait_port(inst.port("SMTP"))
