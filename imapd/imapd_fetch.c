@@ -721,57 +721,72 @@ out:
 	store_uids_clear(&seen);
 }
 
-/* imapd_cmd_store - STORE / UID STORE */
-void
-imapd_cmd_store(struct imapd_session *sess)
+/* A parsed STORE command. */
+struct store_args {
+	struct imap_seqset set;
+	enum store_flags_mode mode;
+	bool silent;
+	uint64_t unchangedsince;
+	uint32_t flags;		/* system flags */
+	char **keywords;
+	size_t nkeywords;
+};
+
+static void
+store_args_free(struct store_args *sa)
+{
+	size_t i;
+
+	imap_seqset_free(&sa->set);
+	for (i = 0; i < sa->nkeywords; i++)
+		free(sa->keywords[i]);
+	free(sa->keywords);
+	memset(sa, 0, sizeof(*sa));
+}
+
+/* store_parse - sequence-set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags */
+static bool
+store_parse(struct imapd_session *sess, struct store_args *sa)
 {
 	struct imap_parser *ip = &sess->ip;
-	struct imap_seqset set = { 0 };
 	struct str *a = str_new(0, 0), *fl = str_new(0, 0);
-	struct store_uids failed = { 0 }, mine = { 0 };
-	enum store_flags_mode mode;
-	uint64_t unchangedsince = 0, kw = 0;
-	uint32_t *seqs = NULL, flags = 0;
-	size_t n = 0, i;
-	bool silent, paren;
-	const char *err, *op;
+	const char *op;
+	bool paren, ok = false;
+	size_t i;
 
-	if (!imap_parse_sp(ip) || !imap_parse_seqset(ip, &set) ||
+	if (!imap_parse_sp(ip) || !imap_parse_seqset(ip, &sa->set) ||
 	    !imap_parse_sp(ip))
-		goto bad;
+		goto out;
 	if (imap_parse_peek(ip, '(')) {
 		ip->pos++;
 		if (!imap_parse_atom(ip, a, false) ||
 		    strcasecmp(str_c(a), "UNCHANGEDSINCE") != 0 ||
-		    !imap_parse_sp(ip) || !imap_parse_number64(ip, &unchangedsince) ||
+		    !imap_parse_sp(ip) ||
+		    !imap_parse_number64(ip, &sa->unchangedsince) ||
 		    !imap_parse_char(ip, ')') || !imap_parse_sp(ip))
-			goto bad;
+			goto out;
 		sess->condstore = true;
 	}
 	if (!imap_parse_atom(ip, a, false) || !imap_parse_sp(ip))
-		goto bad;
+		goto out;
 	op = str_c(a);
-	mode = STORE_FLAGS_REPLACE;
+	sa->mode = STORE_FLAGS_REPLACE;
 	if (*op == '+' || *op == '-') {
-		mode = *op == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		sa->mode = *op == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
 		op++;
 	}
 	if (strcasecmp(op, "FLAGS") == 0)
-		silent = false;
+		sa->silent = false;
 	else if (strcasecmp(op, "FLAGS.SILENT") == 0)
-		silent = true;
+		sa->silent = true;
 	else
-		goto bad;
-	if (sess->readonly) {
-		imapd_reply(sess, "NO [READ-ONLY] Mailbox is read-only");
 		goto out;
-	}
 	paren = imap_parse_peek(ip, '(');
 	if (paren)
 		ip->pos++;
 	while (!(paren && imap_parse_peek(ip, ')')) && ip->pos < ip->n) {
 		if (!imap_parse_flag(ip, fl))
-			goto bad;
+			goto out;
 		if (str_c(fl)[0] == '\\') {
 			static const char *const sys[] = { "\\Seen", "\\Answered",
 			    "\\Flagged", "\\Deleted", "\\Draft" };
@@ -780,21 +795,19 @@ imapd_cmd_store(struct imapd_session *sess)
 				if (strcasecmp(str_c(fl), sys[i]) == 0)
 					break;
 			if (i < N_ELEMENTS(sys))
-				flags |= 1u << i;
+				sa->flags |= 1u << i;
 			else if (strcasecmp(str_c(fl), "\\Recent") != 0) {
 				ip->error = "Invalid system flag";
-				goto bad;
-			}
-		} else {
-			unsigned idx;
-
-			if (store_keyword_lookup(sess->box, str_c(fl),
-			    mode != STORE_FLAGS_REMOVE, &idx, &err) == 0)
-				kw |= (uint64_t)1 << idx;
-			else if (mode != STORE_FLAGS_REMOVE) {
-				imapd_reply(sess, "NO [LIMIT] %s", err);
 				goto out;
 			}
+		} else {
+			if (sa->nkeywords >= 1024) {
+				ip->error = "Too many keywords";
+				goto out;
+			}
+			sa->keywords = xreallocarray(sa->keywords,
+			    sa->nkeywords + 1, sizeof(char *));
+			sa->keywords[sa->nkeywords++] = xstrdup(str_c(fl));
 		}
 		if (imap_parse_peek(ip, ' '))
 			ip->pos++;
@@ -802,22 +815,56 @@ imapd_cmd_store(struct imapd_session *sess)
 			break;
 	}
 	if (paren && !imap_parse_char(ip, ')'))
+		goto out;
+	ok = imap_parse_end(ip);
+out:
+	str_free(&a);
+	str_free(&fl);
+	return ok;
+}
+
+/* imapd_cmd_store - STORE / UID STORE */
+void
+imapd_cmd_store(struct imapd_session *sess)
+{
+	struct imap_parser *ip = &sess->ip;
+	struct store_args sa = { 0 };
+	struct store_uids failed = { 0 }, mine = { 0 };
+	uint64_t kw = 0;
+	uint32_t *seqs = NULL;
+	size_t n = 0, i;
+	const char *err;
+
+	if (!store_parse(sess, &sa))
 		goto bad;
-	if (!imap_parse_end(ip))
-		goto bad;
-	if (!imapd_resolve_set(sess, &set, sess->uid, &seqs, &n)) {
+	if (sess->readonly) {
+		imapd_reply(sess, "NO [READ-ONLY] Mailbox is read-only");
+		goto out;
+	}
+	for (i = 0; i < sa.nkeywords; i++) {
+		unsigned idx;
+
+		if (store_keyword_lookup(sess->box, sa.keywords[i],
+		    sa.mode != STORE_FLAGS_REMOVE, &idx, &err) == 0)
+			kw |= (uint64_t)1 << idx;
+		else if (sa.mode != STORE_FLAGS_REMOVE) {
+			imapd_reply(sess, "NO [LIMIT] %s", err);
+			goto out;
+		}
+	}
+	if (!imapd_resolve_set(sess, &sa.set, sess->uid, &seqs, &n)) {
 		ip->error = "Invalid messageset";
 		goto bad;
 	}
 	for (i = 0; i < n; i++)
 		store_uids_add(&mine, store_msg_uid(sess->box, seqs[i]));
 	if (mine.count > 0 && store_update_flags(sess->box, mine.uids, mine.count,
-	    mode, flags, kw, unchangedsince, &failed, &err) < 0) {
+	    sa.mode, sa.flags, kw, sa.unchangedsince, &failed, &err) < 0) {
 		imapd_reply(sess, "NO %s", err);
 		goto out;
 	}
 	/* our changes come back from the sync like everyone else's */
-	imapd_sync(sess, false, silent && !sess->condstore ? mine.uids : NULL,
+	imapd_sync(sess, false, sa.silent && !sess->condstore ? mine.uids : NULL,
 	    mine.count);
 	if (failed.count > 0) {
 		struct str *code = str_new(0, 0);
@@ -844,9 +891,7 @@ bad:
 	    "Invalid arguments");
 out:
 	free(seqs);
-	imap_seqset_free(&set);
+	store_args_free(&sa);
 	store_uids_clear(&failed);
 	store_uids_clear(&mine);
-	str_free(&a);
-	str_free(&fl);
 }

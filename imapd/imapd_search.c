@@ -769,29 +769,31 @@ parse_charset(struct imapd_session *sess, bool required)
 #define RET_COUNT	0x08
 #define RET_SAVE	0x10
 
-/* imapd_cmd_search - SEARCH / UID SEARCH */
-void
-imapd_cmd_search(struct imapd_session *sess)
+/*
+ * search_parse - [RETURN (...)] [CHARSET x] search-keys up to the end;
+ * 1 parsed, 0 syntax error (BAD with ip->error), -1 answered already
+ */
+static int
+search_parse(struct imapd_session *sess, unsigned *ret_r, bool *esearch_r,
+    struct skey **prog_r)
 {
 	struct imap_parser *ip = &sess->ip;
 	struct str *a = str_new(0, 0);
-	struct store_uids res = { 0 };
-	struct skey *prog = NULL;
 	unsigned ret = 0;
-	bool esearch = false, modseq_used;
-	uint64_t maxmod;
-	size_t i;
+	int ok = 0;
 
+	*esearch_r = false;
+	*prog_r = NULL;
 	if (!imap_parse_sp(ip))
-		goto bad;
+		goto out;
 	if (ip->n - ip->pos > 7 && strncasecmp(ip->p + ip->pos, "RETURN ", 7) == 0) {
 		ip->pos += 7;
-		esearch = true;
+		*esearch_r = true;
 		if (!imap_parse_char(ip, '('))
-			goto bad;
+			goto out;
 		while (!imap_parse_peek(ip, ')')) {
 			if (!imap_parse_atom(ip, a, false))
-				goto bad;
+				goto out;
 			if (strcasecmp(str_c(a), "MIN") == 0)
 				ret |= RET_MIN;
 			else if (strcasecmp(str_c(a), "MAX") == 0)
@@ -803,20 +805,47 @@ imapd_cmd_search(struct imapd_session *sess)
 			else if (strcasecmp(str_c(a), "SAVE") == 0)
 				ret |= RET_SAVE;
 			else
-				goto bad;
+				goto out;
 			if (imap_parse_peek(ip, ' '))
 				ip->pos++;
 		}
 		ip->pos++;
 		if (!imap_parse_sp(ip))
-			goto bad;
+			goto out;
 		if (ret == 0)
 			ret = RET_ALL;
 	}
-	if (!parse_charset(sess, false))
+	if (!parse_charset(sess, false)) {
+		ok = -1;
 		goto out;
-	if ((prog = parse_keys(sess, false, 0)) == NULL || !imap_parse_end(ip))
+	}
+	if ((*prog_r = parse_keys(sess, false, 0)) == NULL || !imap_parse_end(ip))
+		goto out;
+	ok = 1;
+out:
+	*ret_r = ret;
+	str_free(&a);
+	return ok;
+}
+
+/* imapd_cmd_search - SEARCH / UID SEARCH */
+void
+imapd_cmd_search(struct imapd_session *sess)
+{
+	struct imap_parser *ip = &sess->ip;
+	struct store_uids res = { 0 };
+	struct skey *prog = NULL;
+	unsigned ret = 0;
+	bool esearch = false, modseq_used;
+	uint64_t maxmod;
+	size_t i;
+
+	switch (search_parse(sess, &ret, &esearch, &prog)) {
+	case 0:
 		goto bad;
+	case -1:
+		goto out;
+	}
 	search_run(sess, prog, &res, &maxmod, &modseq_used);
 	if (ret & RET_SAVE) {
 		imap_seqset_free(&sess->searchres);
@@ -883,7 +912,6 @@ bad:
 out:
 	skey_free(prog);
 	store_uids_clear(&res);
-	str_free(&a);
 }
 
 /* ---------------------------------------------------------------- SORT, THREAD */
@@ -1364,39 +1392,41 @@ thread_references(struct imapd_session *sess, struct sort_msg *v, size_t n)
 	free(nodes);
 }
 
-/* imapd_cmd_sort - SORT / THREAD (and their UID forms) */
-void
-imapd_cmd_sort(struct imapd_session *sess, bool thread)
+/*
+ * sort_parse - sort criteria or thread algorithm, charset, search keys;
+ * 1 parsed, 0 syntax error, -1 answered already (fills sort_keys)
+ */
+static int
+sort_parse(struct imapd_session *sess, bool thread, bool *refs_r,
+    struct skey **prog_r)
 {
 	struct imap_parser *ip = &sess->ip;
-	struct str *a = str_new(0, 0), *data = str_new(0, 0);
-	struct store_uids res = { 0 };
-	struct skey *prog = NULL;
-	struct sort_msg *v = NULL;
-	bool rev = false, modseq_used, refs = false;
-	uint64_t maxmod;
-	size_t i;
+	struct str *a = str_new(0, 0);
+	bool rev = false;
+	int ok = 0;
 
 	sort_nkeys = 0;
+	*refs_r = false;
+	*prog_r = NULL;
 	if (!imap_parse_sp(ip))
-		goto bad;
+		goto out;
 	if (thread) {
 		if (!imap_parse_atom(ip, a, false))
-			goto bad;
+			goto out;
 		if (strcasecmp(str_c(a), "REFERENCES") == 0)
-			refs = true;
+			*refs_r = true;
 		else if (strcasecmp(str_c(a), "ORDEREDSUBJECT") != 0) {
 			ip->error = "Unknown thread algorithm";
-			goto bad;
+			goto out;
 		}
 		if (!imap_parse_sp(ip))
-			goto bad;
+			goto out;
 	} else {
 		if (!imap_parse_char(ip, '('))
-			goto bad;
+			goto out;
 		while (!imap_parse_peek(ip, ')')) {
 			if (!imap_parse_atom(ip, a, false))
-				goto bad;
+				goto out;
 			if (strcasecmp(str_c(a), "REVERSE") == 0) {
 				rev = true;
 			} else {
@@ -1409,7 +1439,7 @@ imapd_cmd_sort(struct imapd_session *sess, bool thread)
 						break;
 				if (k == N_ELEMENTS(names) ||
 				    sort_nkeys == N_ELEMENTS(sort_keys))
-					goto bad;
+					goto out;
 				sort_keys[sort_nkeys] = (enum sort_key)k;
 				sort_rev[sort_nkeys++] = rev;
 				rev = false;
@@ -1419,12 +1449,39 @@ imapd_cmd_sort(struct imapd_session *sess, bool thread)
 		}
 		ip->pos++;
 		if (sort_nkeys == 0 || rev || !imap_parse_sp(ip))
-			goto bad;
+			goto out;
 	}
-	if (!parse_charset(sess, true))
+	if (!parse_charset(sess, true)) {
+		ok = -1;
 		goto out;
-	if ((prog = parse_keys(sess, false, 0)) == NULL || !imap_parse_end(ip))
+	}
+	if ((*prog_r = parse_keys(sess, false, 0)) == NULL || !imap_parse_end(ip))
+		goto out;
+	ok = 1;
+out:
+	str_free(&a);
+	return ok;
+}
+
+/* imapd_cmd_sort - SORT / THREAD (and their UID forms) */
+void
+imapd_cmd_sort(struct imapd_session *sess, bool thread)
+{
+	struct imap_parser *ip = &sess->ip;
+	struct str *data = str_new(0, 0);
+	struct store_uids res = { 0 };
+	struct skey *prog = NULL;
+	struct sort_msg *v = NULL;
+	bool modseq_used, refs = false;
+	uint64_t maxmod;
+	size_t i;
+
+	switch (sort_parse(sess, thread, &refs, &prog)) {
+	case 0:
 		goto bad;
+	case -1:
+		goto out;
+	}
 	search_run(sess, prog, &res, &maxmod, &modseq_used);
 	v = xcalloc(res.count + 1, sizeof(*v));
 	for (i = 0; i < res.count; i++)
@@ -1456,6 +1513,5 @@ out:
 	free(v);
 	skey_free(prog);
 	store_uids_clear(&res);
-	str_free(&a);
 	str_free(&data);
 }

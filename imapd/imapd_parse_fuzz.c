@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imapd_parse_fuzz - libFuzzer target for the IMAP command reader and parser
+ *
+ * DESCRIPTION
+ *	The input is what a client sends. Its first byte picks how many
+ *	octets each read returns (1 to 64, so lines and literals arrive cut
+ *	at every place); the rest goes through imapd_read_command() on a
+ *	stream whose I/O hook reads from the input and throws the replies
+ *	away, exactly as the session reads it: lines, "{n}" and "{n+}"
+ *	literals, "+ OK" continuations, the line and literal limits. Each
+ *	whole command is copied into a buffer of exactly its size (so ASan
+ *	catches a read past it) and parsed like dispatch() does: tag,
+ *	command name, UID prefix, then the argument parsers of FETCH,
+ *	STORE, SEARCH, SORT and THREAD (the very functions the session
+ *	calls, stopping before the store), the date parsers, and for any
+ *	other command a generic walk over astrings, nstrings, literals,
+ *	literal8, flags, numbers, sequence sets and parenthesised lists.
+ *
+ *	Checks: the parser never moves past the end; a FETCH that parses
+ *	has items, a STORE a set, a SEARCH a program; every string read, written back with imap_write_string(),
+ *	parses to the same octets; a mailbox name decoded from modified
+ *	UTF-7 and encoded again decodes to the same name.
+ *
+ *	The fuzz build links only this object and libpostern, so the
+ *	parser sources are included here and the session functions they
+ *	call are stubbed: reaching one that touches the store is a bug.
+ */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imapd_parse.c"
+#include "imapd_fetch.c"
+#include "imapd_search.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_LINE_MAX	8192
+#define FUZZ_APPEND_MAX	16384
+
+struct imapd_settings imapd_settings;
+
+/* ---------------------------------------------------------------- stubs */
+
+void
+imapd_reply(struct imapd_session *sess, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	str_vprintf(sess->out, fmt, ap);
+	va_end(ap);
+	str_clear(sess->out);
+}
+
+void
+imapd_flush_out(struct imapd_session *sess)
+{
+	str_clear(sess->out);
+}
+
+void
+imapd_sync(struct imapd_session *sess, bool allow_expunge,
+    const uint32_t *skip, size_t nskip)
+{
+	(void)sess;
+	(void)allow_expunge;
+	(void)skip;
+	(void)nskip;
+	abort();
+}
+
+void
+imapd_write_flags(struct imapd_session *sess, struct str *out,
+    uint32_t flags, uint64_t keywords)
+{
+	(void)sess;
+	(void)out;
+	(void)flags;
+	(void)keywords;
+	abort();
+}
+
+bool
+imapd_resolve_set(struct imapd_session *sess, const struct imap_seqset *set,
+    bool uid, uint32_t **seqs_r, size_t *n_r)
+{
+	(void)sess;
+	(void)set;
+	(void)uid;
+	(void)seqs_r;
+	(void)n_r;
+	abort();
+}
+
+/* ---------------------------------------------------------------- input */
+
+struct fuzz_input {
+	const char *p;
+	size_t n, pos, chunk;
+};
+
+static ssize_t
+fuzz_read(void *ctx, void *buf, size_t len, enum stream_want *want_r)
+{
+	struct fuzz_input *in = ctx;
+	size_t k = MIN(len, MIN(in->chunk, in->n - in->pos));
+
+	(void)want_r;
+	memcpy(buf, in->p + in->pos, k);
+	in->pos += k;
+	return (ssize_t)k;
+}
+
+static ssize_t
+fuzz_write(void *ctx, const void *buf, size_t len, enum stream_want *want_r)
+{
+	(void)ctx;
+	(void)buf;
+	(void)want_r;
+	return (ssize_t)len;
+}
+
+static const struct stream_io fuzz_io = { fuzz_read, fuzz_write };
+
+/* ---------------------------------------------------------------- checks */
+
+/* check_string - what we would send back parses to the same octets */
+static void
+check_string(const struct str *v)
+{
+	struct str *w = str_new(0, 0), *back = str_new(0, 0);
+	struct imap_parser ip;
+
+	imap_write_string(w, str_c(v), str_len(v));
+	imap_parser_init(&ip, str_c(w), str_len(w));
+	if (!imap_parse_string(&ip, back) || !imap_parse_end(&ip) ||
+	    str_len(back) != str_len(v) ||
+	    memcmp(str_c(back), str_c(v), str_len(v)) != 0)
+		abort();
+	str_free(&w);
+	str_free(&back);
+}
+
+/* check_mailbox - mUTF-7 decode, encode, decode is stable */
+static void
+check_mailbox(const struct str *v)
+{
+	struct str *u8 = str_new(0, 0), *u7 = str_new(0, 0),
+	    *again = str_new(0, 0);
+
+	if (imap_utf7_to_utf8(str_c(v), str_len(v), u8) == 0 &&
+	    imap_utf8_to_utf7(str_c(u8), str_len(u8), u7) == 0) {
+		if (imap_utf7_to_utf8(str_c(u7), str_len(u7), again) < 0 ||
+		    str_len(again) != str_len(u8) ||
+		    memcmp(str_c(again), str_c(u8), str_len(u8)) != 0)
+			abort();
+	}
+	str_free(&u8);
+	str_free(&u7);
+	str_free(&again);
+}
+
+static void
+check_parser(const struct imap_parser *ip, bool ok)
+{
+	/* a failure without a reason gets the caller's default text */
+	(void)ok;
+	if (ip->pos > ip->n)
+		abort();
+}
+
+/* walk_args - any other command: a generic walk over its arguments */
+static void
+walk_args(struct imap_parser *ip, unsigned depth)
+{
+	struct str *v = str_new(0, 0);
+	struct imap_seqset set = { 0 };
+	bool nil, bin;
+	uint64_t num;
+	time_t t;
+	int tz;
+
+	while (ip->pos < ip->n && ip->error == NULL) {
+		size_t save = ip->pos;
+		char c = ip->p[ip->pos];
+
+		if (c == ' ') {
+			ip->pos++;
+		} else if (c == '(' && depth < 32) {
+			ip->pos++;
+			walk_args(ip, depth + 1);
+			if (!imap_parse_char(ip, ')'))
+				break;
+		} else if (c == ')') {
+			break;
+		} else if (c == '"' || c == '{' || c == '~') {
+			if (!imap_parse_literal_any(ip, v, &bin))
+				break;
+			check_string(v);
+			check_mailbox(v);
+			(void)imapd_parse_date(str_c(v), str_len(v), &t);
+			(void)imapd_parse_datetime(str_c(v), str_len(v), &t, &tz);
+		} else if (c == '\\') {
+			if (!imap_parse_flag(ip, v))
+				break;
+		} else if ((c >= '0' && c <= '9') || c == '*' || c == '$') {
+			if (!imap_parse_seqset(ip, &set)) {
+				ip->pos = save;
+				ip->error = NULL;
+				if (!imap_parse_number64(ip, &num))
+					break;
+			}
+		} else if (c == 'N' || c == 'n') {
+			if (!imap_parse_nstring(ip, v, &nil)) {
+				ip->pos = save;
+				ip->error = NULL;
+				if (!imap_parse_astring(ip, v))
+					break;
+			}
+		} else {
+			if (!imap_parse_astring(ip, v))
+				break;
+			check_mailbox(v);
+		}
+		if (ip->pos == save)
+			break;
+	}
+	check_parser(ip, ip->error == NULL);
+	imap_seqset_free(&set);
+	str_free(&v);
+}
+
+/* fuzz_command - parse one command as dispatch() would */
+static void
+fuzz_command(const char *data, size_t n)
+{
+	struct imapd_session sess;
+	struct imap_seqset set = { 0 };
+	struct str *name = str_new(0, 0);
+	char *buf = malloc(n > 0 ? n : 1);
+	bool ok = false;
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, data, n);
+	memset(&sess, 0, sizeof(sess));
+	sess.tag = str_new(0, 0);
+	sess.out = str_new(0, 0);
+	sess.qresync = n > 0 && (buf[0] & 1) != 0;
+	imap_parser_init(&sess.ip, buf, n);
+	if (!imap_parse_tag(&sess.ip, sess.tag) || !imap_parse_sp(&sess.ip) ||
+	    !imap_parse_atom(&sess.ip, name, false)) {
+		check_parser(&sess.ip, false);
+		goto out;
+	}
+	if (strcasecmp(str_c(name), "UID") == 0) {
+		if (!imap_parse_sp(&sess.ip) ||
+		    !imap_parse_atom(&sess.ip, name, false))
+			goto out;
+		sess.uid = true;
+	}
+	if (strcasecmp(str_c(name), "FETCH") == 0) {
+		struct fetch f = { 0 };
+
+		ok = imap_parse_sp(&sess.ip) &&
+		    imap_parse_seqset(&sess.ip, &set) &&
+		    imap_parse_sp(&sess.ip) && parse_fetch_atts(&sess, &f);
+		if (ok && (f.n == 0 || (f.vanished && f.changedsince == 0)))
+			abort();
+		fetch_free(&f);
+	} else if (strcasecmp(str_c(name), "STORE") == 0) {
+		struct store_args sa = { 0 };
+
+		ok = store_parse(&sess, &sa);
+		if (ok && sa.set.n == 0 && !sa.set.saved)
+			abort();
+		store_args_free(&sa);
+	} else if (strcasecmp(str_c(name), "SEARCH") == 0) {
+		struct skey *prog = NULL;
+		unsigned ret;
+		bool esearch;
+
+		ok = search_parse(&sess, &ret, &esearch, &prog) == 1;
+		if (ok && prog == NULL)
+			abort();
+		skey_free(prog);
+	} else if (strcasecmp(str_c(name), "SORT") == 0 ||
+	    strcasecmp(str_c(name), "THREAD") == 0) {
+		struct skey *prog = NULL;
+		bool refs;
+
+		ok = sort_parse(&sess, strcasecmp(str_c(name), "THREAD") == 0,
+		    &refs, &prog) == 1;
+		if (ok && prog == NULL)
+			abort();
+		skey_free(prog);
+	} else {
+		walk_args(&sess.ip, 0);
+		ok = true;
+	}
+	check_parser(&sess.ip, ok);
+out:
+	imap_seqset_free(&set);
+	str_free(&name);
+	str_free(&sess.tag);
+	str_free(&sess.out);
+	free(buf);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int devnull = -1;
+	struct fuzz_input in;
+	struct stream *s;
+	struct str *cmd, *tag;
+	enum imapd_read r;
+
+	if (size < 1)
+		return 0;
+	if (devnull < 0 && (devnull = open("/dev/null", O_RDWR)) < 0)
+		abort();
+	in.p = (const char *)data + 1;
+	in.n = size - 1;
+	in.pos = 0;
+	in.chunk = 1 + data[0] % 64;
+	s = stream_new(devnull, 5, STREAM_NO_CLOSE);
+	stream_set_io(s, &fuzz_io, &in);
+	cmd = str_new(0, 0);
+	tag = str_new(0, 0);
+	for (;;) {
+		r = imapd_read_command(s, cmd, FUZZ_LINE_MAX, FUZZ_APPEND_MAX, tag);
+		if (r == IMAPD_READ_EOF || r == IMAPD_READ_FATAL)
+			break;
+		if (r == IMAPD_READ_TOO_LONG)
+			continue;
+		if (str_len(cmd) > FUZZ_LINE_MAX + FUZZ_APPEND_MAX + 64)
+			abort();
+		fuzz_command(str_c(cmd), str_len(cmd));
+	}
+	str_free(&cmd);
+	str_free(&tag);
+	stream_free(&s);
+	return 0;
+}
