@@ -19,6 +19,7 @@ struct tls_session;
 struct store;
 struct store_mailbox;
 struct login_handoff;
+struct imapd_zlib;
 
 /* ---------------------------------------------------------------- settings */
 
@@ -146,7 +147,9 @@ void imapd_session_run(struct imapd_conn *c, const char *user,
 /* capability strings */
 void imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
     bool tls_available);
-void imapd_capability_auth(struct str *out);
+/* imapd_capability_auth - after login; sess may be NULL (no COMPRESS) */
+struct imapd_session;
+void imapd_capability_auth(struct str *out, const struct imapd_session *sess);
 
 /* The authenticated session (mail role), shared by imapd_session.c,
  * imapd_fetch.c, imapd_search.c and imapd_list.c. */
@@ -167,7 +170,7 @@ struct imapd_session {
 	struct imap_seqset searchres;	/* SEARCHRES "$": UIDs */
 
 	bool condstore, qresync, rev2, utf8;
-	bool compress;
+	struct imapd_zlib *zlib;	/* COMPRESS=DEFLATE is active */
 	bool done;
 	unsigned errors;
 	uint64_t quota_bytes;
@@ -213,6 +216,17 @@ void imapd_cmd_status(struct imapd_session *sess);
 /* imapd_status_items - append "(MESSAGES n ...)" for the items p/n */
 bool imapd_status_write(struct imapd_session *sess, const char *name,
     const char *items, size_t n, struct str *out);
+
+/* imapd_compress.c: COMPRESS=DEFLATE */
+/*
+ * imapd_compress_start - from now on s reads and writes raw deflate
+ * through the returned layer (owned by the caller; free it only after
+ * stream_set_io(s, NULL, NULL)); NULL with *error_r if zlib fails.
+ */
+struct imapd_zlib *imapd_compress_start(struct stream *s, const char **error_r);
+/* imapd_compress_pending - input inflated or received but not read yet */
+bool imapd_compress_pending(const struct imapd_zlib *z);
+void imapd_compress_free(struct imapd_zlib **zp);
 
 /* imapd.c */
 void imapd_conn_id(struct imapd_conn *c);

@@ -51,7 +51,7 @@ static const char *const imapd_flag_names[] = {
 
 /* imapd_capability_auth - see imapd.h */
 void
-imapd_capability_auth(struct str *out)
+imapd_capability_auth(struct str *out, const struct imapd_session *sess)
 {
 	str_printf(out, "IMAP4rev1 IMAP4rev2 SASL-IR LOGIN-REFERRALS ID ENABLE "
 	    "IDLE LITERAL+ NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN "
@@ -60,6 +60,8 @@ imapd_capability_auth(struct str *out)
 	    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
 	    "BINARY UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=%llu",
 	    (unsigned long long)imapd_settings.append_max);
+	if (sess != NULL && sess->c->tls_sess == NULL)
+		str_append_cstr(out, " COMPRESS=DEFLATE");
 }
 
 void
@@ -403,7 +405,7 @@ cmd_capability(struct imapd_session *sess)
 	if (!imap_parse_end(&sess->ip))
 		return reply_bad(sess, NULL);
 	str_append_cstr(sess->out, "* CAPABILITY ");
-	imapd_capability_auth(sess->out);
+	imapd_capability_auth(sess->out, sess);
 	str_append_cstr(sess->out, "\r\n");
 	imapd_reply(sess, "OK Capability completed.");
 }
@@ -1206,7 +1208,8 @@ cmd_idle(struct imapd_session *sess)
 	imapd_flush_out(sess);
 	stream_flush(sess->s);
 	for (;;) {
-		if (stream_pending(sess->s) == 0) {
+		if (stream_pending(sess->s) == 0 &&
+		    !imapd_compress_pending(sess->zlib)) {
 			pfd[0].fd = stream_fd(sess->s);
 			pfd[0].events = POLLIN;
 			pfd[0].revents = 0;
@@ -1253,6 +1256,37 @@ cmd_idle(struct imapd_session *sess)
 		close(ifd);
 out:
 	str_free(&line);
+}
+
+/* cmd_compress - COMPRESS DEFLATE (RFC 4978) */
+static void
+cmd_compress(struct imapd_session *sess)
+{
+	struct str *a = str_new(0, 0);
+	const char *err;
+
+	if (!imap_parse_sp(&sess->ip) || !imap_parse_atom(&sess->ip, a, false) ||
+	    !imap_parse_end(&sess->ip))
+		reply_bad(sess, NULL);
+	else if (strcasecmp(str_c(a), "DEFLATE") != 0)
+		reply_bad(sess, "Unknown compression mechanism");
+	else if (sess->zlib != NULL)
+		imapd_reply(sess, "NO [COMPRESSIONACTIVE] DEFLATE active already");
+	else if (sess->c->tls_sess != NULL)
+		imapd_reply(sess, "NO Compression is not available on this "
+		    "connection");
+	else if (stream_pending(sess->s) > 0)
+		/* the client must wait for our OK before it compresses */
+		reply_bad(sess, "Pipelined input after COMPRESS");
+	else {
+		imapd_reply(sess, "OK DEFLATE active");
+		if (stream_error(sess->s) == STREAM_OK &&
+		    (sess->zlib = imapd_compress_start(sess->s, &err)) == NULL) {
+			log_error(&sess->c->log, "compress: %s", err);
+			sess->done = true;
+		}
+	}
+	str_free(&a);
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -1342,6 +1376,8 @@ dispatch(struct imapd_session *sess, const char *name)
 		cmd_idle(sess);
 	else if (strcasecmp(name, "ENABLE") == 0)
 		cmd_enable(sess);
+	else if (strcasecmp(name, "COMPRESS") == 0)
+		cmd_compress(sess);
 	else if (strcasecmp(name, "NAMESPACE") == 0)
 		cmd_namespace(sess);
 	else if (strcasecmp(name, "ID") == 0)
@@ -1431,7 +1467,7 @@ imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
 		log_warn(&c->log, "default mailboxes of %s: %s", user, err);
 	str_append_cstr(sess.out, "");
 	stream_printf(sess.s, "%s OK [CAPABILITY ", str_c(sess.tag));
-	imapd_capability_auth(sess.out);
+	imapd_capability_auth(sess.out, &sess);
 	imapd_flush_out(&sess);
 	stream_puts(sess.s, "] Logged in\r\n");
 	stream_flush(sess.s);
@@ -1482,6 +1518,10 @@ imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
 	stream_flush(sess.s);
 	log_info(&c->log, "disconnect: user=%s", user);
 out:
+	if (sess.zlib != NULL) {
+		stream_set_io(sess.s, NULL, NULL);
+		imapd_compress_free(&sess.zlib);
+	}
 	close_mailbox(&sess);
 	store_free(&sess.store);
 	if (slot >= 0)
