@@ -538,6 +538,23 @@ instance_make_dirs(const struct instance *inst)
 		postern_error("cannot create %s: %m", inst->dir);
 		goto out;
 	}
+	/*
+	 * As root the services run as other accounts, which must be able
+	 * to reach their folders inside the instance: a directory made
+	 * 0700 beforehand (mkdtemp) would lock them out. Grant search
+	 * permission only; the folders inside keep their own modes.
+	 */
+	if (geteuid() == 0) {
+		struct stat st;
+
+		if (stat(inst->dir, &st) < 0 ||
+		    ((st.st_mode & 0011) != 0011 &&
+		    chmod(inst->dir, (st.st_mode & 07777) | 0011) < 0)) {
+			postern_error("cannot open %s to the service accounts: %m",
+			    inst->dir);
+			goto out;
+		}
+	}
 	for (i = 0; i < N_ELEMENTS(instance_dirs); i++) {
 		instance_path(inst, instance_dirs[i].path, path);
 		if (mkdir_p(str_c(path), instance_dirs[i].mode) < 0 ||
