@@ -71,6 +71,7 @@ LIBS_imapd := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_Z)
 LIBS_smtpd    := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_list-mgr := $(LIBS_BASE) -lresolv
 LIBS_smtp     := $(LIBS_BASE) $(LIBS_SSL) -lresolv
+LIBS_qmgr     := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
 
 # ---------------------------------------------------------------- sources

@@ -58,6 +58,9 @@ struct postern_ctx postern;
 int postern_cmd_sieve(int argc, char **argv);
 /* postern_list.c (likewise) */
 int postern_cmd_list(int argc, char **argv);
+/* postern_alias.c (likewise) */
+int postern_cmd_alias(int argc, char **argv);
+int postern_cmd_forward(int argc, char **argv);
 
 struct postern_verb {
 	const char *name;
@@ -77,6 +80,8 @@ static const struct postern_verb postern_verbs[] = {
 	{ "mailq", postern_cmd_mailq },
 	{ "sieve", postern_cmd_sieve },
 	{ "list", postern_cmd_list },
+	{ "alias", postern_cmd_alias },
+	{ "forward", postern_cmd_forward },
 };
 
 /*
@@ -107,6 +112,9 @@ static const char *const postern_usage_lines[] = {
 	"  user list",
 	"  user verify NAME            read a password from stdin; exit 0 if it",
 	"                              matches, 1 if not",
+	"Departmental addresses and forwarding (see postern-alias(8)):",
+	"  alias set NAME ADDRESS@DEPT | alias show NAME | alias del NAME",
+	"  forward set NAME ADDRESS [--keep-copy] | forward show NAME | forward off NAME",
 	"Mail queue ($queue_directory):",
 	"  queue list [--json]         what is queued (mailq; --json: one object a line)",
 	"  queue show ID [--body] [--log]",

@@ -396,6 +396,13 @@ qmgr_maps(const char *param, const char *const **specs_r, size_t *n_r)
 	return maps;
 }
 
+/* qmgr_pre_jail - what must be read before the privilege drop (SRS secret) */
+static void
+qmgr_pre_jail(void)
+{
+	qmgr_resolve_pre_jail();
+}
+
 /* qmgr_post_jail - settings, limits, recovery, the first scan */
 static void
 qmgr_post_jail(void)
@@ -445,6 +452,9 @@ qmgr_post_jail(void)
 	    &s->nvirtual_maps);
 	s->transport_maps = qmgr_maps("transport_maps", &s->transport_specs,
 	    &s->ntransport_maps);
+	s->department_domains = config_list(cfg, "department_domains",
+	    &s->ndepartment_domains);
+	s->user_database = config_str(cfg, "user_database");
 	qmgr_resolve_init();
 
 	/* One open queue file per message in memory: use what we may. */
@@ -472,6 +482,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct server_ops ops = {
+		.pre_jail = qmgr_pre_jail,
 		.post_jail = qmgr_post_jail,
 		.serve = qmgr_serve,
 		.wakeup = qmgr_wakeup,

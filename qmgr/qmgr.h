@@ -26,6 +26,7 @@
 #include "str.h"
 
 struct map;
+struct srs;
 struct event_loop;
 struct event_timer;
 
@@ -64,6 +65,10 @@ struct qmgr_settings {
 	struct map **transport_maps;
 	const char *const *transport_specs;
 	size_t ntransport_maps;
+	const char *const *department_domains;
+	size_t ndepartment_domains;
+	const char *user_database;
+	struct srs *srs;		/* NULL: SRS off */
 };
 
 extern struct qmgr_settings qmgr_settings;
@@ -194,8 +199,14 @@ void qmgr_route_clear(struct qmgr_route *route);
  */
 void qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
     struct qmgr_route *route);
-/* qmgr_resolve_init - open the maps */
+/* qmgr_resolve_init - set up SRS from the secret read before the jail */
 void qmgr_resolve_init(void);
+/*
+ * qmgr_resolve_pre_jail - read $srs_secret_file when $srs_enable (before
+ * the privilege drop: the file may be root's); a missing or empty
+ * secret with srs_enable is fatal (a misconfiguration).
+ */
+void qmgr_resolve_pre_jail(void);
 
 /* ------------------------------------------------- qmgr_deliver.c */
 /* qmgr_deliver_queue - put recipient r of msg on the queue of transport/nexthop */

@@ -21,6 +21,27 @@
  *	    the user database (auth_user_exists, without the address
  *	    extension), or the recipient bounces (5.1.1 unknown user).
  *
+ *	Departmental addresses: in a $department_domains domain,
+ *	"alias@dept" is looked up in the user database's reverse index
+ *	(userdb_lookup_alias: one btree get), then without the address
+ *	extension; a hit is the owner's own address (user@ the first
+ *	$mydestination) and is expanded further; a miss bounces 5.1.1.
+ *
+ *	Forwarding: a local user whose record has a forwarding address
+ *	(postern forward set) expands to that address (expanded further,
+ *	so chains work and loops end at the depth limit), plus the user's
+ *	own address when keep-a-copy is set.
+ *
+ *	SRS: with $srs_enable, an SRS0 address at $srs_domain is reversed
+ *	first (a bounce to forwarded mail finds the original sender); a
+ *	bad hash or an expired address bounces (5.1.1 / 5.7.1). When an
+ *	expansion (alias, virtual alias, forwarding) yields addresses
+ *	outside our domains and the sender is neither null nor in our
+ *	domains, the remote addresses are re-injected as a message of
+ *	their own whose envelope sender is the SRS0 form of the original
+ *	(so SPF at the destination checks our domain); local ones keep
+ *	the original sender.
+ *
  *	Then routing of the final addresses: local ones go to
  *	$local_transport ("lmtp:unix:/path", "lmtp:inet:host:port");
  *	others to $transport_maps (by address, then domain), else to
@@ -54,7 +75,10 @@
 #include "auth.h"
 #include "log.h"
 #include "map.h"
+#include "config.h"
 #include "safe_file.h"
+#include "srs.h"
+#include "userdb.h"
 
 #include "qmgr.h"
 
@@ -72,9 +96,60 @@ struct qmgr_expansion {
 	bool changed;			/* anything was rewritten */
 };
 
+#define QMGR_SRS_SECRET_MAX	4096
+
+static struct str *qmgr_srs_secret;	/* read before the jail */
+static struct userdb *qmgr_userdb;
+
+/* qmgr_resolve_pre_jail - see qmgr.h */
+void
+qmgr_resolve_pre_jail(void)
+{
+	const char *path = config_str(conf(), "srs_secret_file");
+	char *nl;
+
+	if (!config_bool(conf(), "srs_enable"))
+		return;
+	qmgr_srs_secret = str_new(64, 0);
+	if (read_file(path, qmgr_srs_secret, QMGR_SRS_SECRET_MAX) < 0)
+		log_fatal(NULL, "srs_enable: cannot read srs_secret_file %s: %m",
+		    path);
+	if ((nl = memchr(str_data(qmgr_srs_secret), '\n',
+	    str_len(qmgr_srs_secret))) != NULL)
+		str_truncate(qmgr_srs_secret,
+		    (size_t)(nl - str_data(qmgr_srs_secret)));
+	if (str_len(qmgr_srs_secret) == 0)
+		log_fatal(NULL, "srs_enable: %s holds no secret", path);
+}
+
+/* qmgr_resolve_init - see qmgr.h */
 void
 qmgr_resolve_init(void)
 {
+	const char *domain = config_str(conf(), "srs_domain");
+	long age = config_int(conf(), "srs_max_age");
+
+	if (qmgr_srs_secret == NULL)
+		return;
+	qmgr_settings.srs = srs_new(str_data(qmgr_srs_secret),
+	    str_len(qmgr_srs_secret), domain, age > 0 && age < 1024 ?
+	    (unsigned)age : 21);
+	explicit_bzero(str_data(qmgr_srs_secret), str_len(qmgr_srs_secret));
+	str_free(&qmgr_srs_secret);
+	if (qmgr_settings.srs == NULL)
+		log_fatal(NULL, "srs_enable: srs_domain \"%s\" is not a plain "
+		    "domain name", domain);
+	log_info(NULL, "SRS on: forwarded mail gets SRS0 senders at %s",
+	    domain);
+}
+
+/* qmgr_userdb_get - the user database, opened on first use */
+static struct userdb *
+qmgr_userdb_get(const char **error_r)
+{
+	if (qmgr_userdb == NULL)
+		qmgr_userdb = userdb_open(qmgr_settings.user_database, error_r);
+	return qmgr_userdb;
 }
 
 void
@@ -204,6 +279,102 @@ qmgr_maps_lookup(struct map **maps, const char *const *specs, size_t n,
 
 static void qmgr_expand(struct qmgr_expansion *x, const char *addr,
     int depth);
+
+static bool
+qmgr_is_department_domain(const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < qmgr_settings.ndepartment_domains; i++)
+		if (strcasecmp(qmgr_settings.department_domains[i],
+		    domain) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * qmgr_expand_department - alias@dept through the reverse index (with,
+ * then without the address extension) to the owner's own address
+ */
+static void
+qmgr_expand_department(struct qmgr_expansion *x, const char *addr,
+    const char *local, const char *domain, int depth)
+{
+	struct str *user = str_new(64, 0), *key = str_new(128, 0);
+	struct userdb *db;
+	const char *error = NULL, *detail;
+	size_t base_len, detail_len;
+	int r = -1;
+
+	if ((db = qmgr_userdb_get(&error)) == NULL) {
+		if (errno == ENOENT)
+			r = 0;	/* no user database: nobody has an alias */
+	} else {
+		str_printf(key, "%s@%s", local, domain);
+		r = userdb_lookup_alias(db, str_c(key), user, &error);
+		if (r == 0 && address_split_detail(local, strlen(local),
+		    qmgr_settings.recipient_delimiter, &base_len, &detail,
+		    &detail_len)) {
+			str_clear(key);
+			str_append(key, local, base_len);
+			str_printf(key, "@%s", domain);
+			r = userdb_lookup_alias(db, str_c(key), user, &error);
+		}
+	}
+	if (r < 0) {
+		qmgr_x_problem(x, QX_DEFER, "4.3.0", "departmental address "
+		    "lookup failed: %s", error != NULL ? error : "error");
+	} else if (r == 0) {
+		qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: unknown "
+		    "departmental address", addr);
+	} else {
+		x->changed = true;
+		str_clear(key);
+		str_printf(key, "%s@%s", str_c(user),
+		    qmgr_settings.nmydestination > 0 ?
+		    qmgr_settings.mydestination[0] : "localhost");
+		qmgr_expand(x, str_c(key), depth + 1);
+	}
+	str_free(&key);
+	str_free(&user);
+}
+
+/*
+ * qmgr_expand_user - a local user that exists: its own address, or
+ * its forwarding address (plus its own with keep-a-copy)
+ */
+static void
+qmgr_expand_user(struct qmgr_expansion *x, const char *addr,
+    const char *user, int depth)
+{
+	struct userdb_user u;
+	struct userdb *db;
+	const char *error = NULL;
+	int r;
+
+	if ((db = qmgr_userdb_get(&error)) == NULL) {
+		/* auth found the user, so the database exists: transient */
+		qmgr_x_problem(x, QX_DEFER, "4.3.0", "user database: %s",
+		    error != NULL ? error : "cannot open");
+		return;
+	}
+	r = userdb_lookup(db, user, &u, &error);
+	if (r < 0) {
+		qmgr_x_problem(x, QX_DEFER, "4.3.0", "user database lookup "
+		    "failed: %s", error != NULL ? error : "error");
+		return;
+	}
+	if (r == 0 || u.forward == NULL) {
+		qmgr_x_add(x, addr);
+	} else {
+		x->changed = true;
+		if (u.forward_keep || strcasecmp(u.forward, addr) == 0)
+			qmgr_x_add(x, addr);
+		if (strcasecmp(u.forward, addr) != 0)
+			qmgr_expand(x, u.forward, depth + 1);
+	}
+	userdb_user_clear(&u);
+}
 
 /*
  * qmgr_expand_items - the items of an alias value (or :include: file):
@@ -342,7 +513,19 @@ qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
 	}
 	qmgr_split_addr(addr, local, domain);
 
-	/* virtual aliases: user@domain, then @domain */
+	/* a bounce to an SRS0 address of ours: back to the original sender */
+	if (qmgr_settings.srs != NULL && srs_is_ours(qmgr_settings.srs, addr)) {
+		r = srs_reverse(qmgr_settings.srs, addr, qmgr_now(), value,
+		    &error);
+		if (r < 0) {
+			qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: %s", addr,
+			    error);
+			goto out;
+		}
+		x->changed = true;
+		qmgr_expand(x, str_c(value), depth + 1);
+		goto out;
+	}
 	if (qmgr_settings.nvirtual_maps > 0 && str_len(domain) > 0) {
 		str_clear(key);
 		str_printf(key, "%s@%s", str_c(local), str_c(domain));
@@ -364,6 +547,11 @@ qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
 			    str_c(local), str_c(domain), depth);
 			goto out;
 		}
+	}
+	if (str_len(domain) > 0 && qmgr_is_department_domain(str_c(domain))) {
+		qmgr_expand_department(x, addr, str_c(local), str_c(domain),
+		    depth);
+		goto out;
 	}
 	if (str_len(domain) > 0 && qmgr_is_virtual_domain(str_c(domain))) {
 		qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: unknown user in "
@@ -406,7 +594,7 @@ qmgr_expand(struct qmgr_expansion *x, const char *addr, int depth)
 	str_set(key, str_c(local), base_len);
 	r = auth_user_exists(str_c(key), &error);
 	if (r > 0)
-		qmgr_x_add(x, addr);
+		qmgr_expand_user(x, addr, str_c(key), depth);
 	else if (r == 0)
 		qmgr_x_problem(x, QX_BOUNCE, "5.1.1", "<%s>: unknown user",
 		    addr);
@@ -596,11 +784,14 @@ qmgr_attr(const struct queue_envelope *env, const char *name)
 	return NULL;
 }
 
-/* qmgr_reinject - the expanded addresses as a new message */
+/*
+ * qmgr_reinject - addrs as a new message (marked expanded), with the
+ * original envelope, or with sender instead of its sender when not NULL
+ */
 static int
 qmgr_reinject(struct qmgr_message *msg, const struct queue_rcpt *qr,
-    const struct qmgr_expansion *x, char id_r[QUEUE_ID_SIZE],
-    struct str *why)
+    char *const *addrs, size_t naddrs, const char *sender,
+    char id_r[QUEUE_ID_SIZE], struct str *why)
 {
 	const struct queue_envelope *orig = queue_file_envelope(msg->qf);
 	struct queue_envelope env = *orig;
@@ -617,19 +808,66 @@ qmgr_reinject(struct qmgr_message *msg, const struct queue_rcpt *qr,
 	attrs[n].value = "yes";
 	env.attrs = attrs;
 	env.nattrs = n + 1;
-	rcpts = xcalloc(x->n, sizeof(*rcpts));
-	for (i = 0; i < x->n; i++) {
-		rcpts[i].address = x->addrs[i];
+	if (sender != NULL)
+		env.sender = sender;
+	rcpts = xcalloc(naddrs, sizeof(*rcpts));
+	for (i = 0; i < naddrs; i++) {
+		rcpts[i].address = addrs[i];
 		rcpts[i].orcpt_type = qr->orcpt_type;
 		rcpts[i].orcpt = qr->orcpt;
 		rcpts[i].notify = qr->notify;
 		rcpts[i].original = qr->original != NULL ? qr->original :
 		    qr->address;
 	}
-	rc = qmgr_inject(0, &env, rcpts, x->n, msg->qf, NULL, id_r, why);
+	rc = qmgr_inject(0, &env, rcpts, naddrs, msg->qf, NULL, id_r, why);
 	free(rcpts);
 	free(attrs);
 	return rc;
+}
+
+/* qmgr_addr_is_ours - is the domain of addr one that this system serves */
+static bool
+qmgr_addr_is_ours(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const char *domain = at != NULL ? at + 1 : "";
+
+	return qmgr_is_local_domain(domain) ||
+	    qmgr_is_virtual_domain(domain) ||
+	    qmgr_is_department_domain(domain) ||
+	    (qmgr_settings.srs != NULL &&
+	    strcasecmp(domain, srs_domain(qmgr_settings.srs)) == 0);
+}
+
+/*
+ * qmgr_srs_split - when x needs SRS (see DESCRIPTION): the SRS sender
+ * in srs_sender, and x's addresses sorted local first, remote from
+ * *nlocal_r on. false when no SRS is needed.
+ */
+static bool
+qmgr_srs_split(const struct queue_envelope *env, struct qmgr_expansion *x,
+    struct str *srs_sender, size_t *nlocal_r)
+{
+	const char *error = NULL;
+	size_t i, nlocal = 0;
+
+	if (qmgr_settings.srs == NULL || !x->changed || x->n == 0 ||
+	    env->sender[0] == '\0' || qmgr_addr_is_ours(env->sender))
+		return false;
+	for (i = 0; i < x->n; i++)
+		if (qmgr_addr_is_ours(x->addrs[i])) {
+			char *t = x->addrs[nlocal];
+
+			x->addrs[nlocal++] = x->addrs[i];
+			x->addrs[i] = t;
+		}
+	if (nlocal == x->n)
+		return false;
+	if (srs_forward(qmgr_settings.srs, env->sender, qmgr_now(),
+	    srs_sender, &error) < 0)
+		return false;	/* a sender SRS cannot encode: keep it */
+	*nlocal_r = nlocal;
+	return true;
 }
 
 /* qmgr_resolve - see qmgr.h */
@@ -640,7 +878,8 @@ qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
 	const struct queue_envelope *env = queue_file_envelope(msg->qf);
 	struct qmgr_expansion x;
 	const char *expanded = qmgr_attr(env, QMGR_ATTR_EXPANDED);
-	size_t i;
+	struct str *srs_sender = NULL;
+	size_t i, nlocal = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.reason = str_new(128, 0);
@@ -687,6 +926,29 @@ qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
 		route->reason = str_new(64, 0);
 		str_printf(route->reason, "5.1.1 <%s>: alias expands to no "
 		    "address", qr->address);
+	} else if (x.status == QX_OK && (srs_sender = str_new(128, 0)) != NULL &&
+	    qmgr_srs_split(env, &x, srs_sender, &nlocal)) {
+		char id[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE];
+		struct str *why = str_new(64, 0);
+
+		route->reason = str_new(128, 0);
+		id[0] = '\0';
+		if ((nlocal > 0 && qmgr_reinject(msg, qr, x.addrs, nlocal, NULL,
+		    id, why) < 0) || qmgr_reinject(msg, qr, x.addrs + nlocal,
+		    x.n - nlocal, str_c(srs_sender), id2, why) < 0) {
+			route->kind = QMGR_ROUTE_DEFER;
+			str_printf(route->reason, "4.3.0 cannot queue the "
+			    "forwarded copy: %s", str_c(why));
+		} else {
+			route->kind = QMGR_ROUTE_DONE;
+			log_info(&msg->log, "<%s>: forwarded to %zu remote "
+			    "recipients with SRS sender <%s>, queued as %s%s%s",
+			    qr->address, x.n - nlocal, str_c(srs_sender), id2,
+			    nlocal > 0 ? "; local copies queued as " : "", id);
+			str_printf(route->reason, "2.0.0 forwarded (queued as "
+			    "%s%s%s)", id2, nlocal > 0 ? ", " : "", id);
+		}
+		str_free(&why);
 	} else if (x.n == 1 && x.status == QX_OK) {
 		qmgr_route_final(x.addrs[0], route);
 	} else {
@@ -694,7 +956,7 @@ qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
 		struct str *why = str_new(64, 0);
 
 		route->reason = str_new(128, 0);
-		if (qmgr_reinject(msg, qr, &x, id, why) < 0) {
+		if (qmgr_reinject(msg, qr, x.addrs, x.n, NULL, id, why) < 0) {
 			route->kind = QMGR_ROUTE_DEFER;
 			str_printf(route->reason, "4.3.0 cannot queue the alias "
 			    "expansion: %s", str_c(why));
@@ -716,4 +978,5 @@ qmgr_resolve(struct qmgr_message *msg, const struct queue_rcpt *qr,
 		free(x.addrs[i]);
 	free(x.addrs);
 	str_free(&x.reason);
+	str_free(&srs_sender);
 }
