@@ -295,9 +295,17 @@ newsgw_feed_offer(struct newsgw_feed *f, const struct nntp_arg *id,
 	int seen;
 
 	str_set(msgid, id->p, id->len);
-	if (!nntp_msgid_ok(id->p, id->len))
+	if (!nntp_msgid_ok(id->p, id->len)) {
+		f->refused++;
 		return 1;
+	}
 	seen = newsgw_history_seen(str_c(msgid), &dir, &f->log);
+	if (seen == 1) {
+		f->refused++;
+		log_info(&f->log, "message-id=%s from %s: not wanted (%s)",
+		    str_c(msgid), f->peer, dir == 'm' ? "came from mail "
+		    "through this gateway" : "already gatewayed");
+	}
 	return seen < 0 ? -1 : seen;
 }
 
