@@ -18,6 +18,7 @@ mailbox contents, in one session; compare the ratios.
 """
 import argparse
 import imaplib
+import json
 import os
 import random
 import re
@@ -60,7 +61,15 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--prefill", type=int, default=200)
     ap.add_argument("--rss-pattern", default=None)
+    ap.add_argument("--json", default=None,
+                    help="also write the figures to this file as JSON")
+    ap.add_argument("--big", action="store_true",
+                    help="time SELECT, FETCH 1:* (UID FLAGS), UID SEARCH and "
+                    "FETCH of the last message on a large INBOX instead")
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
+    if a.big:
+        return big(a)
 
     m = imaplib.IMAP4(a.host, a.port)
     m.login(a.user, a.password)
@@ -146,6 +155,7 @@ def main():
             t.join()
         raise SystemExit(f"a connection failed: {errors[:3]}")
     time.sleep(0.5)
+    rss = None
     if a.rss_pattern:
         rss = rss_of(a.rss_pattern)
         print(f"PSS of '{a.rss_pattern}' processes with {a.conns} idle "
@@ -164,6 +174,50 @@ def main():
               f"p99={p99 * 1000:8.2f} ms")
     if errors:
         print("errors:", errors[:3])
+    if a.json:
+        res = {"conns": a.conns, "ops_s": total / wall, "errors": len(errors),
+               "pss_kb_per_conn": rss / a.conns if rss is not None else None,
+               "p50_ms": {k: statistics.median(v) * 1000 for k, v in lat.items()},
+               "p99_ms": {k: sorted(v)[min(len(v) - 1, int(len(v) * 0.99))] * 1000
+                          for k, v in lat.items()}}
+        with open(a.json, "w") as f:
+            json.dump(res, f)
+
+
+def big(a):
+    """The large-mailbox figures: the first (cold) round and the median of
+    the next a.repeat rounds, each on a fresh connection."""
+    rounds = []
+    for r in range(a.repeat + 1):
+        c = imaplib.IMAP4(a.host, a.port)
+        c.login(a.user, a.password)
+        t = {}
+        t0 = time.perf_counter()
+        typ, d = c.select("INBOX")
+        t["SELECT"] = time.perf_counter() - t0
+        n = int(d[0])
+        t0 = time.perf_counter()
+        typ, d = c.fetch("1:*", "(UID FLAGS)")
+        t["FETCH_UID_FLAGS"] = time.perf_counter() - t0
+        assert typ == "OK" and len(d) == n, (typ, len(d), n)
+        t0 = time.perf_counter()
+        typ, d = c.uid("SEARCH", None, "UNSEEN", "LARGER", "2000")
+        t["UID_SEARCH"] = time.perf_counter() - t0
+        assert typ == "OK"
+        t0 = time.perf_counter()
+        typ, d = c.fetch(str(n), "(BODY.PEEK[])")
+        t["FETCH_LAST"] = time.perf_counter() - t0
+        assert typ == "OK" and len(d[0][1]) > 100
+        c.logout()
+        rounds.append(t)
+        print(f"round {r}: n={n} " + " ".join(f"{k}={v * 1000:.1f}ms"
+                                              for k, v in t.items()))
+    res = {"cold_ms": {k: v * 1000 for k, v in rounds[0].items()},
+           "warm_ms": {k: statistics.median(x[k] for x in rounds[1:]) * 1000
+                       for k in rounds[0]}}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f)
 
 
 if __name__ == "__main__":
