@@ -531,7 +531,7 @@ config_parse_time(const char *s, unsigned *value_r)
 }
 
 /* config_parse_size - bytes, with optional k m g (either case, powers of 1024) */
-static bool
+bool
 config_parse_size(const char *s, uint64_t *value_r)
 {
 	static const uint64_t mults[] = {

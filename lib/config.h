@@ -94,6 +94,13 @@ const char *const *config_list(const struct config *cfg, const char *name,
     size_t *count_r);
 
 /*
+ * config_parse_size - parse s as a CONFIG_SIZE value (bytes, optional
+ * k/m/g suffix, powers of 1024); false if it is not one. For tools that
+ * take sizes on their command line.
+ */
+bool config_parse_size(const char *s, uint64_t *value_r);
+
+/*
  * The process-wide configuration of a daemon or the CLI, set once by the
  * server skeleton or main(). conf() panics if none was set.
  */

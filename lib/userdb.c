@@ -128,6 +128,7 @@ enum userdb_op {
 	USERDB_OP_DELETE,
 	USERDB_OP_SET_ALIAS,
 	USERDB_OP_SET_FORWARD,
+	USERDB_OP_SET_QUOTA,
 };
 
 /* what a writer changes */
@@ -137,6 +138,7 @@ struct userdb_change {
 	const char *alias;
 	const char *forward;
 	bool keep;
+	uint64_t quota;
 };
 
 /* userdb_name_ok_mem - the allow-list on p[0..len) */
@@ -918,6 +920,11 @@ userdb_write_record(struct userdb_write *w, const char *name,
 		    NULL;
 		user.forward_keep = ch->forward != NULL && ch->keep;
 		break;
+	case USERDB_OP_SET_QUOTA:
+		if (*old_alias_r != NULL)
+			user.dept_alias = xstrdup(*old_alias_r);
+		user.quota_bytes = ch->quota;
+		break;
 	case USERDB_OP_DELETE:
 		break;
 	}
@@ -1147,6 +1154,17 @@ userdb_set_forward(const char *path, const char *name, const char *address,
 {
 	struct userdb_change ch = { .op = USERDB_OP_SET_FORWARD,
 	    .forward = address, .keep = keep_copy };
+
+	return userdb_write(path, name, &ch, error_r);
+}
+
+/* userdb_set_quota - see userdb.h */
+int
+userdb_set_quota(const char *path, const char *name, uint64_t quota_bytes,
+    const char **error_r)
+{
+	struct userdb_change ch = { .op = USERDB_OP_SET_QUOTA,
+	    .quota = quota_bytes };
 
 	return userdb_write(path, name, &ch, error_r);
 }

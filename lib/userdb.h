@@ -74,6 +74,12 @@ int userdb_set_alias(const char *path, const char *name, const char *alias,
     const char **error_r);
 int userdb_set_forward(const char *path, const char *name, const char *address,
     bool keep_copy, const char **error_r);
+/*
+ * userdb_set_quota - the user's storage quota in bytes (0: the default,
+ * quota_storage_limit); same locking and replacement as the others.
+ */
+int userdb_set_quota(const char *path, const char *name, uint64_t quota_bytes,
+    const char **error_r);
 /* userdb_address_ok - local@domain, printable, no space or <>()[],;:\" */
 bool userdb_address_ok(const char *address);
 /*

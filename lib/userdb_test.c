@@ -379,6 +379,46 @@ test_alias_forward(void)
 	test_end();
 }
 
+static void
+test_quota(void)
+{
+	struct userdb_user u;
+	struct userdb *db;
+	struct str *who = str_new(0, 0);
+	const char *error;
+	char qpath[sizeof(db_path)];
+
+	test_begin("userdb set_quota keeps the other fields and the alias index");
+	snprintf(qpath, sizeof(qpath), "%s/quota-users.db", test_tmpdir());
+	TEST_ASSERT(userdb_add(qpath, "erin", "pw-erin", &error) == 0);
+	TEST_ASSERT(userdb_set_alias(qpath, "erin", "e@dept.test", &error) == 0);
+	TEST_ASSERT(userdb_set_quota(qpath, "erin", 5 * 1024 * 1024,
+	    &error) == 0);
+	TEST_ASSERT(userdb_set_quota(qpath, "nobody", 1, &error) == -1 &&
+	    errno == ENOENT);
+	db = userdb_open(qpath, &error);
+	TEST_ASSERT(db != NULL);
+	if (db != NULL) {
+		TEST_ASSERT(userdb_lookup(db, "erin", &u, &error) == 1);
+		TEST_ASSERT(u.quota_bytes == 5 * 1024 * 1024);
+		userdb_user_clear(&u);
+		TEST_ASSERT(userdb_verify(db, "erin", "pw-erin", &error) == 1);
+		TEST_ASSERT(userdb_lookup_alias(db, "e@dept.test", who,
+		    &error) == 1 && str_equals_cstr(who, "erin"));
+		userdb_close(&db);
+	}
+	TEST_ASSERT(userdb_set_quota(qpath, "erin", 0, &error) == 0);
+	db = userdb_open(qpath, &error);
+	if (db != NULL) {
+		TEST_ASSERT(userdb_lookup(db, "erin", &u, &error) == 1 &&
+		    u.quota_bytes == 0);
+		userdb_user_clear(&u);
+		userdb_close(&db);
+	}
+	str_free(&who);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -388,6 +428,7 @@ main(void)
 	test_crud();
 	test_corrupt();
 	test_alias_forward();
+	test_quota();
 	test_concurrent();
 	return test_done();
 }

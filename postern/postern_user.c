@@ -17,8 +17,7 @@
  *	its duplicate-suppression record. show and quota read the store;
  *	run as root, that part runs in a child that has become the owner of
  *	$store_directory, so that nothing in the store becomes root's.
- *	XXX: `user quota NAME SIZE` (set the per-user quota) needs a quota
- *	writer in lib/userdb, which has none yet; it says so and fails.
+ *	`user quota NAME SIZE` sets the per-user quota (0: the default).
  *
  *	Without a password option, add and passwd ask twice on a terminal
  *	and refuse to guess from a pipe. --password-stdin reads one line
@@ -610,13 +609,13 @@ user_cmd_show(int argc, char **argv)
 	    POSTERN_EXIT_OK : POSTERN_EXIT_FAIL;
 }
 
-/* user_cmd_quota - the effective quota (setting one needs lib/userdb) */
+/* user_cmd_quota - show the effective quota, or set the user's own */
 static int
 user_cmd_quota(int argc, char **argv)
 {
 	struct user_args a = { 0 };
 	struct userdb_user u;
-	const char *source;
+	const char *source, *path, *err;
 	uint64_t quota;
 	int rc;
 
@@ -627,16 +626,24 @@ user_cmd_quota(int argc, char **argv)
 	}
 	if ((rc = user_parse(argc, argv, true, false, &a)) != POSTERN_EXIT_OK)
 		return rc;
+	if (a.size != NULL) {
+		if (!config_parse_size(a.size, &quota)) {
+			postern_error("user quota %s %s: bad size (want bytes "
+			    "with an optional k, m or g suffix; 0 = the default "
+			    "quota_storage_limit)", a.name, a.size);
+			return POSTERN_EXIT_USAGE;
+		}
+		if ((path = user_db_path()) == NULL)
+			return POSTERN_EXIT_FAIL;
+		if (userdb_set_quota(path, a.name, quota, &err) < 0) {
+			postern_error("user quota %s: %s", a.name, err);
+			return POSTERN_EXIT_FAIL;
+		}
+	}
 	if ((rc = user_lookup_one(a.name, &u)) != POSTERN_EXIT_OK)
 		return rc;
 	quota = user_quota_of(&u, conf(), &source);
 	userdb_user_clear(&u);
-	if (a.size != NULL) {
-		postern_error("user quota %s %s: setting a per-user quota is not "
-		    "supported yet (the user database has no quota writer); "
-		    "quota_storage_limit sets it for everyone", a.name, a.size);
-		return POSTERN_EXIT_FAIL;
-	}
 	if (quota == 0)
 		printf("%s: unlimited (%s)\n", a.name, source);
 	else

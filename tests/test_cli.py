@@ -665,3 +665,23 @@ def test_user_list_without_database(instance_factory):
     assert r.returncode == 1 and "user database" in r.stderr
     inst.postern("user", "add", "first", "--password", "pw")
     assert inst.postern("user", "list").stdout == "first\n"
+
+
+def test_user_quota_set_show_and_errors(instance_factory):
+    inst = instance_factory()
+    inst.postern("user", "add", "qa", "--password", "pw-qa")
+    out = inst.postern("user", "quota", "qa").stdout
+    assert out.startswith("qa: ") and "quota_storage_limit" in out
+    assert inst.postern("user", "quota", "qa", "5m").stdout == \
+        "qa: 5242880 (user database)\n"
+    assert inst.postern("user", "quota", "qa").stdout == \
+        "qa: 5242880 (user database)\n"
+    # the password survives a quota change
+    assert inst.postern("user", "verify", "qa", input="pw-qa\n").returncode == 0
+    # 0 returns to the default
+    out = inst.postern("user", "quota", "qa", "0").stdout
+    assert "quota_storage_limit" in out
+    r = inst.postern("user", "quota", "qa", "5x", check=False)
+    assert r.returncode == 2 and "bad size" in r.stderr
+    r = inst.postern("user", "quota", "ghost", "1k", check=False)
+    assert r.returncode == 1 and "no such user" in r.stderr
