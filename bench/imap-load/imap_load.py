@@ -35,7 +35,8 @@ MSG = (b"From: bench <bench@example.org>\r\nTo: u@example.com\r\n"
 def rss_of(pattern):
     total = 0
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        # not ourselves: our command line holds the pattern too
+        if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()

@@ -232,7 +232,7 @@ for n in $CONNS; do
 				port=$PPORT pat="imap_role=mail"
 			else
 				maildir_fill "$T/msgs" "$PREFILL" "$USER_"
-				port=$DPORT pat="dovecot/imap"
+				port=$DPORT pat="dovecot-imap-bench-$$/imap"
 			fi
 			echo "== $srv, $n connections, run $r"
 			"$PY" "$HERE/imap_load.py" --port "$port" --user "$USER_" \
