@@ -73,7 +73,7 @@
 
 #include "lmtpd.h"
 
-#define LMTPD_SIEVE_CACHE	8
+#define LMTPD_SIEVE_CACHE	64
 #define LMTPD_REDIRECT_PERIOD	(24 * 3600)
 
 struct cached_script {
