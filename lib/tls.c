@@ -22,6 +22,7 @@
  * SEE ALSO
  *	Postfix src/tls/tls_server.c, tls_misc.c; OpenSMTPD ssl.c.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 
 #include "alloc.h"
@@ -543,4 +545,25 @@ tls_session_verified(const struct tls_session *sess)
 	ok = SSL_get_verify_result(sess->ssl) == X509_V_OK;
 	X509_free(peer);
 	return ok;
+}
+
+/* tls_session_name_matches - see tls.h */
+bool
+tls_session_name_matches(const struct tls_session *sess, const char *name)
+{
+	unsigned char addr[16];
+	X509 *peer;
+	int r;
+
+	if (name == NULL || *name == '\0' ||
+	    (peer = SSL_get1_peer_certificate(sess->ssl)) == NULL)
+		return false;
+	if (inet_pton(AF_INET, name, addr) == 1 ||
+	    inet_pton(AF_INET6, name, addr) == 1)
+		r = X509_check_ip_asc(peer, name, 0);
+	else
+		r = X509_check_host(peer, name, strlen(name),
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+	X509_free(peer);
+	return r == 1;
 }

@@ -133,5 +133,13 @@ bool tls_session_reused(const struct tls_session *sess);
 bool tls_session_pending(const struct tls_session *sess);
 /* tls_session_verified - the peer presented a certificate that verified against ca_file */
 bool tls_session_verified(const struct tls_session *sess);
+/*
+ * tls_session_name_matches - the peer's certificate is for name (RFC
+ * 6125: subjectAltName DNS entries, one leading "*." label wildcard, the
+ * CN only when there are none; an IP address literal is matched against
+ * IP entries). Says nothing about trust: use with tls_session_verified.
+ */
+bool tls_session_name_matches(const struct tls_session *sess,
+    const char *name);
 
 #endif

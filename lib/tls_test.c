@@ -135,6 +135,11 @@ client_child(int fd, const char *protocols)
 	}
 	if (!tls_session_verified(sess))
 		return 14;
+	if (!tls_session_name_matches(sess, "localhost") ||
+	    !tls_session_name_matches(sess, "LocalHost") ||
+	    tls_session_name_matches(sess, "other.example") ||
+	    tls_session_name_matches(sess, "127.0.0.1"))
+		return 19;
 	stream_puts(s, "after\r\n");
 	if (stream_flush(s) < 0)
 		return 15;

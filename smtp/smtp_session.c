@@ -281,6 +281,10 @@ smtp_starttls(struct smtp_conv *c)
 	if (d->tls_level == SMTP_TLS_VERIFY && !tls_session_verified(c->tls))
 		return smtp_tls_fail(c, "4.7.5", "Server certificate not "
 		    "trusted by smtp_tls_CAfile (host %s)", str_c(d->relay));
+	if (d->tls_level == SMTP_TLS_VERIFY &&
+	    !tls_session_name_matches(c->tls, d->host))
+		return smtp_tls_fail(c, "4.7.5", "Server certificate is not "
+		    "for %s (host %s)", d->host, str_c(d->relay));
 	c->stage = "sending EHLO";
 	(void)stream_printf(c->s, "EHLO %s\r\n", smtp_settings.helo_name);
 	if (!smtp_flush(c) || !smtp_read_reply(c)) {
