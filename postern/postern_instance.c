@@ -129,6 +129,13 @@ static const struct {
 	 * mail role on private/sieve-mail as the store owner. */
 	{ "SIEVE_PORT", NULL, "inet n - n - - sieved" },
 	{ NULL, "sieve-mail", "unix y $store_owner n - 0 sieved -o managesieve_role=mail" },
+	/* news-gw (news-gw(8)): mail to news by LMTP on private/news-gw
+	 * (route a gateway domain there with transport_maps), the NNTP
+	 * feed of the peers in news_gw_peers on NNTP_PORT, and the puller
+	 * (news_gw_pull_groups) on master's wakeup. */
+	{ NULL, "news-gw", "unix y - n - - news-gw" },
+	{ "NNTP_PORT", NULL, "inet n - n - - news-gw -o news_gw_role=feed" },
+	{ NULL, "news-pull", "unix y - n 60 1 news-gw -o news_gw_role=pull" },
 	{ NULL, NULL, NULL },
 };
 
