@@ -150,6 +150,7 @@ class Inn:
             "allownewnews": "true",
             "addinjectionpostinghost": "false",
             "initialtimeout": "30",
+            "nnrpdloadlimit": "0",  # busy CI machines: nnrpd would say 400
         }
         (d / "etc/inn.conf").write_text(
             "".join(f"{k}: {v}\n" for k, v in conf.items()))

@@ -61,8 +61,15 @@ def setup_gw(instance_factory, inn=None, config=None, pull=False,
     settings.update(config or {})
     for k, v in settings.items():
         inst.set_config(k, v)
+    # whatever `postern instance init` wrote for news-gw, use these
+    nntp = f"{HOST}:{inst.port('NNTP')}"
+    conf = d / "master.conf"
+    kept = [l for l in conf.read_text().splitlines()
+            if not l.split()[:1] or l.split()[0] not in
+            ("news-gw", "news-pull", nntp)]
+    conf.write_text("\n".join(kept) + "\n")
     inst.add_service("news-gw unix y - n - - news-gw")
-    inst.add_service(f"{HOST}:{inst.port('NNTP')} inet n - n - - news-gw")
+    inst.add_service(f"{nntp} inet n - n - - news-gw -o news_gw_role=feed")
     if pull:
         inst.add_service("news-pull unix y - n 1 1 news-gw "
                          "-o news_gw_role=pull")
