@@ -61,6 +61,8 @@ int postern_cmd_list(int argc, char **argv);
 /* postern_alias.c (likewise) */
 int postern_cmd_alias(int argc, char **argv);
 int postern_cmd_forward(int argc, char **argv);
+/* postern_vacation.c (likewise) */
+int postern_cmd_vacation(int argc, char **argv);
 
 struct postern_verb {
 	const char *name;
@@ -82,6 +84,7 @@ static const struct postern_verb postern_verbs[] = {
 	{ "list", postern_cmd_list },
 	{ "alias", postern_cmd_alias },
 	{ "forward", postern_cmd_forward },
+	{ "vacation", postern_cmd_vacation },
 };
 
 /*
@@ -115,6 +118,9 @@ static const char *const postern_usage_lines[] = {
 	"Departmental addresses and forwarding (see postern-alias(8)):",
 	"  alias set NAME ADDRESS@DEPT | alias show NAME | alias del NAME",
 	"  forward set NAME ADDRESS [--keep-copy] | forward show NAME | forward off NAME",
+	"Out-of-office replies (see vacationd(8)):",
+	"  vacation set NAME --from DATE --until DATE --message-file FILE [--subject S] [--addresses A,B...] [--days N]",
+	"  vacation show NAME | vacation off NAME",
 	"Mail queue ($queue_directory):",
 	"  queue list [--json]         what is queued (mailq; --json: one object a line)",
 	"  queue show ID [--body] [--log]",
