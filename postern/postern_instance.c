@@ -136,6 +136,10 @@ static const struct {
 	{ NULL, "news-gw", "unix y - n - - news-gw" },
 	{ "NNTP_PORT", NULL, "inet n - n - - news-gw -o news_gw_role=feed" },
 	{ NULL, "news-pull", "unix y - n 60 1 news-gw -o news_gw_role=pull" },
+	/* vacationd (vacationd(8)): vacation replies by LMTP on
+	 * public/vacationd (lmtpd, as the store owner, is its client;
+	 * vacationd admits only the store owner's and its own uid). */
+	{ NULL, "vacationd", "unix n - n - - vacationd" },
 	{ NULL, NULL, NULL },
 };
 
