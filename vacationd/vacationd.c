@@ -4,9 +4,9 @@
  *
  * DESCRIPTION
  *	lmtpd hands every vacation request to vacationd by LMTP on a
- *	private UNIX socket ($vacation_service, master.conf:
+ *	UNIX socket ($vacation_service, master.conf:
  *
- *	    vacationd  unix  y  postern-vacation  n  -  -  vacationd
+ *	    vacationd  unix  n  postern-vacation  n  -  -  vacationd
  *
  *	): a Sieve vacation action of the user's script, or the user's
  *	vacation setting (postern vacation set) while it is active. Each
@@ -26,7 +26,9 @@
  *	postern-vacation), never root. It reads postern.conf and the user
  *	database (read-only: departmental aliases), reads and writes
  *	$vacation_directory/replied/, and connects to cleanup. Its clients
- *	are lmtpd and local tests: the socket is private. It trusts
+ *	are lmtpd and local tests: the socket is public, because lmtpd runs
+ *	as the store owner, so every connection's SO_PEERCRED uid must be
+ *	the store owner's, vacationd's own or root's. It trusts
  *	nothing in a request: lines are bounded before they are read, the
  *	parameter record is decoded strictly, user names are allow-listed
  *	before they become paths, only the bounded header block of the
@@ -42,8 +44,11 @@
  * SEE ALSO
  *	vacationd(8), lmtpd(8), postern(8) vacation, RFC 3834, RFC 5230.
  */
+#include <sys/socket.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -54,6 +59,9 @@
 #include "vacationd.h"
 
 struct vacationd_settings vacationd_settings;
+
+/* the store owner's uid: lmtpd's (see SECURITY); (uid_t)-1 = unknown */
+static uid_t vacationd_client_uid = (uid_t)-1;
 
 /* vacationd_pre_jail - the settings */
 static void
@@ -70,6 +78,12 @@ vacationd_pre_jail(void)
 	s->mydestination = config_list(cf, "mydestination",
 	    &s->n_mydestination);
 	s->timeout = config_time(cf, "vacationd_timeout");
+	{
+		struct passwd *pw = getpwnam(config_str(cf, "store_owner"));
+
+		if (pw != NULL)
+			vacationd_client_uid = pw->pw_uid;
+	}
 	if (*s->directory == '\0' || *s->cleanup == '\0')
 		log_fatal(NULL, "vacation_directory and "
 		    "vacationd_cleanup_service must be set");
@@ -81,7 +95,21 @@ vacationd_serve(const struct server_conn *conn)
 {
 	struct str *peer = str_new(0, 0);
 	struct stream *s;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 
+	/*
+	 * The socket is public (lmtpd runs as the store owner and cannot
+	 * reach private/): admit only the store owner, ourselves and root.
+	 */
+	if (getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    cred.uid != 0 && cred.uid != getuid() &&
+	    cred.uid != vacationd_client_uid) {
+		log_warn(NULL, "connection from uid %lu refused",
+		    (unsigned long)cred.uid);
+		str_free(&peer);
+		return;
+	}
 	if (strcmp(conn->peer_addr, "local") == 0)
 		str_append_cstr(peer, "local");
 	else
