@@ -210,6 +210,18 @@ bool lmtpd_sieve_enabled(void);
 int lmtpd_sieve_plan(struct lmtpd_session *sess, const struct lmtpd_rcpt *rcpt,
     struct lmtpd_plan *plan, const char **error_r);
 
+/*
+ * lmtpd_vacation.c - hand vacation requests to vacationd (logged; never
+ * fails the delivery). lmtpd_vacation_sieve - a Sieve vacation action;
+ * lmtpd_vacation_setting - the user's vacation setting, when active and
+ * no Sieve vacation action ran for rcpt in this transaction.
+ */
+struct sieve_action;
+void lmtpd_vacation_sieve(struct lmtpd_session *sess,
+    const struct lmtpd_rcpt *rcpt, const struct sieve_action *a);
+void lmtpd_vacation_setting(struct lmtpd_session *sess,
+    const struct lmtpd_rcpt *rcpt);
+
 /* lmtpd_dup.c - Message-ID duplicate suppression (lmtp_duplicate_window) */
 /*
  * lmtpd_dup_check - 1 if message_id was delivered to user within the

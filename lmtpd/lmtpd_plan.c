@@ -15,6 +15,9 @@
  *	mailbox named by the detail when it exists and the name is valid,
  *	else the INBOX (as Dovecot's lmtp_save_to_detail_mailbox);
  *	otherwise the INBOX. No flags.
+ *
+ *	Unless the delivery is refused, the user's vacation setting, when
+ *	active, goes to vacationd (lmtpd_vacation.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +54,11 @@ lmtpd_delivery_plan(struct lmtpd_session *sess,
 	int ret;
 
 	if (lmtpd_sieve_enabled() &&
-	    (ret = lmtpd_sieve_plan(sess, rcpt, plan, error_r)) != 1)
+	    (ret = lmtpd_sieve_plan(sess, rcpt, plan, error_r)) != 1) {
+		if (ret == 0 && plan->reject_text == NULL)
+			lmtpd_vacation_setting(sess, rcpt);
 		return ret;
+	}
 	memset(plan, 0, sizeof(*plan));
 	a = &plan->actions[plan->count++];
 	if (lmtpd_settings.save_to_detail && rcpt->detail != NULL &&
@@ -62,5 +68,6 @@ lmtpd_delivery_plan(struct lmtpd_session *sess,
 	} else {
 		a->mailbox = xstrdup("INBOX");
 	}
+	lmtpd_vacation_setting(sess, rcpt);
 	return 0;
 }
