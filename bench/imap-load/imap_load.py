@@ -82,7 +82,7 @@ def main():
 
     lat = defaultdict(list)
     lock = threading.Lock()
-    stop = time.monotonic() + a.seconds
+    stop = [0.0]    # set when every connection is logged in and idle
     idle_ready = threading.Barrier(a.conns + 1)
     release = threading.Event()
     errors = []
@@ -104,7 +104,7 @@ def main():
             timed("FETCH_ALL", c.fetch, "1:*", "(FLAGS UID RFC822.SIZE ENVELOPE)")
             idle_ready.wait()
             release.wait()
-            while time.monotonic() < stop:
+            while time.monotonic() < stop[0]:
                 op = rnd.random()
                 if op < 0.45:
                     uid = rnd.randint(1, a.prefill)
@@ -162,6 +162,7 @@ def main():
         print(f"PSS of '{a.rss_pattern}' processes with {a.conns} idle "
               f"authenticated connections: {rss} kB = {rss / a.conns:.0f} kB/conn")
     t0 = time.monotonic()
+    stop[0] = t0 + a.seconds
     release.set()
     for t in threads:
         t.join()
