@@ -62,7 +62,9 @@ LIBS_Z     := $(or $(call pc,--libs zlib),-lz)
 CFLAGS_GSS := $(call pc,--cflags heimdal-gssapi)
 
 # What each program links beyond libpostern (link only what it needs).
-LIBS_BASE     := $(LIBS_DB) $(LIBS_CRYPT)
+# Maps (ldap:) and lib/auth (kerberos, ldap) are everywhere, hence LDAP
+# and KRB5 in the base.
+LIBS_BASE     := $(LIBS_DB) $(LIBS_CRYPT) $(LIBS_LDAP) $(LIBS_KRB5)
 LIBS_master   := $(LIBS_BASE)
 LIBS_postern  := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_pop3d    := $(LIBS_BASE) $(LIBS_SSL)

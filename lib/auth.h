@@ -2,18 +2,24 @@
 /*
  * auth - password verification and user existence, behind one small API
  *
- * Every service that checks a password (smtpd AUTH PLAIN/LOGIN, later
- * imapd, pop3d, sieved) calls auth_verify_password(); recipient checks
- * call auth_user_exists(). Today both go to the embedded user database
- * ($user_database, lib/userdb.h); Cyrus SASL/GSSAPI and LDAP replace the
- * backend later without touching the callers.
+ * Every service that checks a password (smtpd AUTH PLAIN/LOGIN, imapd
+ * LOGIN/AUTHENTICATE PLAIN, pop3d USER/PASS and AUTH PLAIN, sieved) calls
+ * auth_verify_password(); recipient checks call auth_user_exists(). Both
+ * ask the backends in $auth_backends, in order: "userdb" (the embedded
+ * user database, $user_database, lib/userdb.h; the default), "kerberos"
+ * (a Heimdal initial ticket verified against $auth_krb5_keytab,
+ * lib/auth_krb5.h) and "ldap" (the user's entry found with
+ * $ldap_user_filter, the password checked by binding as it,
+ * lib/ldapdir.h). The first backend that accepts the password wins; the
+ * first that knows the user answers auth_user_exists() (kerberos cannot
+ * tell and is skipped there).
  *
  * User names are folded to lower case before the lookup (the user
  * database keys are lower case). A name that cannot exist (fails
  * userdb_name_ok) is simply AUTH_FAIL / false, not an error.
  *
- * The database handle is opened on first use and kept for the life of
- * the process; the user database notices its own replacement, so new
+ * Backend handles are opened on first use and kept for the life of
+ * the process (the LDAP connection reconnects by itself); the user database notices its own replacement, so new
  * users and passwords are seen at once. A missing database is "no such
  * user" (AUTH_FAIL), not a temporary failure: an instance without users
  * simply has nobody to log in.
@@ -41,10 +47,13 @@ enum auth_result {
 enum auth_result auth_verify_password(const char *user, const char *password,
     const char **error_r);
 
-/* auth_user_exists - 1 the user exists, 0 not, -1 backend failure */
+/*
+ * auth_user_exists - 1 the user exists in some backend, 0 not, -1 a
+ * backend failed and no other knew the user
+ */
 int auth_user_exists(const char *user, const char **error_r);
 
-/* auth_deinit - close the backend (tests; before exit) */
+/* auth_deinit - close the backends (tests; before exit) */
 void auth_deinit(void);
 
 #endif
