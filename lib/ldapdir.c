@@ -31,6 +31,7 @@
 
 #include "alloc.h"
 #include "macros.h"
+#include "safe_file.h"
 #include "ldapdir.h"
 #include "str.h"
 
@@ -409,4 +410,181 @@ ldapdir_check_password(struct ldapdir *ld, const char *dn,
 	    ldap_err2string(rc));
 	*error_r = str_c(ld->error);
 	return -1;
+}
+
+/* The names ldapdir_from_text knows, in the order of its values[]. */
+static const char *const ldapdir_cf_names[] = {
+	"server_host", "server_port", "search_base", "scope", "query_filter",
+	"result_attribute", "bind", "bind_dn", "bind_pw", "bind_pw_file",
+	"timeout", NULL,
+};
+enum {
+	LDAPDIR_CF_HOST, LDAPDIR_CF_PORT, LDAPDIR_CF_BASE, LDAPDIR_CF_SCOPE,
+	LDAPDIR_CF_FILTER, LDAPDIR_CF_ATTRS, LDAPDIR_CF_BIND, LDAPDIR_CF_DN,
+	LDAPDIR_CF_PW, LDAPDIR_CF_PW_FILE, LDAPDIR_CF_TIMEOUT, LDAPDIR_CF_N,
+};
+
+/* ldapdir_cf_set - store one "name = value"; false if name is unknown */
+static bool
+ldapdir_cf_set(struct str *values[LDAPDIR_CF_N], const char *line, size_t n,
+    struct str *name)
+{
+	const char *eq = memchr(line, '=', n), *v, *end = line + n;
+	size_t i, nl;
+
+	if (eq == NULL)
+		return false;
+	for (nl = (size_t)(eq - line); nl > 0 && (line[nl - 1] == ' ' ||
+	    line[nl - 1] == '\t'); nl--)
+		;
+	(void)str_set(name, line, nl);
+	for (v = eq + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	for (i = 0; ldapdir_cf_names[i] != NULL; i++) {
+		if (str_equals_cstr(name, ldapdir_cf_names[i])) {
+			if (values[i] == NULL)
+				values[i] = str_new(0, 64 * 1024);
+			return str_set(values[i], v, (size_t)(end - v)) == 0;
+		}
+	}
+	return false;
+}
+
+/* ldapdir_hosts - server_host values as URIs (bare host names get ldap://H:PORT/) */
+static void
+ldapdir_hosts(const char *hosts, const char *port, struct str *out)
+{
+	const char *p = hosts, *e;
+
+	str_clear(out);
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		for (e = p; *e != '\0' && *e != ' ' && *e != ',' && *e != '\t';
+		    e++)
+			;
+		if (e == p)
+			break;
+		if (str_len(out) > 0)
+			(void)str_append_c(out, ' ');
+		if (memchr(p, ':', (size_t)(e - p)) != NULL &&
+		    strstr(p, "://") != NULL && strstr(p, "://") < e)
+			(void)str_append(out, p, (size_t)(e - p));
+		else
+			(void)str_printf(out, "ldap://%.*s:%s/", (int)(e - p), p,
+			    port);
+		p = e;
+	}
+}
+
+/* ldapdir_from_text - see ldapdir.h */
+struct ldapdir *
+ldapdir_from_text(const char *text, size_t len, const char *filename,
+    struct str *errors)
+{
+	struct str *values[LDAPDIR_CF_N] = { 0 }, *logical, *name, *uris,
+	    *pw_from_file = NULL;
+	struct ldapdir_settings s;
+	struct ldapdir *ld = NULL;
+	const char *p = text, *end = text + len, *nl, *v;
+	unsigned long lineno = 0, start = 0, timeout;
+	bool failed = false;
+	size_t i, n;
+
+#define CF(i) (values[i] != NULL ? str_c(values[i]) : NULL)
+	logical = str_new(0, 64 * 1024);
+	name = str_new(0, 0);
+	uris = str_new(0, 0);
+	for (;;) {
+		nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+		n = p < end ? (nl != NULL ? (size_t)(nl - p) : (size_t)(end - p))
+		    : 0;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		lineno++;
+		/* A line that does not continue ends the logical line. */
+		if (p >= end || (n > 0 && p[0] != ' ' && p[0] != '\t' &&
+		    p[0] != '#')) {
+			if (str_len(logical) > 0 && !ldapdir_cf_set(values,
+			    str_c(logical), str_len(logical), name)) {
+				(void)str_printf(errors, "%s:%lu: unknown or "
+				    "bad setting\n", filename, start);
+				failed = true;
+			}
+			str_clear(logical);
+			if (p >= end)
+				break;
+			start = lineno;
+			(void)str_set(logical, p, n);
+		} else if (n > 0 && p[0] != '#' && str_len(logical) > 0) {
+			for (v = p; v < p + n && (*v == ' ' || *v == '\t'); v++)
+				;
+			if (v < p + n) {
+				(void)str_append_c(logical, ' ');
+				(void)str_append(logical, v, (size_t)(p + n - v));
+			}
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
+	memset(&s, 0, sizeof(s));
+	s.scope = LDAPDIR_SCOPE_SUB;
+	if (CF(LDAPDIR_CF_SCOPE) != NULL &&
+	    !ldapdir_parse_scope(CF(LDAPDIR_CF_SCOPE), &s.scope)) {
+		(void)str_printf(errors, "%s: scope: sub, one or base\n",
+		    filename);
+		failed = true;
+	}
+	timeout = 10;
+	if (values[LDAPDIR_CF_TIMEOUT] != NULL && (!str_to_ulong(
+	    str_c(values[LDAPDIR_CF_TIMEOUT]),
+	    str_len(values[LDAPDIR_CF_TIMEOUT]), 3600, &timeout) ||
+	    timeout == 0)) {
+		(void)str_printf(errors, "%s: timeout: seconds (1-3600)\n",
+		    filename);
+		failed = true;
+	}
+	if (CF(LDAPDIR_CF_PW_FILE) != NULL) {
+		pw_from_file = str_new(0, 0);
+		if (read_file(CF(LDAPDIR_CF_PW_FILE), pw_from_file, 4096) < 0) {
+			(void)str_printf(errors, "%s: bind_pw_file %s: %m\n",
+			    filename, CF(LDAPDIR_CF_PW_FILE));
+			failed = true;
+		}
+		str_chomp(pw_from_file);
+	}
+	if (!failed) {
+		ldapdir_hosts(CF(LDAPDIR_CF_HOST) != NULL ?
+		    CF(LDAPDIR_CF_HOST) : "localhost", CF(LDAPDIR_CF_PORT) !=
+		    NULL ? CF(LDAPDIR_CF_PORT) : "389", uris);
+		s.uris = str_c(uris);
+		s.base = CF(LDAPDIR_CF_BASE);
+		s.filter = CF(LDAPDIR_CF_FILTER) != NULL ?
+		    CF(LDAPDIR_CF_FILTER) : "(mailacceptinggeneralid=%s)";
+		s.result_attrs = CF(LDAPDIR_CF_ATTRS) != NULL ?
+		    CF(LDAPDIR_CF_ATTRS) : "maildrop";
+		if (values[LDAPDIR_CF_BIND] == NULL ||
+		    !str_equals_cstr(values[LDAPDIR_CF_BIND], "no")) {
+			s.bind_dn = CF(LDAPDIR_CF_DN);
+			s.bind_pw = pw_from_file != NULL ? str_c(pw_from_file) :
+			    CF(LDAPDIR_CF_PW);
+		}
+		s.timeout = (unsigned)timeout;
+		ld = ldapdir_new(&s);
+	}
+#undef CF
+	for (i = 0; i < LDAPDIR_CF_N; i++) {
+		if (values[i] != NULL)
+			explicit_bzero(str_data(values[i]), str_len(values[i]));
+		str_free(&values[i]);
+	}
+	if (pw_from_file != NULL)
+		explicit_bzero(str_data(pw_from_file), str_len(pw_from_file));
+	str_free(&pw_from_file);
+	explicit_bzero(str_data(logical), str_len(logical));
+	str_free(&logical);
+	str_free(&name);
+	str_free(&uris);
+	return ld;
 }

@@ -85,6 +85,21 @@ int ldapdir_check_password(struct ldapdir *ld, const char *dn,
 bool ldapdir_filter_expand(const char *template, const char *key,
     struct str *out);
 
+/*
+ * ldapdir_from_text - a configuration from a Postfix ldap_table(5)-style
+ * file (the ldap: map type): "name = value" lines, '#' comments, blank
+ * lines, and lines starting with white space continue the value. Names:
+ * server_host (URIs, or host names made into ldap://HOST/, several =
+ * failover), server_port (for bare host names, default 389),
+ * search_base, scope (sub, one, base), query_filter (default
+ * "(mailacceptinggeneralid=%s)"), result_attribute (default "maildrop"),
+ * bind (yes/no, default yes: bind if bind_dn is set), bind_dn, bind_pw,
+ * bind_pw_file, timeout (seconds, default 10). NULL with "FILE:LINE:
+ * what" lines in errors on an unknown name or bad value.
+ */
+struct ldapdir *ldapdir_from_text(const char *text, size_t len,
+    const char *filename, struct str *errors);
+
 /* ldapdir_parse_scope - "sub", "one", "base"; false if none of those */
 bool ldapdir_parse_scope(const char *s, enum ldapdir_scope *scope_r);
 

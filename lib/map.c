@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "ldapdir.h"
 #include "map.h"
 #include "safe_file.h"
 #include "str.h"
@@ -81,6 +82,7 @@
 enum map_type {
 	MAP_TYPE_DB,
 	MAP_TYPE_FILE,
+	MAP_TYPE_LDAP,
 };
 
 /* One slot of the open-addressing hash table; key == NULL = empty. */
@@ -115,6 +117,7 @@ struct map {
 	struct map_file_id id;
 	DB *db;			/* db: */
 	struct map_hash table;	/* file: */
+	struct ldapdir *ldap;	/* ldap: */
 	struct str *key;	/* lookup key, folded */
 	struct str *error;	/* *error_r points here */
 	struct str *dberr;	/* the last Berkeley DB message */
@@ -601,10 +604,43 @@ map_load_file(struct map *map, const char **error_r)
 	return 0;
 }
 
+/* map_load_ldap - (re)read an ldap: map's configuration file */
+static int
+map_load_ldap(struct map *map, const char **error_r)
+{
+	struct ldapdir *ld;
+	struct stat st;
+	struct str *text;
+
+	text = str_new(0, 0);
+	if (stat(map->path, &st) < 0 ||
+	    read_file(map->path, text, MAP_VALUE_MAX) < 0) {
+		str_free(&text);
+		return map_error(map, error_r, "%s: %s: %m", map->spec,
+		    map->path);
+	}
+	str_clear(map->error);
+	ld = ldapdir_from_text(str_c(text), str_len(text), map->path,
+	    map->error);
+	explicit_bzero(str_data(text), str_len(text));
+	str_free(&text);
+	if (ld == NULL) {
+		str_chomp(map->error);
+		*error_r = str_c(map->error);
+		return -1;
+	}
+	ldapdir_free(&map->ldap);
+	map->ldap = ld;
+	map_stat_id(&st, &map->id);
+	return 0;
+}
+
 /* map_load - (re)load the map's file */
 static int
 map_load(struct map *map, const char **error_r)
 {
+	if (map->type == MAP_TYPE_LDAP)
+		return map_load_ldap(map, error_r);
 	return map->type == MAP_TYPE_DB ? map_load_db(map, error_r) :
 	    map_load_file(map, error_r);
 }
@@ -646,6 +682,8 @@ map_spec_parse(const char *spec, enum map_type *type_r, const char **name_r,
 				*type_r = MAP_TYPE_DB;
 			else if (n == 4 && memcmp(spec, "file", 4) == 0)
 				*type_r = MAP_TYPE_FILE;
+			else if (n == 4 && memcmp(spec, "ldap", 4) == 0)
+				*type_r = MAP_TYPE_LDAP;
 			else {
 				*why_r = "unsupported map type";
 				return false;
@@ -716,6 +754,7 @@ map_close(struct map **mapp)
 	if (map->db != NULL)
 		(void)map->db->close(map->db, 0);
 	map_hash_clear(&map->table);
+	ldapdir_free(&map->ldap);
 	free(map->spec);
 	free(map->path);
 	str_free(&map->key);
@@ -749,6 +788,9 @@ map_lookup(struct map *map, const char *key, struct str *value_r,
 	(void)str_set(map->key, key, len);
 	if ((map->flags & MAP_CASE_SENSITIVE) == 0)
 		map_fold(str_data(map->key), len);
+	if (map->type == MAP_TYPE_LDAP)
+		return ldapdir_search(map->ldap, str_c(map->key), value_r, NULL,
+		    error_r);
 	if (map->type == MAP_TYPE_FILE) {
 		if ((e = map_hash_find(&map->table, str_c(map->key), len)) ==
 		    NULL)
@@ -847,6 +889,17 @@ map_build(const char *spec, int flags, struct str *errors)
 		(void)str_printf(errors, "%s: %m\n", name);
 		str_free(&text);
 		return -1;
+	}
+	if (type == MAP_TYPE_LDAP) {
+		/* Nothing to build: check the configuration. */
+		struct ldapdir *ld = ldapdir_from_text(str_c(text),
+		    str_len(text), name, errors);
+
+		result = ld != NULL ? 0 : -1;
+		ldapdir_free(&ld);
+		explicit_bzero(str_data(text), str_len(text));
+		str_free(&text);
+		return result;
 	}
 	if (type == MAP_TYPE_FILE) {
 		result = map_parse_text(str_c(text), str_len(text), name, flags,

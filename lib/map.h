@@ -5,9 +5,19 @@
  *	db:/etc/postern/aliases    Berkeley DB btree /etc/postern/aliases.db,
  *	                           made by `postern map build /etc/postern/aliases`
  *	file:/etc/postern/access   the plain text file itself, loaded in memory
- *	(ldap: comes with the directory work)
+ *	ldap:/etc/postern/ldap-aliases.cf
+ *	                           an LDAP search per lookup, configured by that
+ *	                           file as Postfix's ldap_table(5): server_host,
+ *	                           search_base, scope, query_filter (%s %u %d,
+ *	                           escaped), result_attribute, bind_dn, bind_pw
+ *	                           or bind_pw_file, timeout (lib/ldapdir.h). All
+ *	                           values of the result attributes of all
+ *	                           entries found, joined with ", ". The
+ *	                           connection is reused and reconnects; a
+ *	                           changed .cf file is re-read. map_build only
+ *	                           checks the file.
  *
- * A spec without a type is db:. Source text format (both types): one
+ * A spec without a type is db:. Source text format (db: and file:): one
  * "key value" per line, key and value separated by white space (or a ':'
  * right after the key, as in aliases files); '#' comment lines and blank
  * lines ignored; a line starting with white space continues the value.
