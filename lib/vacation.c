@@ -335,6 +335,9 @@ vacation_setting_active(const struct vacation_setting *s, time_t now)
 	return (int64_t)now >= s->start && (int64_t)now < s->end;
 }
 
+/* the group settings.db gets when root writes it (vacation.h) */
+gid_t vacation_setting_gid = (gid_t)-1;
+
 /* db_open_read - the settings database, or NULL (*absent_r if missing) */
 static DB *
 db_open_read(const char *path, bool *absent_r, const char **error_r)
@@ -417,7 +420,10 @@ vacation_setting_put(const char *dir, const char *user,
 	bool absent;
 	int lock_fd = -1, ret, rc = -1;
 
-	if (mkdir_p(dir, 0700) < 0) {
+	/* lmtpd (the store owner) reads settings.db: like the user
+	 * database, it is readable by the group of $mail_owner (the
+	 * caller, postern vacation, sets owner and group as root) */
+	if (mkdir_p(dir, 0750) < 0) {
 		*error_r = "cannot create the vacation directory";
 		goto out;
 	}
@@ -487,8 +493,12 @@ vacation_setting_put(const char *dir, const char *user,
 		*error_r = db_strerror(ret);
 		goto out;
 	}
-	/* readers such as lmtpd may run as another user of the group */
 	(void)chmod(str_c(tmp), 0640);
+	if (geteuid() == 0 && vacation_setting_gid != (gid_t)-1 &&
+	    chown(str_c(tmp), (uid_t)-1, vacation_setting_gid) < 0) {
+		*error_r = "cannot set the group of the settings database";
+		goto out;
+	}
 	if (safe_file_install(str_c(tmp), path) < 0) {
 		*error_r = "cannot rename the new settings database into place";
 		goto out;
@@ -529,7 +539,7 @@ vacation_now(void)
 	if (*v != '/')
 		return str_to_ulong(v, strlen(v), (unsigned long)INT64_MAX, &n) ?
 		    (time_t)n : now;
-	text = str_new(0, 64);
+	text = str_new(0, 0);
 	if (read_file(v, text, 64) == 0) {
 		str_chomp(text);
 		len = str_len(text);

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct str;
@@ -101,6 +102,12 @@ bool vacation_setting_active(const struct vacation_setting *s, time_t now);
  */
 int vacation_setting_get(const char *dir, const char *user,
     struct vacation_setting *s_r, const char **error_r);
+/*
+ * The group a settings.db written by root gets (mode 0640), so that
+ * lmtpd can read it: set it to $mail_owner's group before
+ * vacation_setting_put; (gid_t)-1 (the default) leaves it alone.
+ */
+extern gid_t vacation_setting_gid;
 /*
  * vacation_setting_put - store s for user (s NULL: remove it; removing
  * what is not there succeeds), creating dir when needed. Takes the lock,

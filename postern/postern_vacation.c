@@ -20,8 +20,10 @@
  *	The subject defaults to "Auto: " and the original subject. The
  *	message is plain UTF-8 text.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,40 @@ user_exists(struct config *cfg, const char *user)
 		postern_error("user database: %s", err);
 	userdb_close(&db);
 	return found;
+}
+
+/*
+ * mail_owner_ids - as root, $mail_owner's uid and gid: vacationd runs as
+ * that user and creates replied/ in $vacation_directory, lmtpd reads
+ * settings.db as a member of that group. false when not root or unknown.
+ */
+static bool
+mail_owner_ids(struct config *cfg, uid_t *uid_r, gid_t *gid_r)
+{
+	const char *owner = postern_param(cfg, "mail_owner");
+	struct passwd *pw;
+
+	if (geteuid() != 0 || owner == NULL || (pw = getpwnam(owner)) == NULL)
+		return false;
+	*uid_r = pw->pw_uid;
+	*gid_r = pw->pw_gid;
+	return true;
+}
+
+/* give_to_mail_owner - the directory to $mail_owner (as root) */
+static void
+give_to_mail_owner(struct config *cfg, const char *dir)
+{
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	if (!mail_owner_ids(cfg, &uid, &gid))
+		return;
+	if (stat(dir, &st) == 0 && st.st_uid == 0 &&
+	    chown(dir, uid, gid) < 0)
+		postern_warn("cannot give %s to uid %lu: %s", dir,
+		    (unsigned long)uid, strerror(errno));
 }
 
 static int
@@ -243,11 +279,18 @@ vacation_set(struct config *cfg, const char *dir, int argc, char **argv)
 	s.params.reason = str_steal(&text);
 	if (user_exists(cfg, user) <= 0)
 		goto out;
+	{
+		uid_t uid;
+
+		if (mail_owner_ids(cfg, &uid, &vacation_setting_gid))
+			(void)uid;
+	}
 	if (vacation_setting_put(dir, user, &s, &err) < 0) {
 		postern_error("cannot store the vacation setting in %s: %s",
 		    dir, err);
 		goto out;
 	}
+	give_to_mail_owner(cfg, dir);
 	ret = POSTERN_EXIT_OK;
 out:
 	vacation_setting_clear(&s);
@@ -316,11 +359,16 @@ postern_cmd_vacation(int argc, char **argv)
 	if (strcmp(argv[1], "show") == 0)
 		return vacation_show(dir, argv[2]);
 	if (strcmp(argv[1], "off") == 0) {
+		uid_t uid;
+
+		if (mail_owner_ids(cfg, &uid, &vacation_setting_gid))
+			(void)uid;
 		if (vacation_setting_put(dir, argv[2], NULL, &err) < 0) {
 			postern_error("cannot change the vacation settings in "
 			    "%s: %s", dir, err);
 			return POSTERN_EXIT_FAIL;
 		}
+		give_to_mail_owner(cfg, dir);
 		return POSTERN_EXIT_OK;
 	}
 	return postern_usage_error("vacation", "unknown subcommand %s",

@@ -42,7 +42,9 @@ vacationd_db_open(const char *user, const char **error_r)
 	DB *db = NULL;
 
 	vdb = NULL;
-	if (mkdir_p(dir, 0700) < 0) {
+	/* $vacation_directory stays searchable: lmtpd reads settings.db */
+	if (mkdir_p(vacationd_settings.directory, 0750) < 0 ||
+	    mkdir_p(dir, 0700) < 0) {
 		*error_r = "cannot create the replied directory";
 		goto out;
 	}
