@@ -14,7 +14,8 @@
  *	in the 'M' record is written as all-ones and patched with pwrite()
  *	at commit (an uncommitted file therefore never validates). Commit
  *	order: flush, patch 'M', append 'X', fsync, rename into the target
- *	queue, fsync the target directory, fsync incoming/. Only then 0.
+ *	queue, fsync the target directory. Only then 0. incoming/ is not
+ *	fsync'd after the rename: see queue_file.h, COMMIT AND REMOVAL.
  *
  *	Reader: reads and checks the whole envelope with pread() through a
  *	small buffer, skips the content (checking only that it is all
@@ -865,12 +866,20 @@ queue_file_commit(struct queue_file_writer **wp, enum queue_name target,
 		writer_free(wp, false);
 		return -1;
 	}
+	/*
+	 * No fsync of incoming/ (it was step 6; the number stays so that
+	 * crash tests keep their meaning). The rename is one metadata
+	 * operation: on ext4, xfs and btrfs it is one journal transaction,
+	 * so the fsync of the target directory above made the removal of
+	 * incoming/ID durable as well. Where a file system could bring the
+	 * old name back after a crash, it comes back as a second name of the
+	 * committed inode: queue_file_recover() removes such a stale
+	 * incoming/ name (it never commits an ID that another queue holds),
+	 * and queue_file_remove()/queue_removals_sync() fsync incoming/
+	 * before a removal is made durable, so a message that is gone can
+	 * never come back through its old incoming/ name.
+	 */
 	commit_step(6);
-	if (fsync_queue_dir(w->queue_dir, QUEUE_INCOMING) < 0) {
-		*error_r = "fsync incoming directory";
-		writer_free(wp, false);
-		return -1;
-	}
 	commit_step(7);
 	writer_free(wp, false);
 	return 0;
@@ -1807,12 +1816,34 @@ queue_file_remove(struct queue_file *qf, const char **error_r)
 	} else if (queue_file_path(qf->queue_dir, qf->queue, qf->id, path) < 0 ||
 	    unlink(str_c(path)) < 0)
 		*error_r = "unlink queue file";
-	else if (fsync_queue_dir(qf->queue_dir, qf->queue) < 0)
-		*error_r = "fsync directory";
 	else
-		ret = 0;
+		ret = queue_removals_sync(qf->queue_dir, qf->queue, error_r);
 	str_free(&path);
 	return ret;
+}
+
+/*
+ * queue_removals_sync - make unlinks from queue q durable. incoming/ goes
+ * first: queue_file_commit() does not fsync it after its rename, so on a
+ * file system that could resurrect a renamed-away name this is what makes
+ * sure that incoming/ID is durably gone before the last durable name of
+ * the message is. (On ext4/xfs the first fsync commits the journal
+ * transaction that holds both, and the second costs a cache flush.)
+ */
+int
+queue_removals_sync(const char *queue_dir, enum queue_name q,
+    const char **error_r)
+{
+	if (q != QUEUE_INCOMING &&
+	    fsync_queue_dir(queue_dir, QUEUE_INCOMING) < 0) {
+		*error_r = "fsync incoming directory";
+		return -1;
+	}
+	if (fsync_queue_dir(queue_dir, q) < 0) {
+		*error_r = "fsync directory";
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ recovery */
@@ -1863,18 +1894,78 @@ queue_file_locate(const char *queue_dir, const char *id, enum queue_name *q_r)
 	return -1;
 }
 
+/*
+ * stale_incoming - is incoming/ID an old name of a file committed into
+ * another queue (queue_file_commit() does not fsync incoming/ after its
+ * rename, so a file system without atomic renames could bring the name
+ * back after a crash)? If so, remove the name, fsync incoming/ and
+ * return 1 (the message is committed). 0 when no other queue holds ID
+ * (or no incoming/ID exists), -1 on errors (EEXIST: another queue holds
+ * a different file under the same ID; both are left for an operator).
+ */
+static int
+stale_incoming(const char *queue_dir, const char *id, const char **error_r)
+{
+	static const enum queue_name others[] = {
+		QUEUE_ACTIVE, QUEUE_DEFERRED, QUEUE_HOLD, QUEUE_CORRUPT,
+	};
+	struct str *in = str_new(0, 0), *other = str_new(0, 0);
+	struct stat st_in, st;
+	size_t i;
+	int ret = 0;
+
+	if (queue_file_path(queue_dir, QUEUE_INCOMING, id, in) < 0) {
+		*error_r = "bad queue ID";
+		ret = -1;
+		goto out;
+	}
+	if (lstat(str_c(in), &st_in) < 0)
+		goto out;	/* ENOENT: the open below reports it */
+	for (i = 0; i < N_ELEMENTS(others); i++) {
+		(void)queue_file_path(queue_dir, others[i], id, other);
+		if (lstat(str_c(other), &st) < 0)
+			continue;
+		if (st.st_dev != st_in.st_dev || st.st_ino != st_in.st_ino) {
+			*error_r = "queue ID also in another queue (another file)";
+			errno = EEXIST;
+			ret = -1;
+			goto out;
+		}
+		if (unlink(str_c(in)) < 0 && errno != ENOENT) {
+			*error_r = "unlink stale incoming name";
+			ret = -1;
+		} else if (fsync_queue_dir(queue_dir, QUEUE_INCOMING) < 0) {
+			*error_r = "fsync incoming directory";
+			ret = -1;
+		} else {
+			ret = 1;
+		}
+		goto out;
+	}
+out:
+	str_free(&in);
+	str_free(&other);
+	return ret;
+}
+
 int
 queue_file_recover(const char *queue_dir, const char *id,
     enum queue_name target, const char **error_r)
 {
 	struct queue_file *qf;
-	int saved;
+	int saved, rc;
 
 	if (target != QUEUE_ACTIVE && target != QUEUE_HOLD) {
 		*error_r = "bad target queue";
 		errno = EINVAL;
 		return -1;
 	}
+	/*
+	 * A stale second name first: its inode may be locked by qmgr in
+	 * active/, which would look like a live writer below.
+	 */
+	if ((rc = stale_incoming(queue_dir, id, error_r)) != 0)
+		return rc;
 	/* The update lock fails with EWOULDBLOCK while the writer lives. */
 	qf = queue_file_open(queue_dir, QUEUE_INCOMING, id,
 	    QUEUE_FILE_UPDATE | QUEUE_FILE_VERIFY, error_r);

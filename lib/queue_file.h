@@ -22,9 +22,28 @@
  *	corrupt/ID	failed validation; kept for an operator, never read.
  *	maildrop/	reserved for the local submission path.
  *
- * Moves are rename(2) followed by fsync of both directories. A file is
- * never in active/, deferred/ or hold/ unless it was complete and fsync'd
- * before the rename.
+ * Moves are rename(2) followed by fsync of both directories, except the
+ * commit out of incoming/ (below). A file is never in active/, deferred/
+ * or hold/ unless it was complete and fsync'd before the rename.
+ *
+ * COMMIT AND REMOVAL (the directory syncs, and why these are enough):
+ *  - queue_file_commit() fsyncs the file, renames incoming/ID to
+ *    target/ID and fsyncs target/ only. After that fsync target/ID is
+ *    durable: the 2xx may go out. incoming/ is not fsync'd. On ext4, xfs
+ *    and btrfs a rename is one journal transaction, so the old name is
+ *    durably gone too. Elsewhere a crash might bring incoming/ID back as
+ *    a second name of the same inode; two rules make that harmless:
+ *  - RECOVERY: queue_file_recover() never commits incoming/ID when
+ *    another queue holds ID: a second name of the same inode is removed
+ *    (and incoming/ fsync'd), a different file is left (EEXIST).
+ *  - REMOVAL: before the removal of a message is made durable, incoming/
+ *    is fsync'd (queue_file_remove(), queue_removals_sync()), so the old
+ *    name cannot outlive the message and bring it back for a second
+ *    delivery after it was delivered and removed.
+ *  - A removal (unlink) need not be durable before anything else
+ *    happens: a crash that undoes it leaves the message with its durable
+ *    recipient state, which is then delivered again only where that
+ *    state was not final.
  *
  * FORMAT (version 1). All integers are big-endian. The file starts with
  * the 8-octet magic "\x89PQF\r\n\x1a\n", then records, each a type octet, a
@@ -245,8 +264,9 @@ uint64_t queue_file_content_size(const struct queue_file_writer *w);
 
 /*
  * queue_file_commit - write the end record, fsync the file, rename
- * incoming/ID to target/ID (QUEUE_ACTIVE or QUEUE_HOLD), fsync both
- * directories. Frees *wp and sets it to NULL in every case.
+ * incoming/ID to target/ID (QUEUE_ACTIVE or QUEUE_HOLD), fsync target/
+ * (not incoming/: see COMMIT AND REMOVAL above). Frees *wp and sets it
+ * to NULL in every case.
  *
  * Returns 0 only when the message is durably in target/: ONLY THEN may
  * the caller answer 2xx. On -1 before the rename the file is removed; if
@@ -263,7 +283,8 @@ void queue_file_abort(struct queue_file_writer **wp);
 /*
  * For tests only: when set, called with the step number just before each
  * step of queue_file_commit() (1 flush, 2 end record, 3 fsync, 4 rename,
- * 5 fsync target dir, 6 fsync incoming dir) and with 7 after the last.
+ * 5 fsync target dir, 6 where the fsync of incoming/ used to be: no I/O
+ * now) and with 7 after the last.
  * Crash simulations _exit() from it in a child. NULL in production.
  */
 extern void (*queue_file_commit_hook)(int step);
@@ -344,12 +365,21 @@ int queue_file_update(struct queue_file *qf,
 /*
  * queue_file_move - rename the file to queue to and fsync both directories
  * (needs QUEUE_FILE_UPDATE). The handle follows the file.
- * queue_file_remove - unlink it and fsync its directory; the handle stays
- * usable for reading until closed.
+ * queue_file_remove - unlink it and make that durable with
+ * queue_removals_sync(); the handle stays usable for reading until
+ * closed.
  */
 int queue_file_move(struct queue_file *qf, enum queue_name to,
     const char **error_r);
 int queue_file_remove(struct queue_file *qf, const char **error_r);
+
+/*
+ * queue_removals_sync - make earlier unlinks from queue q durable: fsync
+ * incoming/ (unless q is incoming), then q/ (see COMMIT AND REMOVAL:
+ * incoming/ must be synced first). -1 with errno if either fsync fails.
+ */
+int queue_removals_sync(const char *queue_dir, enum queue_name q,
+    const char **error_r);
 
 /* ----------------------------------------------- recovery and by name */
 
@@ -380,9 +410,13 @@ int queue_file_locate(const char *queue_dir, const char *id,
 
 /*
  * queue_file_recover - for a file left in incoming/ by a writer that is
- * gone (its lock is free): if it is complete, fsync it and finish its
- * commit (rename to target, fsync directories) and return 1; if not,
- * return 0 and leave it
+ * gone (its lock is free): if another queue (active, deferred, hold,
+ * corrupt) holds ID under the same inode, incoming/ID is a stale name
+ * from a commit whose incoming/ removal a crash undid: remove it, fsync
+ * incoming/ and return 1 (another file under the ID: -1 EEXIST, both
+ * left). Otherwise, if it is complete, fsync it and finish its commit
+ * (rename to target, fsync directories) and return 1; if not, return 0
+ * and leave it
  * (the caller removes it or moves it to corrupt/). -1 on errors, with
  * EWOULDBLOCK while the writer still holds its lock (it is alive: wait
  * for it), ENOENT when there is no incoming/ID (look with

@@ -962,6 +962,58 @@ test_recover_live_writer(void)
 	test_end();
 }
 
+/*
+ * A crash on a file system without atomic renames may bring incoming/ID
+ * back beside active/ID (same inode): recovery removes the stale name,
+ * also while qmgr holds the update lock, and never commits it again.
+ */
+static void
+test_recover_stale_incoming(void)
+{
+	struct str *content = make_content(100);
+	struct str *a = str_new(0, 0), *in = str_new(0, 0);
+	char id[QUEUE_ID_SIZE];
+	struct queue_file *qf;
+	const char *error;
+	enum queue_name q;
+	size_t n[2] = { 0, 0 };
+	int fd;
+
+	test_begin("recovery removes a stale incoming/ name of a committed file");
+	clear_queue(QUEUE_ACTIVE);
+	clear_queue(QUEUE_INCOMING);
+	TEST_ASSERT(write_message(content, QUEUE_ACTIVE, id) == 0);
+	(void)queue_file_path(qdir, QUEUE_ACTIVE, id, a);
+	(void)queue_file_path(qdir, QUEUE_INCOMING, id, in);
+	TEST_ASSERT(link(str_c(a), str_c(in)) == 0);
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, QUEUE_FILE_UPDATE, &error);
+	TEST_ASSERT(qf != NULL);
+	TEST_ASSERT(queue_file_recover(qdir, id, QUEUE_ACTIVE, &error) == 1);
+	TEST_ASSERT(access(str_c(in), F_OK) < 0 && errno == ENOENT);
+	TEST_ASSERT(queue_file_locate(qdir, id, &q) == 0 && q == QUEUE_ACTIVE);
+	queue_file_close(&qf);
+	/* another file under the same ID: both are left alone */
+	fd = open(str_c(in), O_WRONLY | O_CREAT | O_EXCL, 0600);
+	TEST_ASSERT(fd >= 0);
+	(void)close(fd);
+	TEST_ASSERT(queue_file_recover(qdir, id, QUEUE_ACTIVE, &error) == -1 &&
+	    errno == EEXIST);
+	TEST_ASSERT(access(str_c(in), F_OK) == 0 && access(str_c(a), F_OK) == 0);
+	(void)unlink(str_c(in));
+	/* removal syncs incoming/ too and leaves nothing behind */
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, QUEUE_FILE_UPDATE, &error);
+	TEST_ASSERT(qf != NULL && queue_file_remove(qf, &error) == 0);
+	queue_file_close(&qf);
+	TEST_ASSERT(queue_scan(qdir, QUEUE_ACTIVE, count_cb, n) == 0 &&
+	    n[0] == 0);
+	TEST_ASSERT(queue_removals_sync(qdir, QUEUE_ACTIVE, &error) == 0);
+	TEST_ASSERT(queue_removals_sync("/nonexistent", QUEUE_ACTIVE, &error) == -1);
+	str_free(&a);
+	str_free(&in);
+	str_free(&content);
+	test_end();
+}
+
 static void
 test_move_remove_scan(void)
 {
@@ -1094,6 +1146,7 @@ main(void)
 	test_crash_steps();
 	test_crash_random();
 	test_recover_live_writer();
+	test_recover_stale_incoming();
 	test_move_remove_scan();
 	test_dump();
 	return test_done();
