@@ -28,7 +28,7 @@
  *	                         never to a null sender;
  *	  ereject R              the LMTP reply 550 5.7.1 R for this
  *	                         recipient (the MTA bounces);
- *	  vacation               logged only: vacationd is not built yet.
+ *	  vacation               handed to vacationd (lmtpd_vacation.c).
  *	Identical fileinto targets are stored once (RFC 5228 4.1).
  *
  *	Loops: a redirect is not sent when the message already carries a
@@ -578,8 +578,7 @@ run_one(struct run_ctx *rc, struct sieve_script *script,
 			    rc->rcpt->address, a->line);
 			break;
 		case SIEVE_ACT_VACATION:
-			log_info(&sess->log, "vacation action for %s "
-			    "(vacationd not built yet)", rc->rcpt->user);
+			lmtpd_vacation_sieve(sess, rc->rcpt, a);
 			break;
 		}
 	}
