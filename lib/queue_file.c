@@ -916,6 +916,7 @@ struct queue_file {
 	uint32_t content_crc;
 	uint64_t log_start, log_end;	/* the valid status log */
 	size_t nlog;			/* status records replayed */
+	bool unsynced;			/* status records written, not fdatasync'd */
 };
 
 /* A small pread() reader over the file. */
@@ -1658,10 +1659,10 @@ queue_file_verify(struct queue_file *qf, const char **error_r)
 	return verify_content(qf, error_r);
 }
 
-/* queue_file_update - append status records, fdatasync */
-int
-queue_file_update(struct queue_file *qf,
-    const struct queue_rcpt_update *updates, size_t n, const char **error_r)
+/* update_append - append status records; fdatasync them when sync */
+static int
+update_append(struct queue_file *qf, const struct queue_rcpt_update *updates,
+    size_t n, bool sync, const char **error_r)
 {
 	struct str *buf;
 	enum queue_rcpt_state *state;
@@ -1741,7 +1742,7 @@ queue_file_update(struct queue_file *qf,
 		goto out;
 	}
 	if (pwrite_all(qf->fd, str_c(buf), str_len(buf), qf->log_end) < 0 ||
-	    fdatasync(qf->fd) < 0) {
+	    (sync && fdatasync(qf->fd) < 0)) {
 		*error_r = "write queue file";
 		saved = errno;
 		/*
@@ -1772,6 +1773,8 @@ queue_file_update(struct queue_file *qf,
 	qf->log_end += str_len(buf);
 	qf->file_size = qf->log_end;
 	qf->nlog += n;
+	/* One fdatasync covers every earlier unsynced append too. */
+	qf->unsynced = !sync;
 	ret = 0;
 out:
 	free(state);
@@ -1779,6 +1782,45 @@ out:
 	free(rflags);
 	str_free(&buf);
 	return ret;
+}
+
+/* queue_file_update - append status records, fdatasync */
+int
+queue_file_update(struct queue_file *qf,
+    const struct queue_rcpt_update *updates, size_t n, const char **error_r)
+{
+	if (n == 0)
+		return queue_file_sync(qf, error_r);
+	return update_append(qf, updates, n, true, error_r);
+}
+
+/* queue_file_update_nosync - append status records; the caller syncs or removes */
+int
+queue_file_update_nosync(struct queue_file *qf,
+    const struct queue_rcpt_update *updates, size_t n, const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	return update_append(qf, updates, n, false, error_r);
+}
+
+/* queue_file_sync - fdatasync status records written without it */
+int
+queue_file_sync(struct queue_file *qf, const char **error_r)
+{
+	if ((qf->flags & QUEUE_FILE_UPDATE) == 0) {
+		*error_r = "queue file not open for update";
+		errno = EBADF;
+		return -1;
+	}
+	if (!qf->unsynced)
+		return 0;
+	if (fdatasync(qf->fd) < 0) {
+		*error_r = "fdatasync queue file";
+		return -1;
+	}
+	qf->unsynced = false;
+	return 0;
 }
 
 /* queue_file_move - rename between queues; the handle follows */
@@ -1791,6 +1833,9 @@ queue_file_move(struct queue_file *qf, enum queue_name to,
 		errno = EBADF;
 		return -1;
 	}
+	/* The file's state must be durable before it shows up elsewhere. */
+	if (queue_file_sync(qf, error_r) < 0)
+		return -1;
 	if (to == qf->queue)
 		return 0;
 	if (rename_id(qf->queue_dir, qf->queue, to, qf->id, error_r) < 0) {
@@ -1803,9 +1848,9 @@ queue_file_move(struct queue_file *qf, enum queue_name to,
 	return 0;
 }
 
-/* queue_file_remove - unlink and fsync the directory */
+/* queue_file_unlink - unlink; durable after queue_removals_sync() */
 int
-queue_file_remove(struct queue_file *qf, const char **error_r)
+queue_file_unlink(struct queue_file *qf, const char **error_r)
 {
 	struct str *path = str_new(0, 0);
 	int ret = -1;
@@ -1817,9 +1862,18 @@ queue_file_remove(struct queue_file *qf, const char **error_r)
 	    unlink(str_c(path)) < 0)
 		*error_r = "unlink queue file";
 	else
-		ret = queue_removals_sync(qf->queue_dir, qf->queue, error_r);
+		ret = 0;
 	str_free(&path);
 	return ret;
+}
+
+/* queue_file_remove - unlink and make it durable */
+int
+queue_file_remove(struct queue_file *qf, const char **error_r)
+{
+	if (queue_file_unlink(qf, error_r) < 0)
+		return -1;
+	return queue_removals_sync(qf->queue_dir, qf->queue, error_r);
 }
 
 /*

@@ -43,7 +43,9 @@
  *  - A removal (unlink) need not be durable before anything else
  *    happens: a crash that undoes it leaves the message with its durable
  *    recipient state, which is then delivered again only where that
- *    state was not final.
+ *    state was not final (see queue_file_update_nosync()). Callers may
+ *    therefore unlink many files and make the unlinks durable together
+ *    with one queue_removals_sync() (qmgr's group commit).
  *
  * FORMAT (version 1). All integers are big-endian. The file starts with
  * the 8-octet magic "\x89PQF\r\n\x1a\n", then records, each a type octet, a
@@ -363,7 +365,28 @@ int queue_file_update(struct queue_file *qf,
     const struct queue_rcpt_update *updates, size_t n, const char **error_r);
 
 /*
- * queue_file_move - rename the file to queue to and fsync both directories
+ * queue_file_update_nosync - as queue_file_update() but without the
+ * fdatasync: the records are written (the in-memory recipients and any
+ * reader see them) but a crash may undo them, and each recipient then
+ * has its previous durable state again. Only for updates after which the
+ * file is removed at once: a DELIVERED update lost this way means one
+ * more hand-off with the same delivery token, which is exactly what a
+ * crash between the next hop's reply and a synced update does anyway
+ * (the receiver acknowledges it without a second copy; a remote SMTP
+ * server has no tokens and has the same window either way). A later
+ * queue_file_update(), queue_file_sync() or queue_file_move() (which
+ * syncs first) makes these records durable; queue_file_unlink() /
+ * queue_file_remove() make them moot.
+ */
+int queue_file_update_nosync(struct queue_file *qf,
+    const struct queue_rcpt_update *updates, size_t n, const char **error_r);
+
+/* queue_file_sync - fdatasync records from queue_file_update_nosync() */
+int queue_file_sync(struct queue_file *qf, const char **error_r);
+
+/*
+ * queue_file_move - make unsynced status records durable, rename the file
+ * to queue to and fsync both directories
  * (needs QUEUE_FILE_UPDATE). The handle follows the file.
  * queue_file_remove - unlink it and make that durable with
  * queue_removals_sync(); the handle stays usable for reading until
@@ -372,6 +395,15 @@ int queue_file_update(struct queue_file *qf,
 int queue_file_move(struct queue_file *qf, enum queue_name to,
     const char **error_r);
 int queue_file_remove(struct queue_file *qf, const char **error_r);
+
+/*
+ * queue_file_unlink - unlink the file without a directory sync: the
+ * removal is durable only after a later queue_removals_sync() of its
+ * queue (a crash before that brings the file back with its durable
+ * recipient state: see COMMIT AND REMOVAL). For group commit: unlink
+ * many, sync once. The handle stays usable for reading until closed.
+ */
+int queue_file_unlink(struct queue_file *qf, const char **error_r);
 
 /*
  * queue_removals_sync - make earlier unlinks from queue q durable: fsync

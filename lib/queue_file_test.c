@@ -1014,6 +1014,59 @@ test_recover_stale_incoming(void)
 	test_end();
 }
 
+/* status without fdatasync: visible at once, synced by a move, moot on unlink */
+static void
+test_update_nosync(void)
+{
+	struct str *content = make_content(100);
+	char id[QUEUE_ID_SIZE];
+	struct queue_file *qf, *qf2;
+	const char *error;
+	struct queue_rcpt_update u;
+	enum queue_name q;
+
+	test_begin("updates without fdatasync, move syncs, unlink + removals sync");
+	clear_queue(QUEUE_ACTIVE);
+	clear_queue(QUEUE_DEFERRED);
+	TEST_ASSERT(write_message(content, QUEUE_ACTIVE, id) == 0);
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, 0, &error);
+	memset(&u, 0, sizeof(u));
+	u.state = QUEUE_RCPT_DELIVERED;
+	TEST_ASSERT(queue_file_update_nosync(qf, &u, 1, &error) == -1 &&
+	    errno == EBADF);
+	TEST_ASSERT(queue_file_sync(qf, &error) == -1 && errno == EBADF);
+	TEST_ASSERT(queue_file_unlink(qf, &error) == -1 && errno == EBADF);
+	queue_file_close(&qf);
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, QUEUE_FILE_UPDATE, &error);
+	TEST_ASSERT(queue_file_sync(qf, &error) == 0);	/* nothing to do */
+	TEST_ASSERT(queue_file_update_nosync(qf, &u, 0, &error) == 0);
+	TEST_ASSERT(queue_file_update_nosync(qf, &u, 1, &error) == 0);
+	TEST_ASSERT(queue_file_rcpt(qf, 0)->state == QUEUE_RCPT_DELIVERED);
+	/* still sticky */
+	u.state = QUEUE_RCPT_DEFERRED;
+	TEST_ASSERT(queue_file_update_nosync(qf, &u, 1, &error) == -1 &&
+	    errno == EINVAL);
+	/* another reader sees it (page cache) */
+	qf2 = queue_file_open(qdir, QUEUE_ACTIVE, id, 0, &error);
+	TEST_ASSERT(qf2 != NULL &&
+	    queue_file_rcpt(qf2, 0)->state == QUEUE_RCPT_DELIVERED);
+	queue_file_close(&qf2);
+	TEST_ASSERT(queue_file_move(qf, QUEUE_DEFERRED, &error) == 0);
+	TEST_ASSERT(queue_file_locate(qdir, id, &q) == 0 && q == QUEUE_DEFERRED);
+	u.index = 1;
+	u.state = QUEUE_RCPT_BOUNCED;
+	TEST_ASSERT(queue_file_update_nosync(qf, &u, 1, &error) == 0);
+	TEST_ASSERT(queue_file_sync(qf, &error) == 0);
+	TEST_ASSERT(queue_file_unlink(qf, &error) == 0);
+	TEST_ASSERT(queue_file_locate(qdir, id, &q) == -1 && errno == ENOENT);
+	TEST_ASSERT(queue_file_unlink(qf, &error) == -1 && errno == ENOENT);
+	TEST_ASSERT(queue_removals_sync(qdir, QUEUE_DEFERRED, &error) == 0);
+	TEST_ASSERT(check_content(qf, content));
+	queue_file_close(&qf);
+	str_free(&content);
+	test_end();
+}
+
 static void
 test_move_remove_scan(void)
 {
@@ -1147,6 +1200,7 @@ main(void)
 	test_crash_random();
 	test_recover_live_writer();
 	test_recover_stale_incoming();
+	test_update_nosync();
 	test_move_remove_scan();
 	test_dump();
 	return test_done();

@@ -19,6 +19,26 @@
  *	later round (the recipient stays non-final on disk; its delivery
  *	token makes a repeated hand-off harmless).
  *
+ *	Cheap completion (the durable path costs what correctness needs):
+ *	- When an answer makes every recipient of the message final and
+ *	  nothing else of it is queued or in flight, the status records are
+ *	  written without fdatasync (queue_file_update_nosync): the file is
+ *	  removed right after, which makes them moot. If a crash undoes the
+ *	  removal, the file comes back with the recipients' previous durable
+ *	  state and they are handed off again with the same delivery tokens:
+ *	  the LMTP servers acknowledge without a second copy. For a remote
+ *	  SMTP server (no tokens) this is the window that already exists
+ *	  between its 250 and a synced status record; it is not widened in
+ *	  kind, only by the time to the next group commit (one event-loop
+ *	  round). If the message is not removed after all (a DSN must go
+ *	  out first, or some recipient is still open), the next synced
+ *	  update or queue_file_move() makes the records durable first.
+ *	- Group commit: finished files are unlinked at once but the
+ *	  directory syncs (incoming/, then active/: queue_removals_sync) run
+ *	  once per event-loop round for all the messages finished in it,
+ *	  from a zero-delay timer; "removed" is logged after that sync. Until
+ *	  then a crash brings a file back as described above.
+ *
  * SEE ALSO
  *	qmgr.c, lib/queue_file.h
  */
@@ -33,6 +53,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "event.h"
 #include "log.h"
 #include "queue_file.h"
 
@@ -76,6 +97,70 @@ size_t
 qmgr_rcpt_count(void)
 {
 	return qmgr_nrcpts;
+}
+
+/* ------------------------------------------------ group commit of removals */
+
+static char (*qmgr_removed)[QUEUE_ID_SIZE];	/* unlinked, not yet synced */
+static size_t qmgr_nremoved, qmgr_removed_cap;
+static struct event_timer *qmgr_removed_timer;
+
+/* qmgr_removed_flush - one directory sync for every removal of this round */
+static void
+qmgr_removed_flush(void *ctx UNUSED)
+{
+	const char *error = NULL;
+	size_t i;
+	int rc;
+
+	qmgr_removed_timer = NULL;
+	if (qmgr_nremoved == 0)
+		return;
+	rc = queue_removals_sync(".", QUEUE_ACTIVE, &error);
+	for (i = 0; i < qmgr_nremoved; i++) {
+		struct log_ctx log = { qmgr_removed[i] };
+
+		if (rc < 0)
+			log_error(&log, "removed, but the removal is not known "
+			    "to be on disk: %s: %m", error);
+		else
+			log_info(&log, "removed");
+	}
+	qmgr_nremoved = 0;
+}
+
+/* qmgr_removed_exit - sync what is pending when the process exits */
+static void
+qmgr_removed_exit(void)
+{
+	const char *error;
+
+	if (qmgr_nremoved > 0)
+		(void)queue_removals_sync(".", QUEUE_ACTIVE, &error);
+}
+
+/* qmgr_removed_add - id was unlinked from active/: sync it this round */
+static void
+qmgr_removed_add(const char *id)
+{
+	static bool exit_hook;
+
+	if (!exit_hook) {
+		exit_hook = true;
+		(void)atexit(qmgr_removed_exit);
+	}
+	if (qmgr_nremoved == qmgr_removed_cap) {
+		qmgr_removed_cap = qmgr_removed_cap == 0 ? 64 :
+		    qmgr_removed_cap * 2;
+		qmgr_removed = xrealloc(qmgr_removed, qmgr_removed_cap *
+		    sizeof(*qmgr_removed));
+	}
+	pst_strlcpy(qmgr_removed[qmgr_nremoved++], id, QUEUE_ID_SIZE);
+	/* Runs after this round's callbacks, before the loop waits again. */
+	if (qmgr_removed_timer == NULL &&
+	    (qmgr_removed_timer = event_timer_add(qmgr_loop(), 0,
+	    qmgr_removed_flush, NULL)) == NULL)
+		qmgr_removed_flush(NULL);
 }
 
 /* qmgr_message_free - unlink from memory, close the file (drops the lock) */
@@ -295,6 +380,21 @@ qmgr_message_load(struct queue_file *qf)
 	qmgr_message_maybe_done(msg);
 }
 
+/* qmgr_open_count - recipients of the file that are not final */
+static size_t
+qmgr_open_count(const struct qmgr_message *msg)
+{
+	size_t i, n = queue_file_rcpt_count(msg->qf), open = 0;
+
+	for (i = 0; i < n; i++) {
+		enum queue_rcpt_state st = queue_file_rcpt(msg->qf, i)->state;
+
+		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED)
+			open++;
+	}
+	return open;
+}
+
 /* qmgr_find_result - the agent's result for queue file index idx */
 static const struct deliver_result *
 qmgr_find_result(const struct deliver_response *res, size_t idx)
@@ -319,7 +419,9 @@ qmgr_message_results(struct qmgr_job *job, const struct deliver_response *res,
 	struct str **reasons;
 	enum deliver_status *st;
 	const char *error = NULL, *relay;
-	size_t i;
+	size_t i, nfinal = 0;
+	bool last;
+	int rc;
 
 	u = xcalloc(job->nrcpts, sizeof(*u));
 	reasons = xcalloc(job->nrcpts, sizeof(*reasons));
@@ -348,8 +450,19 @@ qmgr_message_results(struct qmgr_job *job, const struct deliver_response *res,
 		if (dr != NULL && st[i] == DELIVER_STATUS_DELIVERED &&
 		    (dr->flags & DELIVER_RES_F_DSN_PASSED) != 0)
 			u[i].flags = QUEUE_RCPT_F_DSN_SENT;
+		if (u[i].state != QUEUE_RCPT_DEFERRED)
+			nfinal++;
 	}
-	if (queue_file_update(msg->qf, u, job->nrcpts, &error) < 0) {
+	/*
+	 * The last job of a message that leaves no recipient open: the
+	 * message finishes below, and its file goes (or a synced update or
+	 * move comes first): no fdatasync needed (see DESCRIPTION).
+	 */
+	last = msg->queued == 0 && msg->inflight == 1 &&
+	    nfinal == job->nrcpts && qmgr_open_count(msg) == job->nrcpts;
+	rc = last ? queue_file_update_nosync(msg->qf, u, job->nrcpts, &error) :
+	    queue_file_update(msg->qf, u, job->nrcpts, &error);
+	if (rc < 0) {
 		log_error(&msg->log, "cannot record delivery status: %s: %m "
 		    "(the recipients will be tried again)", error);
 	} else {
@@ -452,11 +565,17 @@ qmgr_message_finish(struct qmgr_message *msg)
 		}
 	}
 	if (!open && dsn_ok) {
-		if (queue_file_remove(msg->qf, &error) < 0)
+		/* Durable with this round's group commit (qmgr_removed_flush). */
+		if (queue_file_unlink(msg->qf, &error) < 0) {
 			log_error(&msg->log, "cannot remove the queue file: "
 			    "%s: %m", error);
-		else
-			log_info(&msg->log, "removed");
+			/* It stays: its state must be on disk after all. */
+			if (queue_file_sync(msg->qf, &error) < 0)
+				log_error(&msg->log, "cannot sync the queue "
+				    "file: %s: %m", error);
+		} else {
+			qmgr_removed_add(msg->id);
+		}
 		qmgr_message_free(msg);
 		return;
 	}
