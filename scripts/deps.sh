@@ -19,6 +19,8 @@ TEST_PKGS=(
 	sieve-connect
 	postfix unbound
 	inn2
+	heimdal-kdc heimdal-clients slapd ldap-utils python3-gssapi
+	libsasl2-modules-gssapi-heimdal
 )
 
 # inn2 (INN, the real NNTP peer of the news-gw tests): its post-install step
