@@ -37,7 +37,11 @@
  *	$news_gw_message_size_limit and a per-line limit, header fields
  *	are checked before use, Message-IDs are syntax-checked, and no
  *	input becomes a path. Feeding is limited to $news_gw_peers by
- *	address. $news_gw_password is sent only to $news_gw_server.
+ *	address or network. $news_gw_password is sent only to
+ *	$news_gw_server (inside TLS with $news_gw_starttls); with
+ *	$news_gw_starttls, TLS is required (fail closed) and, with
+ *	$news_gw_tls_ca_file, the server's certificate must verify and
+ *	name the server.
  *
  * DIAGNOSTICS
  *	"ID: message-id=<id>, groups=g, server=h:p, status=sent (240 ...)",
@@ -60,6 +64,7 @@
 #include "map.h"
 #include "server.h"
 #include "str.h"
+#include "tls.h"
 
 #include "newsgw.h"
 
@@ -110,6 +115,9 @@ newsgw_pre_jail(void)
 {
 	struct config *cfg = conf();
 	struct newsgw_settings *s = &newsgw_settings;
+	struct tls_params tp;
+	struct str *err;
+	size_t i;
 
 	s->role = config_str(cfg, "news_gw_role");
 	if (strcmp(s->role, "auto") != 0 && strcmp(s->role, "lmtp") != 0 &&
@@ -132,10 +140,24 @@ newsgw_pre_jail(void)
 	s->password = config_str(cfg, "news_gw_password");
 	s->starttls = config_bool(cfg, "news_gw_starttls");
 	s->tls_ca_file = config_str(cfg, "news_gw_tls_ca_file");
-	if (s->starttls)
-		log_fatal(NULL, "news_gw_starttls = yes: STARTTLS is not "
-		    "implemented yet (news-gw(8) BUGS)");
+	if (s->starttls) {
+		/* TLS is required then: no context, no news-gw */
+		memset(&tp, 0, sizeof(tp));
+		tp.ca_file = s->tls_ca_file;
+		tp.protocols = config_str(cfg, "tls_protocols");
+		err = str_new(0, 0);
+		s->tls_ctx = tls_context_new_client(&tp, err);
+		if (s->tls_ctx == NULL)
+			log_fatal(NULL, "news_gw_starttls = yes: %s",
+			    str_c(err));
+		str_free(&err);
+	}
 	s->peers = config_list(cfg, "news_gw_peers", &s->npeers);
+	for (i = 0; i < s->npeers; i++)
+		if (!newsgw_peer_spec_ok(s->peers[i]))
+			log_fatal(NULL, "news_gw_peers: \"%s\" is not an "
+			    "address or a network (a.b.c.d/n, x::y/n)",
+			    s->peers[i]);
 	s->history = config_str(cfg, "news_gw_history");
 	s->history_lifetime = config_time(cfg, "news_gw_history_lifetime");
 	s->size_limit = config_size(cfg, "news_gw_message_size_limit");
@@ -190,6 +212,7 @@ newsgw_pre_exit(void)
 		map_close(&newsgw_settings.news_to_mail_maps[i]);
 	free(newsgw_settings.newsgroups_maps);
 	free(newsgw_settings.news_to_mail_maps);
+	tls_context_free(&newsgw_settings.tls_ctx);
 	newsgw_settings.newsgroups_maps = NULL;
 	newsgw_settings.news_to_mail_maps = NULL;
 }

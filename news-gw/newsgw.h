@@ -22,6 +22,7 @@
 
 struct map;
 struct stream;
+struct tls_context;
 
 #define NEWSGW_MARKER "X-Postern-Gateway"
 
@@ -35,6 +36,7 @@ struct newsgw_settings {
 	const char *password;
 	bool starttls;
 	const char *tls_ca_file;
+	struct tls_context *tls_ctx;	/* client context when starttls */
 	const char *const *peers;
 	size_t npeers;
 	const char *history;
@@ -111,6 +113,9 @@ void newsgw_article_to_mail(const char *art, size_t len,
 int newsgw_history_seen(const char *msgid, char *dir_r, struct log_ctx *log);
 /* newsgw_history_add - remember msgid as gatewayed in direction dir */
 int newsgw_history_add(const char *msgid, char dir, struct log_ctx *log);
+/* newsgw_history_add_at - the same, as gatewayed at when (for tests) */
+int newsgw_history_add_at(const char *msgid, char dir, time_t when,
+    struct log_ctx *log);
 /* newsgw_history_hwm - the high-water mark of group (0 if none) */
 int newsgw_history_hwm(const char *group, unsigned long *hwm_r,
     bool *found_r, struct log_ctx *log);
@@ -147,6 +152,18 @@ int newsgw_nntp_cmd(struct newsgw_nntp *n, const char *cmd, struct str *reply);
 int newsgw_nntp_block(struct newsgw_nntp *n, struct str *data, bool *too_big_r);
 
 /* newsgw_feed.c */
+/*
+ * newsgw_peer_spec_ok - whether spec is an address or a network
+ * ("192.0.2.0/24", "2001:db8::/32", "::1/128") that newsgw_peer_match
+ * understands.
+ */
+bool newsgw_peer_spec_ok(const char *spec);
+/*
+ * newsgw_peer_match - whether the connecting address addr (numeric; an
+ * IPv4-mapped IPv6 address counts as its IPv4 address) is one of the n
+ * specs (addresses or networks; malformed ones match nothing).
+ */
+bool newsgw_peer_match(const char *const *specs, size_t n, const char *addr);
 void newsgw_feed_run(int fd, const char *peer_addr, const char *peer);
 /*
  * newsgw_receive - gateway one received article to mail: history,

@@ -4,11 +4,26 @@
  *
  * DESCRIPTION
  *	newsgw_nntp_open() connects to "host:port" (a name or an address;
- *	"[v6]:port" for IPv6), reads the greeting (200/201; 400/502 are
- *	temporary/permanent refusals), authenticates with AUTHINFO USER/
- *	PASS (RFC 4643) when $news_gw_username is set, and sends MODE
- *	READER for POST and for the puller (INN hands a feeding peer's
- *	connection to its reader, nnrpd, only then).
+ *	"[v6]:port" for IPv6) and reads the greeting (200/201; 400/502 are
+ *	temporary/permanent refusals). Then, in this order (RFC 4642 and
+ *	RFC 4643 want a mode-switching server such as INN in its final
+ *	mode before STARTTLS and AUTHINFO):
+ *
+ *	    MODE READER  for POST and for the puller (INN hands a feeding
+ *	                 peer's connection to its reader, nnrpd, only then);
+ *	    STARTTLS     when $news_gw_starttls (RFC 4642): 382, then the
+ *	                 TLS handshake (lib/tls) with SNI; with
+ *	                 $news_gw_tls_ca_file the certificate must verify
+ *	                 and be for the host (RFC 6125), without it the
+ *	                 session is encrypted but unauthenticated. TLS is
+ *	                 then required: no 382, a failed handshake or an
+ *	                 untrusted certificate ends the connection before
+ *	                 anything else is sent (fail closed; the caller
+ *	                 treats it as temporary). CAPABILITIES seen before
+ *	                 are forgotten (we keep none).
+ *	    AUTHINFO     USER/PASS (RFC 4643) when $news_gw_username is
+ *	                 set, and only to $news_gw_server (never to a
+ *	                 different $news_gw_pull_server): 381 then 281.
  *
  *	Posting (RFC 3977 6.3.1 POST, 6.3.2 IHAVE):
  *	    POST:  340 -> article -> 240 ok; 440/441 refused, but a 441
@@ -21,6 +36,9 @@
  *	A broken connection or timeout is temporary. Every reply line is
  *	bounded (NNTP_LINE_MAX .. 4 KB) and every block is bounded by
  *	$news_gw_message_size_limit.
+ *
+ *	XXX: SASL (AUTHINFO SASL, RFC 4643 2.4) is not implemented; a
+ *	server that offers only SASL cannot be used.
  *
  * SEE ALSO
  *	RFC 3977, RFC 4643, RFC 4642.
@@ -39,6 +57,7 @@
 #include "nntp_proto.h"
 #include "stream.h"
 #include "str.h"
+#include "tls.h"
 
 #include "newsgw.h"
 
@@ -47,17 +66,18 @@
 
 struct newsgw_nntp {
 	struct stream *s;
+	struct tls_session *tls;
+	bool broken;		/* no QUIT at close (a failed handshake) */
 	struct str *line;
 	struct log_ctx *log;
 };
 
-/* newsgw_connect - a connected TCP socket to server, or -1 with why */
+/* newsgw_connect - a connected TCP socket to server, or -1 with why; its host part into host */
 static int
-newsgw_connect(const char *server, struct str *why)
+newsgw_connect(const char *server, struct str *host, struct str *why)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	struct pollfd pfd;
-	struct str *host = str_new(0, 0);
 	const char *colon, *port;
 	socklen_t len;
 	int fd = -1, err, flags;
@@ -112,7 +132,6 @@ newsgw_connect(const char *server, struct str *why)
 out:
 	if (res != NULL)
 		freeaddrinfo(res);
-	str_free(&host);
 	return fd;
 }
 
@@ -147,26 +166,75 @@ newsgw_nntp_cmd(struct newsgw_nntp *n, const char *cmd, struct str *reply)
 	return newsgw_nntp_reply(n, reply);
 }
 
+/* newsgw_nntp_starttls - STARTTLS and the handshake; false with why (fail closed) */
+static bool
+newsgw_nntp_starttls(struct newsgw_nntp *n, const char *server,
+    const char *host, struct str *why)
+{
+	struct str *reply = str_new(0, 0), *desc = str_new(0, 0);
+	bool ok = false;
+	int code;
+
+	if (newsgw_settings.tls_ctx == NULL) {
+		str_printf(why, "%s: STARTTLS: no TLS context", server);
+		goto out;
+	}
+	code = newsgw_nntp_cmd(n, "STARTTLS", reply);
+	if (code != 382) {
+		str_printf(why, "%s: TLS is required, but the server refused "
+		    "STARTTLS: %s", server, str_c(reply));
+		goto out;
+	}
+	n->tls = tls_session_start(newsgw_settings.tls_ctx, n->s, host,
+	    newsgw_settings.timeout, desc);
+	if (n->tls == NULL) {
+		str_printf(why, "%s: TLS handshake failed: %s", server,
+		    str_c(desc));
+		goto out;
+	}
+	str_clear(desc);
+	tls_session_describe(n->tls, desc);
+	log_info(n->log, "%s TLS connection established to %s: %s",
+	    tls_session_verified(n->tls) ? "Trusted" : "Untrusted", server,
+	    str_c(desc));
+	if (newsgw_settings.tls_ca_file[0] != '\0') {
+		if (!tls_session_verified(n->tls)) {
+			str_printf(why, "%s: server certificate not trusted by "
+			    "news_gw_tls_ca_file", server);
+			goto out;
+		}
+		if (!tls_session_name_matches(n->tls, host)) {
+			str_printf(why, "%s: server certificate is not for %s",
+			    server, host);
+			goto out;
+		}
+	}
+	ok = true;
+out:
+	str_free(&reply);
+	str_free(&desc);
+	return ok;
+}
+
 /* newsgw_nntp_open - see newsgw.h */
 struct newsgw_nntp *
 newsgw_nntp_open(const char *server, bool reader, struct str *why,
     struct log_ctx *log)
 {
 	struct newsgw_nntp *n;
-	struct str *cmd = str_new(0, 0), *reply = str_new(0, 0);
+	struct str *cmd = str_new(0, 0), *reply = str_new(0, 0),
+	    *host = str_new(0, 0);
 	int fd, code;
 
 	str_clear(why);
 	if (server == NULL || server[0] == '\0') {
 		str_set_cstr(why, "no NNTP server configured");
-		str_free(&cmd);
-		str_free(&reply);
-		return NULL;
+		n = NULL;
+		goto out;
 	}
-	if ((fd = newsgw_connect(server, why)) < 0) {
-		str_free(&cmd);
-		str_free(&reply);
-		return NULL;
+	if ((fd = newsgw_connect(server, host, why)) < 0) {
+		n = NULL;
+		goto out;
 	}
 	n = xcalloc(1, sizeof(*n));
 	n->s = stream_new(fd, newsgw_settings.timeout, 0);
@@ -177,7 +245,21 @@ newsgw_nntp_open(const char *server, bool reader, struct str *why,
 		str_printf(why, "%s greeted: %s", server, str_c(reply));
 		goto fail;
 	}
-	if (newsgw_settings.username[0] != '\0') {
+	if (reader) {
+		code = newsgw_nntp_cmd(n, "MODE READER", reply);
+		if (code != 200 && code != 201) {
+			str_printf(why, "%s: MODE READER: %s", server,
+			    str_c(reply));
+			goto fail;
+		}
+	}
+	if (newsgw_settings.starttls &&
+	    !newsgw_nntp_starttls(n, server, str_c(host), why)) {
+		n->broken = n->tls == NULL;
+		goto fail;
+	}
+	if (newsgw_settings.username[0] != '\0' &&
+	    strcmp(server, newsgw_settings.server) == 0) {
 		str_printf(cmd, "AUTHINFO USER %s", newsgw_settings.username);
 		code = newsgw_nntp_cmd(n, str_c(cmd), reply);
 		if (code == 381) {
@@ -193,22 +275,14 @@ newsgw_nntp_open(const char *server, bool reader, struct str *why,
 			goto fail;
 		}
 	}
-	if (reader) {
-		code = newsgw_nntp_cmd(n, "MODE READER", reply);
-		if (code != 200 && code != 201) {
-			str_printf(why, "%s: MODE READER: %s", server,
-			    str_c(reply));
-			goto fail;
-		}
-	}
-	str_free(&cmd);
-	str_free(&reply);
-	return n;
+	goto out;
 fail:
+	newsgw_nntp_close(&n);
+out:
 	str_free(&cmd);
 	str_free(&reply);
-	newsgw_nntp_close(&n);
-	return NULL;
+	str_free(&host);
+	return n;
 }
 
 /* newsgw_nntp_close - see newsgw.h */
@@ -220,12 +294,13 @@ newsgw_nntp_close(struct newsgw_nntp **np)
 
 	if (n == NULL)
 		return;
-	if (stream_error(n->s) == STREAM_OK) {
+	if (!n->broken && stream_error(n->s) == STREAM_OK) {
 		reply = str_new(0, 0);
 		stream_set_timeout(n->s, 5);
 		(void)newsgw_nntp_cmd(n, "QUIT", reply);
 		str_free(&reply);
 	}
+	tls_session_free(&n->tls);
 	stream_free(&n->s);
 	str_free(&n->line);
 	free(n);

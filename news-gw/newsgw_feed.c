@@ -3,7 +3,8 @@
  * newsgw_feed - news-gw's NNTP feed server and the news-to-mail step
  *
  * DESCRIPTION
- *	A transit-only NNTP server (RFC 3977) for the peers in
+ *	A transit-only NNTP server (RFC 3977) for the peers (addresses or
+ *	networks, newsgw_peer_match()) in
  *	$news_gw_peers (others: "502 Access denied" and the connection is
  *	closed). Commands: CAPABILITIES, MODE STREAM, CHECK and TAKETHIS
  *	(RFC 4644), IHAVE, DATE, HELP, QUIT; MODE READER and everything
@@ -30,6 +31,7 @@
  *	inject through cleanup ($news_gw_cleanup_service), then remember
  *	the Message-ID as 'n'.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,15 +354,84 @@ out:
 	return rc;
 }
 
-/* newsgw_peer_ok - whether addr is in $news_gw_peers */
+/*
+ * newsgw_peer_parse - spec as address bytes (4 or 16) and prefix length;
+ * false if malformed. An IPv4-mapped IPv6 address is made IPv4.
+ */
 static bool
-newsgw_peer_ok(const char *addr)
+newsgw_peer_parse(const char *spec, unsigned char addr[16], size_t *alen_r,
+    unsigned *bits_r)
 {
-	size_t i;
+	static const unsigned char v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash;
+	unsigned long bits;
+	size_t alen, len;
 
-	for (i = 0; i < newsgw_settings.npeers; i++)
-		if (strcasecmp(newsgw_settings.peers[i], addr) == 0)
-			return true;
+	slash = strchr(spec, '/');
+	len = slash != NULL ? (size_t)(slash - spec) : strlen(spec);
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, spec, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		alen = 4;
+	else if (inet_pton(AF_INET6, buf, addr) == 1)
+		alen = 16;
+	else
+		return false;
+	bits = alen * 8;
+	if (slash != NULL && (slash[1] == '\0' ||
+	    !str_to_ulong(slash + 1, strlen(slash + 1), alen * 8, &bits)))
+		return false;
+	if (alen == 16 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0 &&
+	    (slash == NULL || bits >= 96)) {
+		memmove(addr, addr + 12, 4);
+		alen = 4;
+		bits -= 96;
+	}
+	*alen_r = alen;
+	*bits_r = (unsigned)bits;
+	return true;
+}
+
+/* newsgw_peer_spec_ok - see newsgw.h */
+bool
+newsgw_peer_spec_ok(const char *spec)
+{
+	unsigned char a[16];
+	size_t alen;
+	unsigned bits;
+
+	return newsgw_peer_parse(spec, a, &alen, &bits);
+}
+
+/* newsgw_peer_match - see newsgw.h */
+bool
+newsgw_peer_match(const char *const *specs, size_t n, const char *addr)
+{
+	unsigned char a[16], net[16];
+	size_t alen, nlen, i, full;
+	unsigned abits, bits, rest;
+
+	if (strchr(addr, '/') != NULL ||
+	    !newsgw_peer_parse(addr, a, &alen, &abits))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (!newsgw_peer_parse(specs[i], net, &nlen, &bits) ||
+		    nlen != alen)
+			continue;
+		full = bits / 8;
+		rest = bits % 8;
+		if (memcmp(a, net, full) != 0)
+			continue;
+		if (rest != 0 && ((a[full] ^ net[full]) &
+		    (unsigned char)(0xff << (8 - rest))) != 0)
+			continue;
+		return true;
+	}
 	return false;
 }
 
@@ -490,7 +561,8 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	f.peer = peer;
 	queue_id_new(f.sess_id);
 	f.log.id = f.sess_id;
-	if (!newsgw_peer_ok(peer_addr)) {
+	if (!newsgw_peer_match(newsgw_settings.peers, newsgw_settings.npeers,
+	    peer_addr)) {
 		log_warn(&f.log, "refused NNTP feed from %s: not in "
 		    "news_gw_peers", peer);
 		(void)stream_puts(f.s, "502 Access denied: not a feeding "

@@ -170,16 +170,25 @@ newsgw_history_seen(const char *msgid, char *dir_r, struct log_ctx *log)
 	return rc;
 }
 
+/* newsgw_history_add_at - see newsgw.h */
+int
+newsgw_history_add_at(const char *msgid, char dir, time_t when,
+    struct log_ctx *log)
+{
+	char value[64];
+
+	snprintf(value, sizeof(value), "%c %lld", dir, (long long)when);
+	return newsgw_history_put(msgid, value, log);
+}
+
 /* newsgw_history_add - see newsgw.h */
 int
 newsgw_history_add(const char *msgid, char dir, struct log_ctx *log)
 {
 	static unsigned adds;
-	char value[64];
 	int rc;
 
-	snprintf(value, sizeof(value), "%c %lld", dir, (long long)time(NULL));
-	rc = newsgw_history_put(msgid, value, log);
+	rc = newsgw_history_add_at(msgid, dir, time(NULL), log);
 	if (rc == 0 && ++adds % 500 == 0)
 		(void)newsgw_history_expire(log);
 	return rc;

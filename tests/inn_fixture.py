@@ -19,6 +19,15 @@ foreground (-f) so that its pid is ours. innd hands each article to
 innfeed at once; do not `ctlinnd flush innfeed!`: that restarts innfeed
 before it has sent anything.
 
+tls=True makes a self-signed certificate for 127.0.0.1/localhost
+(openssl req; `tls_cert` is also the CA file for clients) and sets
+tlscertfile/tlskeyfile/tlscafile, so nnrpd (the reader, after MODE
+READER) offers STARTTLS (RFC 4642); innd itself (feeds, IHAVE) has no
+TLS. users={"name": "password"} makes localhost read-only for anybody
+and read/post for those users, checked by `ckpasswd -f` against a
+crypt(3) password file (AUTHINFO USER/PASS); reader() and post() then
+log in as the first user.
+
 Facts: /work/shared/TEST-FIXTURES.md (INN). skip_reason() says why INN
 cannot run here (not installed, no news user) so tests can skip with
 that exact reason; a failure to start is an error, never a mock.
@@ -64,6 +73,25 @@ def skip_reason():
     return None
 
 
+def make_cert(cert, key, cn="localhost", san="IP:127.0.0.1,DNS:localhost"):
+    """A self-signed EC certificate and key (PEM), readable by news only."""
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", f"/CN={cn}", "-addext", f"subjectAltName={san}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    os.chmod(cert, 0o644)
+
+
+def crypt_password(password):
+    """A SHA-512 crypt(3) hash for ckpasswd -f."""
+    return subprocess.run(["openssl", "passwd", "-6", "-stdin"],
+                          input=password, text=True, check=True,
+                          capture_output=True, timeout=30).stdout.strip()
+
+
 def free_port():
     for _ in range(200):
         base = free_port_base()
@@ -77,8 +105,11 @@ class Inn:
     """One innd in a temporary directory."""
 
     def __init__(self, groups=("test.one", "test.two", "test.three"), feed_port=None,
-                 feed_groups="test.*", pathhost="inn.test", port=None):
+                 feed_groups="test.*", pathhost="inn.test", port=None,
+                 tls=False, users=None):
         self.groups = tuple(groups)
+        self.tls = tls
+        self.users = dict(users or {})
         self.feed_port = feed_port
         self.feed_groups = feed_groups
         self.pathhost = pathhost
@@ -152,18 +183,44 @@ class Inn:
             "initialtimeout": "30",
             "nnrpdloadlimit": "0",  # busy CI machines: nnrpd would say 400
         }
+        if self.tls:
+            self.tls_cert = d / "etc/tls/cert.pem"
+            self.tls_key = d / "etc/tls/key.pem"
+            make_cert(self.tls_cert, self.tls_key)
+            conf.update(tlscertfile=str(self.tls_cert),
+                        tlskeyfile=str(self.tls_key),
+                        tlscafile=str(self.tls_cert))
         (d / "etc/inn.conf").write_text(
             "".join(f"{k}: {v}\n" for k, v in conf.items()))
         (d / "etc/storage.conf").write_text(
             "method tradspool {\n    newsgroups: *\n    class: 0\n}\n")
-        (d / "etc/readers.conf").write_text(
-            'auth "localhost" {\n'
-            '    hosts: "localhost, 127.0.0.1, ::1, stdin"\n'
-            '    default: "<localhost>"\n}\n'
-            'access "localhost" {\n'
-            '    users: "<localhost>"\n'
-            '    newsgroups: "*"\n'
-            '    access: RPA\n}\n')
+        if self.users:
+            pwfile = d / "etc/newsusers"
+            pwfile.write_text("".join(
+                f"{u}:{crypt_password(pw)}\n" for u, pw in self.users.items()))
+            os.chmod(pwfile, 0o600)
+            (d / "etc/readers.conf").write_text(
+                'auth "localhost" {\n'
+                '    hosts: "localhost, 127.0.0.1, ::1, stdin"\n'
+                f'    auth: "ckpasswd -f {pwfile}"\n'
+                '    default: "<localhost>"\n}\n'
+                'access "localhost" {\n'
+                '    users: "<localhost>"\n'
+                '    newsgroups: "*"\n'
+                '    access: R\n}\n'
+                'access "users" {\n'
+                f'    users: "{",".join(self.users)}"\n'
+                '    newsgroups: "*"\n'
+                '    access: RPA\n}\n')
+        else:
+            (d / "etc/readers.conf").write_text(
+                'auth "localhost" {\n'
+                '    hosts: "localhost, 127.0.0.1, ::1, stdin"\n'
+                '    default: "<localhost>"\n}\n'
+                'access "localhost" {\n'
+                '    users: "<localhost>"\n'
+                '    newsgroups: "*"\n'
+                '    access: RPA\n}\n')
         (d / "etc/incoming.conf").write_text(
             'streaming: true\nmax-connections: 8\n'
             'peer ME {\n    hostname: "localhost, 127.0.0.1"\n}\n')
@@ -331,9 +388,12 @@ class Inn:
         return "\n".join(out)
 
     # ------------------------------------------------------------ clients
-    def reader(self, timeout=30):
-        return nntplib.NNTP(HOST, self.port, readermode=True,
-                            timeout=timeout)
+    def reader(self, timeout=30, login=True):
+        user = password = None
+        if login and self.users:
+            user, password = next(iter(self.users.items()))
+        return nntplib.NNTP(HOST, self.port, user=user, password=password,
+                            readermode=True, usenetrc=False, timeout=timeout)
 
     def post(self, lines):
         """POST an article (a list of bytes lines, headers then body)."""

@@ -5,7 +5,8 @@ Mail to news: SMTP client -> smtpd -> cleanup -> qmgr -> (transport_maps)
 lmtp agent -> news-gw (LMTP) -> INN (POST or IHAVE), read back with
 nntplib. News to mail: nntplib POST -> INN -> innfeed -> news-gw's feed
 server (NNTP_PORT) -> cleanup -> qmgr -> lmtpd -> store, read by IMAP;
-and the puller (GROUP/STAT/ARTICLE) on master's wakeup. Loops,
+and the puller (GROUP/OVER/ARTICLE) on master's wakeup. STARTTLS and
+AUTHINFO against INN's nnrpd. Loops,
 duplicates, INN down, and bad input on both sides.
 """
 
@@ -31,7 +32,7 @@ needs_inn = pytest.mark.skipif(_skip is not None, reason=_skip or "")
 
 
 def setup_gw(instance_factory, inn=None, config=None, pull=False,
-             users=("alice", "bob", "carol")):
+             users=("alice", "bob", "carol"), services=()):
     """The pipeline plus news-gw's LMTP and feed services, maps for
     test.one (both ways: carol), test.two (news -> alice), test.three
     (pulled -> bob)."""
@@ -73,6 +74,8 @@ def setup_gw(instance_factory, inn=None, config=None, pull=False,
     if pull:
         inst.add_service("news-pull unix y - n 1 1 news-gw "
                          "-o news_gw_role=pull")
+    for line in services:
+        inst.add_service(line)
     start_pipeline(p)
     deadline = time.monotonic() + 15
     while not (d / "spool/private/news-gw").exists():
@@ -309,7 +312,7 @@ def test_ihave_inn_down_deferred_then_delivered(instance_factory, inn_factory):
 
 @needs_inn
 def test_pull(instance_factory, inn_factory):
-    """The puller fetches new articles of test.three (GROUP/STAT/ARTICLE)
+    """The puller fetches new articles of test.three (GROUP/OVER/ARTICLE)
     and mails them once; the high-water mark keeps them from coming again."""
     inn = inn_factory()
     p = setup_gw(instance_factory, inn=inn, pull=True,
@@ -329,12 +332,18 @@ def test_pull(instance_factory, inn_factory):
     time.sleep(3)  # more wakeups: nothing comes twice
     p.wait_queue_empty()
     assert len(_maybe_fetch(p, "bob")) == 2
+    log = p.inst.log_text()
+    assert "pull test.three: 1 article(s) handled" in log or \
+        "pull test.three: 2 article(s) handled" in log
+    assert "using STAT" not in log   # INN has OVER
 
 
 def test_feed_bad_input(instance_factory):
     """The feed server refuses what it must with the right codes and
-    never crashes (conftest fails the test on a crash in the log)."""
-    p = setup_gw(instance_factory)
+    never crashes (conftest fails the test on a crash in the log).
+    Peers by network: 127.0.0.0/31 lets 127.0.0.1 in, not 127.0.0.2."""
+    p = setup_gw(instance_factory,
+                 config={"news_gw_peers": "127.0.0.0/31 ::1/128"})
     port = p.inst.port("NNTP")
 
     # an unauthorised peer (127.0.0.2 is loopback too)
@@ -441,10 +450,15 @@ def test_feed_bad_input(instance_factory):
     s.close()
 
 
-def lmtp(p):
+def lmtp(p, service="news-gw"):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
-    s.connect(str(p.inst.dir / "spool/private/news-gw"))
+    path = p.inst.dir / "spool/private" / service
+    deadline = time.monotonic() + 15
+    while not path.exists():
+        assert time.monotonic() < deadline, path
+        time.sleep(0.05)
+    s.connect(str(path))
     f = s.makefile("rwb", buffering=0)
     assert f.readline().startswith(b"220")
     return s, f
@@ -491,3 +505,75 @@ def test_lmtp_bad_input(instance_factory):
     assert r.startswith(b"451 4.4.1"), r   # valid article, server down
     assert lmtp_cmd(s, f, "QUIT").startswith(b"221")
     s.close()
+
+
+def lmtp_one(p, service, rcpt, raw):
+    """One LMTP transaction on a news-gw service; the DATA reply."""
+    s, f = lmtp(p, service)
+    try:
+        assert lmtp_cmd(s, f, "LHLO x").startswith(b"250")
+        assert lmtp_cmd(s, f, "MAIL FROM:<a@example.org>").startswith(b"250")
+        assert lmtp_cmd(s, f, f"RCPT TO:<{rcpt}>").startswith(b"250")
+        assert lmtp_cmd(s, f, "DATA").startswith(b"354")
+        s.sendall(raw + b".\r\n")
+        return f.readline()
+    finally:
+        s.close()
+
+
+@needs_inn
+def test_starttls_authinfo(instance_factory, inn_factory, tmp_path):
+    """RFC 4642 STARTTLS and RFC 4643 AUTHINFO USER/PASS against INN
+    (nnrpd with a self-signed certificate, readers.conf auth with
+    ckpasswd -f): the mail is posted inside a verified TLS session by an
+    authenticated user. Fail closed: a certificate the CA file does not
+    trust, a server without STARTTLS (innd as a peer, IHAVE) and a wrong
+    password are temporary failures (451), nothing posted."""
+    inn = inn_factory(tls=True, users={"gwuser": "s3cret pass"})
+    # without AUTHINFO this INN does not let us post
+    with inn.reader(login=False) as n:
+        with pytest.raises((inn_fixture.nntplib.NNTPTemporaryError,
+                            inn_fixture.nntplib.NNTPPermanentError)):
+            n.post([b"From: a@b", b"Newsgroups: test.one", b"Subject: x",
+                    b"", b"x"])
+    other_cert = tmp_path / "other.pem"
+    inn_fixture.make_cert(other_cert, tmp_path / "other.key")
+    os_chmod_all(tmp_path)
+    p = setup_gw(instance_factory, inn=inn, config={
+        "news_gw_starttls": "yes",
+        "news_gw_tls_ca_file": str(inn.tls_cert),
+        "news_gw_username": "gwuser",
+        "news_gw_password": "s3cret pass",
+    }, services=(
+        f"news-gw-badca unix y - n - - news-gw -o news_gw_role=lmtp "
+        f"-o news_gw_tls_ca_file={other_cert}",
+        "news-gw-ihave unix y - n - - news-gw -o news_gw_role=lmtp "
+        "-o news_gw_post_method=ihave",
+        "news-gw-badpw unix y - n - - news-gw -o news_gw_role=lmtp "
+        "-o news_gw_password=wrong",
+    ))
+    mark = p.inst.log_mark()
+    raw, msgid = mail("Alice <alice@example.org>", f"test-one@{DOMAIN}",
+                      "over tls")
+    p.send("alice@localhost", [f"test-one@{DOMAIN}"], raw)
+    h = headers_of(inn.wait_article(msgid, timeout=40))
+    assert h["message-id"] == [msgid]
+    p.inst.wait_for_log(r"Trusted TLS connection established to "
+                        rf"{HOST}:{inn.port}: TLSv1\.[23]", start=mark,
+                        timeout=20)
+    p.wait_queue_empty()
+
+    for service, why in (("news-gw-badca", b"not trusted"),
+                         ("news-gw-ihave", b"refused STARTTLS"),
+                         ("news-gw-badpw", b"authentication failed")):
+        raw, msgid = mail("a@example.org", f"test-one@{DOMAIN}", service)
+        r = lmtp_one(p, service, f"test-one@{DOMAIN}", raw)
+        assert r.startswith(b"451") and why in r, (service, r)
+        assert inn.article(msgid) is None
+
+
+def os_chmod_all(path):
+    import os
+    os.chmod(path, 0o755)
+    for child in path.iterdir():
+        os.chmod(child, 0o644)
