@@ -357,3 +357,30 @@ def test_sieve_vacation_by_managesieve(vac):
     vac.wait_log(r"from=<bob@localhost>: vacation reply sent", mark)
     assert len(vac.wait_messages("bob", 2)) == 2
     assert len(vac.wait_messages("alice", 4)) == 4
+
+
+def test_sieve_vacation_mime_and_utf8_subject(vac):
+    inst = vac.inst
+    upload(inst, "alice",
+           'require ["vacation"];\r\n'
+           'vacation :mime :subject "Absent \xc3\xa9t\xc3\xa9" text:\r\n'
+           'Content-Type: text/plain; charset=utf-8\r\n'
+           'Content-Transfer-Encoding: 8bit\r\n'
+           '\r\n'
+           'Je suis absente cet \xc3\xa9t\xc3\xa9.\r\n'
+           '.\r\n;\r\n'.encode("latin-1").decode("utf-8"))
+    t0 = vac.now()
+    mark = inst.log_mark()
+    vac.send("bob@localhost", ["alice@localhost"],
+             msg("hi", "bob@localhost", "alice@localhost", "<u1@example.org>"))
+    vac.wait_log(r"from=<bob@localhost>: vacation reply sent", mark)
+    got = vac.wait_messages("bob", 1)
+    subject = "=?utf-8?B?" + __import__("base64").b64encode(
+        "Absent été".encode()).decode() + "?="
+    rx = reply_header_re(
+        "<alice@localhost>", "<bob@localhost>", subject, t0,
+        "<u1@example.org>", "<u1@example.org>",
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n",
+        "Je suis absente cet été.\r\n")
+    assert rx.search(got[0]), got[0]
