@@ -12,7 +12,8 @@
  *	    MODE READER  for POST and for the puller (INN hands a feeding
  *	                 peer's connection to its reader, nnrpd, only then);
  *	    STARTTLS     when $news_gw_starttls (RFC 4642): 382, then the
- *	                 TLS handshake (lib/tls) with SNI; with
+ *	                 TLS handshake (lib/tls) with SNI (not for an
+ *	                 address literal); with
  *	                 $news_gw_tls_ca_file the certificate must verify
  *	                 and be for the host (RFC 6125), without it the
  *	                 session is encrypted but unauthenticated. TLS is
@@ -43,6 +44,7 @@
  * SEE ALSO
  *	RFC 3977, RFC 4643, RFC 4642.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -172,7 +174,8 @@ newsgw_nntp_starttls(struct newsgw_nntp *n, const char *server,
     const char *host, struct str *why)
 {
 	struct str *reply = str_new(0, 0), *desc = str_new(0, 0);
-	bool ok = false;
+	unsigned char addr[16];
+	bool ok = false, literal;
 	int code;
 
 	if (newsgw_settings.tls_ctx == NULL) {
@@ -185,8 +188,11 @@ newsgw_nntp_starttls(struct newsgw_nntp *n, const char *server,
 		    "STARTTLS: %s", server, str_c(reply));
 		goto out;
 	}
-	n->tls = tls_session_start(newsgw_settings.tls_ctx, n->s, host,
-	    newsgw_settings.timeout, desc);
+	/* no SNI for an address literal (RFC 6066 3) */
+	literal = inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1;
+	n->tls = tls_session_start(newsgw_settings.tls_ctx, n->s,
+	    literal ? NULL : host, newsgw_settings.timeout, desc);
 	if (n->tls == NULL) {
 		str_printf(why, "%s: TLS handshake failed: %s", server,
 		    str_c(desc));
