@@ -277,6 +277,15 @@ plan_add(struct lmtpd_session *sess, struct lmtpd_plan *plan,
 	}
 }
 
+/* addr_char - may c be part of an address (next to the one we look for)? */
+static bool
+addr_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.@", c) != NULL);
+}
+
 /* header_names_addr - does the header hold NAME: ... addr ...? */
 static bool
 header_names_addr(const char *msg, size_t size, const char *name,
@@ -290,8 +299,12 @@ header_names_addr(const char *msg, size_t size, const char *name,
 	while (header_iter_next(&it, &f)) {
 		if (!header_name_is(&f, name) || f.value_len < alen)
 			continue;
+		/* addr as a whole word: "xalice@h" does not name "alice@h" */
 		for (i = 0; i + alen <= f.value_len; i++)
-			if (strncasecmp(f.value + i, addr, alen) == 0)
+			if (strncasecmp(f.value + i, addr, alen) == 0 &&
+			    (i == 0 || !addr_char(f.value[i - 1])) &&
+			    (i + alen == f.value_len ||
+			    !addr_char(f.value[i + alen])))
 				return true;
 	}
 	return false;
