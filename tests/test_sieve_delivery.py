@@ -235,6 +235,17 @@ def test_errors_keep(instance_factory):
     inst.wait_for_log(r"does not compile \(implicit keep\)")
 
 
+def test_too_many_redirects_keep(instance_factory):
+    inst = mail_instance(instance_factory, sieve_max_redirects="1")
+    upload(inst, "alice", 'redirect "bob@localhost";\r\n'
+           'redirect "carol@localhost";\r\n')
+    lmtp(inst, ["alice@localhost"], msg("two ways"))
+    assert len(mailbox(inst, "alice")) == 1
+    inst.wait_for_log(r"sieve: runtime error in main\S* \(implicit keep\)")
+    time.sleep(2)
+    assert mailbox(inst, "bob") == [] and mailbox(inst, "carol") == []
+
+
 def test_ereject_per_recipient(mi):
     upload(mi, "alice", 'require ["ereject"];\r\n'
            'if header :contains "subject" "spam" { ereject "No spam, thanks"; }\r\n')

@@ -433,3 +433,19 @@ def test_sieve_connect(sv, tmp_path):
     assert "frobnicate" in (p.stderr + p.stdout)
     assert os.readlink(script_dir(sv, "alice") / "active") == "vac.sieve"
     sv.wait_for_log(r"login: user=alice, method=PLAIN, tls=TLSv1")
+
+
+def test_input_in_small_pieces(sv):
+    """A command split into single octets (literal included) is the same
+    command."""
+    r = Raw(sv)
+    r.login()
+    data = GOOD.encode()
+    cmd = b'PUTSCRIPT "bytes" {%d+}\r\n' % len(data) + data + b"\r\n"
+    for i in range(len(cmd)):
+        r.send(cmd[i:i + 1])
+        if i % 16 == 0:
+            time.sleep(0.001)
+    assert r.response()[1].startswith(b"OK")
+    assert (script_dir(sv, "alice") / "bytes.sieve").read_bytes() == data
+    r.close()
