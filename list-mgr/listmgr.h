@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "list_store.h"
 #include "log.h"
@@ -37,6 +38,7 @@ struct listmgr_msg {
 	size_t len;
 	size_t hdr_len;		/* header block incl. the empty line */
 	const char *sender;	/* envelope sender, canonical ("" = null) */
+	const char *token;	/* the recipient's XTOKEN, NULL if none */
 	struct log_ctx *log;
 };
 
@@ -105,5 +107,48 @@ int listmgr_digest_add(struct list *l, const char *data, size_t len);
 int listmgr_digest_check(struct list *l, bool force);
 /* listmgr_periodic - wakeup: digests due, bouncing members to remove */
 void listmgr_periodic(void);
+
+/* listmgr_progress.c: per-post progress records (exactly-once) */
+struct listmgr_progress;
+/*
+ * listmgr_progress_open - open and lock the post's record (keyed by
+ * msg->token, else its Message-ID). NULL with *busy_r false: the post
+ * has no key, distribute without a record; NULL with *busy_r true:
+ * another process holds it or it cannot be opened (logged): answer 451.
+ */
+struct listmgr_progress *listmgr_progress_open(const struct list *l,
+    const struct listmgr_msg *msg, bool *busy_r);
+/* listmgr_progress_close - unlock and free; NULL allowed */
+void listmgr_progress_close(struct listmgr_progress **pp);
+/* listmgr_progress_finished - the record says the whole post is done */
+bool listmgr_progress_finished(const struct listmgr_progress *p);
+/*
+ * listmgr_progress_pending - 1 member still needs its copy, 0 it has one
+ * (queued earlier), -1 not known now (answer 451). p may be NULL (1).
+ */
+int listmgr_progress_pending(struct listmgr_progress *p, const char *member,
+    struct log_ctx *log);
+/* listmgr_progress_intent - durably note "member's copy is qid" before the commit */
+int listmgr_progress_intent(struct listmgr_progress *p, const char *member,
+    const char *qid);
+/* listmgr_progress_failed - note that cleanup refused member's copy after the intent */
+int listmgr_progress_failed(struct listmgr_progress *p, const char *member);
+/* listmgr_progress_done - note that member's copy is queued */
+int listmgr_progress_done(struct listmgr_progress *p, const char *member);
+/* listmgr_progress_finish - durably note the whole post done */
+int listmgr_progress_finish(struct listmgr_progress *p);
+/* listmgr_progress_sync - fdatasync the record */
+int listmgr_progress_sync(struct listmgr_progress *p);
+/* listmgr_progress_expire - remove l's records older than the lifetime */
+void listmgr_progress_expire(const struct list *l, time_t now);
+
+/*
+ * listmgr_inject_copy - as listmgr_inject for one recipient, with the
+ * intent recorded in p (may be NULL) before the end of the message goes
+ * to cleanup and "done" after cleanup's OK.
+ */
+int listmgr_inject_copy(const char *sender, const char *rcpt,
+    const char *data, size_t len, struct listmgr_progress *p,
+    struct log_ctx *log);
 
 #endif

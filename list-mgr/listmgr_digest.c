@@ -403,6 +403,7 @@ listmgr_periodic(void)
 		if ((l = list_store_open(de->d_name, &error)) == NULL)
 			continue;
 		listmgr_upkeep(l);
+		listmgr_progress_expire(l, time(NULL));
 		list_store_free(&l);
 	}
 	closedir(d);

@@ -20,7 +20,8 @@
 /* listmgr_inject_flags - the work of listmgr_inject with cleanup flags */
 static int
 listmgr_inject_flags(const char *sender, const char *const *rcpts, size_t n,
-    const char *data, size_t len, unsigned flags, struct log_ctx *log)
+    const char *data, size_t len, unsigned flags, struct listmgr_progress *p,
+    struct log_ctx *log)
 {
 	struct cleanup_client *c;
 	struct queue_envelope env;
@@ -50,12 +51,24 @@ listmgr_inject_flags(const char *sender, const char *const *rcpts, size_t n,
 	}
 	if (cleanup_client_content(c, data, len, &error) < 0)
 		goto fail;
+	/* the intent is durable before cleanup can commit (see progress) */
+	if (p != NULL && listmgr_progress_intent(p, rcpts[0],
+	    cleanup_client_id(c)) < 0) {
+		error = "cannot write the progress record";
+		goto fail;
+	}
 	reason = str_new(0, 0);
-	if (cleanup_client_finish(&c, reason) == CLEANUP_OK)
+	if (cleanup_client_finish(&c, reason) == CLEANUP_OK) {
 		rc = 0;
-	else
+		if (p != NULL && listmgr_progress_done(p, rcpts[0]) < 0)
+			log_warn(log, "progress record: %m");
+	} else {
 		log_error(log, "cleanup did not queue the message: %s",
 		    str_c(reason));
+		/* (a lost connection was answered from the queue on disk) */
+		if (p != NULL)
+			(void)listmgr_progress_failed(p, rcpts[0]);
+	}
 	str_free(&reason);
 	return rc;
 fail:
@@ -69,7 +82,15 @@ int
 listmgr_inject(const char *sender, const char *const *rcpts, size_t n,
     const char *data, size_t len, struct log_ctx *log)
 {
-	return listmgr_inject_flags(sender, rcpts, n, data, len, 0, log);
+	return listmgr_inject_flags(sender, rcpts, n, data, len, 0, NULL, log);
+}
+
+/* listmgr_inject_copy - see listmgr.h */
+int
+listmgr_inject_copy(const char *sender, const char *rcpt, const char *data,
+    size_t len, struct listmgr_progress *p, struct log_ctx *log)
+{
+	return listmgr_inject_flags(sender, &rcpt, 1, data, len, 0, p, log);
 }
 
 /* listmgr_notice - see listmgr.h */
@@ -101,7 +122,7 @@ listmgr_notice(const struct list *l, const char *from, const char *to,
 	if (str_len(m) < 2 || str_c(m)[str_len(m) - 1] != '\n')
 		str_append_cstr(m, "\r\n");
 	rc = listmgr_inject_flags(str_c(bounces), &to, 1, str_c(m), str_len(m),
-	    CLEANUP_FLAG_SUBMISSION, log);
+	    CLEANUP_FLAG_SUBMISSION, NULL, log);
 	str_free(&m);
 	str_free(&bounces);
 	return rc;

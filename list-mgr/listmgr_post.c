@@ -36,9 +36,10 @@
  *	Distribution: one queue entry per receiving member, each with its
  *	VERP envelope sender NAME-bounces+local=domain@listdomain, queued
  *	by $list_expansion_processes child processes in parallel. The LMTP
- *	reply is 250 only when every copy is queued. XXX a crash in the
- *	middle makes qmgr retry the post, and members already queued get a
- *	second copy: a per-post progress record would close that.
+ *	reply is 250 only when every copy is queued. A crash in the middle
+ *	makes qmgr retry the post (same delivery token); the per-post
+ *	progress record (listmgr_progress.c) lets the retry skip the
+ *	members whose copy is already queued.
  */
 #include <arpa/nameser.h>
 #include <ctype.h>
@@ -48,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,7 +485,8 @@ listmgr_verp(const struct list *l, const char *member, struct str *out)
 /* listmgr_send_slice - queue copies for members i = first, first+step, ... */
 static int
 listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
-    size_t first, size_t step, const struct str *m, struct log_ctx *log)
+    size_t first, size_t step, const struct str *m,
+    struct listmgr_progress *p, struct log_ctx *log)
 {
 	struct str *verp = str_new(0, 0);
 	size_t i;
@@ -492,11 +496,43 @@ listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
 		const char *to = r->addr[i];
 
 		listmgr_verp(l, to, verp);
-		rc = listmgr_inject(str_c(verp), &to, 1, str_c(m), str_len(m),
-		    log);
+		rc = listmgr_inject_copy(str_c(verp), to, str_c(m), str_len(m),
+		    p, log);
 	}
 	str_free(&verp);
 	return rc;
+}
+
+/*
+ * listmgr_resume - drop from r the members whose copy a crashed earlier
+ * attempt already queued (progress record); 0, or -1 if that is not
+ * known now
+ */
+static int
+listmgr_resume(struct listmgr_rcpts *r, struct listmgr_progress *p,
+    struct log_ctx *log, size_t *skipped_r)
+{
+	size_t i, j;
+	int st;
+
+	*skipped_r = 0;
+	for (i = 0, j = 0; i < r->n; i++) {
+		st = listmgr_progress_pending(p, r->addr[i], log);
+		if (st < 0) {
+			for (; i < r->n; i++)
+				r->addr[j++] = r->addr[i];
+			r->n = j;
+			return -1;
+		}
+		if (st == 0) {
+			free(r->addr[i]);
+			(*skipped_r)++;
+			continue;
+		}
+		r->addr[j++] = r->addr[i];
+	}
+	r->n = j;
+	return 0;
 }
 
 /* listmgr_distribute - see listmgr.h */
@@ -506,11 +542,28 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 {
 	struct listmgr_rcpts r;
 	struct list_members *mp;
-	struct str *out = str_new(msg->len + 2048, 0);
+	struct listmgr_progress *prog;
+	struct str *out;
 	const char *error;
-	size_t k, nproc;
-	pid_t *pids;
+	size_t k, nproc, skipped = 0;
+	pid_t *pids, parent = getpid();
+	bool busy;
 	int rc = 0, status;
+
+	/* a retried post resumes where the last attempt stopped */
+	prog = listmgr_progress_open(l, msg, &busy);
+	if (prog == NULL && busy) {
+		log_warn(msg->log, "list=%s: the post is being distributed "
+		    "by another process (or its record is unusable)", l->name);
+		return -1;
+	}
+	if (listmgr_progress_finished(prog)) {
+		log_info(msg->log, "list=%s post from=<%s> status=sent "
+		    "(already distributed)", l->name, author);
+		listmgr_progress_close(&prog);
+		return 0;
+	}
+	out = str_new(msg->len + 2048, 0);
 
 	memset(&r, 0, sizeof(r));
 	r.author = author;
@@ -519,23 +572,42 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 		log_error(msg->log, "list=%s: members: %s", l->name, error);
 		list_members_close(&mp);
 		str_free(&out);
+		listmgr_progress_close(&prog);
 		return -1;
 	}
 	list_members_close(&mp);
+	if (listmgr_resume(&r, prog, msg->log, &skipped) < 0) {
+		log_warn(msg->log, "list=%s: cannot tell yet which copies an "
+		    "earlier attempt queued", l->name);
+		rc = -1;
+		goto out;
+	}
+	if (skipped > 0)
+		log_info(msg->log, "list=%s: resuming: %zu members already "
+		    "have their copy", l->name, skipped);
 	listmgr_rewrite(l, msg, author, out);
 
 	nproc = listmgr_settings.expansion_processes;
 	if (nproc > r.n / 50 + 1)
 		nproc = r.n / 50 + 1;
 	if (nproc <= 1) {
-		rc = listmgr_send_slice(l, &r, 0, 1, out, msg->log);
+		rc = listmgr_send_slice(l, &r, 0, 1, out, prog, msg->log);
 	} else {
 		pids = xcalloc(nproc, sizeof(pid_t));
 		for (k = 0; k < nproc; k++) {
 			pids[k] = fork();
-			if (pids[k] == 0)
+			if (pids[k] == 0) {
+				/*
+				 * Die with the parent: the progress lock is
+				 * shared with us, and a retry must not run
+				 * beside a half-dead distribution.
+				 */
+				if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+				    getppid() != parent)
+					_exit(1);
 				_exit(listmgr_send_slice(l, &r, k, nproc, out,
-				    msg->log) == 0 ? 0 : 1);
+				    prog, msg->log) == 0 ? 0 : 1);
+			}
 			if (pids[k] < 0) {
 				log_error(msg->log, "fork: %m");
 				rc = -1;
@@ -553,7 +625,7 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 	}
 	if (rc == 0) {
 		log_info(msg->log, "list=%s post from=<%s> status=sent "
-		    "(%zu members, %zu digest)", l->name, author, r.n,
+		    "(%zu members, %zu digest)", l->name, author, r.n + skipped,
 		    r.ndigest);
 		if (strcmp(list_get(l, "archive"), "off") != 0 &&
 		    listmgr_archive_add(l, msg->sender, str_c(out),
@@ -564,7 +636,15 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 		    listmgr_digest_add(l, str_c(out), str_len(out)) < 0)
 			log_warn(msg->log, "list=%s: digest append failed: %m",
 			    l->name);
+		/* XXX a crash before this line archives the post twice */
+		if (listmgr_progress_finish(prog) < 0) {
+			log_error(msg->log, "list=%s: progress record: %m",
+			    l->name);
+			rc = -1;
+		}
 	}
+out:
+	listmgr_progress_close(&prog);
 	for (k = 0; k < r.n; k++)
 		free(r.addr[k]);
 	free(r.addr);

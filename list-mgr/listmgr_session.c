@@ -5,8 +5,10 @@
  * DESCRIPTION
  *	RFC 2033 with LHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT (and HELP,
  *	VRFY answered generically). Extensions: PIPELINING,
- *	ENHANCEDSTATUSCODES, 8BITMIME, SIZE. No CHUNKING and no delivery
- *	tokens: lmtpd's session (lmtpd/lmtpd_session.c) does much more than
+ *	ENHANCEDSTATUSCODES, 8BITMIME, SIZE, and XPOSTERN-TOKEN: qmgr's
+ *	delivery token (RCPT TO ... XTOKEN=) keys the post's progress
+ *	record (listmgr_progress.c), so a retried post resumes instead of
+ *	sending members a second copy. No CHUNKING: lmtpd's session (lmtpd/lmtpd_session.c) does much more than
  *	a list needs, and sharing it would have meant reworking it into
  *	lib/ around a delivery callback; this one is small. A recipient is
  *	accepted at RCPT only when it names an existing list and role
@@ -41,6 +43,9 @@
 #define LISTMGR_RCPT_MAX	100
 #define LISTMGR_ERROR_LIMIT	50
 #define LISTMGR_DATA_LINE_MAX	(1024 * 1024)
+/* qmgr's delivery tokens (as lmtpd's): RCPT TO ... XTOKEN=<xtext> */
+#define LISTMGR_TOKEN_EXT	"XPOSTERN-TOKEN"
+#define LISTMGR_TOKEN_MAX	91
 
 struct listmgr_session {
 	struct stream *s;
@@ -49,6 +54,9 @@ struct listmgr_session {
 	struct str *sender;
 	char **rcpt_local;
 	char **rcpt_domain;
+	char **rcpt_token;	/* XTOKEN per recipient, NULL if none */
+	struct str *token;	/* of the RCPT TO being parsed */
+	bool has_token;
 	size_t nrcpt;
 	bool lhlo, in_mail, smtputf8;
 	unsigned errors;
@@ -86,6 +94,7 @@ listmgr_tx_reset(struct listmgr_session *sess)
 	for (i = 0; i < sess->nrcpt; i++) {
 		free(sess->rcpt_local[i]);
 		free(sess->rcpt_domain[i]);
+		free(sess->rcpt_token[i]);
 	}
 	sess->nrcpt = 0;
 	sess->in_mail = false;
@@ -153,6 +162,7 @@ listmgr_data(struct listmgr_session *sess)
 			continue;
 		}
 		str_clear(reply);
+		m.token = sess->rcpt_token[i];
 		(void)listmgr_deliver(&m, sess->rcpt_local[i],
 		    sess->rcpt_domain[i], reply);
 		listmgr_reply(sess, "%s", str_c(reply));
@@ -169,6 +179,76 @@ lost:
 	return false;
 }
 
+/*
+ * listmgr_split_token - take " XTOKEN=<xtext>" off an RCPT TO line (in
+ * place: line shortened, decoded token into token); 1 taken, 0 none, -1
+ * malformed, repeated, too long or with octets outside 0x21..0x7e.
+ * The parameter is looked for only after the path, so a quoted local
+ * part cannot smuggle one in.
+ */
+static int
+listmgr_split_token(struct str *line, struct str *token)
+{
+	static const char kw[] = "XTOKEN=";
+	const char *p = str_c(line);
+	size_t len = str_len(line), i = 8, start, end, kwlen = sizeof(kw) - 1;
+	struct str *rest;
+	bool quoted = false;
+	int found = 0;
+
+	str_clear(token);
+	if (len < 8 || strncasecmp(p, "RCPT TO:", 8) != 0)
+		return 0;
+	while (i < len && p[i] == ' ')
+		i++;
+	/* the path: up to the first unquoted '>' (or space if no '<') */
+	for (; i < len; i++) {
+		if (p[i] == '\\' && quoted && i + 1 < len)
+			i++;
+		else if (p[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && (p[i] == '>' || p[i] == ' ')) {
+			if (p[i] == '>')
+				i++;
+			break;
+		}
+	}
+	rest = str_new(0, 0);
+	str_append(rest, p, i);
+	while (i < len) {
+		start = i;
+		while (i < len && p[i] == ' ')
+			i++;
+		end = i;
+		while (end < len && p[end] != ' ')
+			end++;
+		if (end - i >= kwlen && strncasecmp(p + i, kw, kwlen) == 0) {
+			if (found++ > 0 || end - i == kwlen ||
+			    smtp_proto_xtext_decode(p + i + kwlen,
+			    end - i - kwlen, token) < 0)
+				goto bad;
+		} else
+			str_append(rest, p + start, end - start);
+		i = end;
+	}
+	if (found) {
+		size_t k;
+
+		if (str_len(token) > LISTMGR_TOKEN_MAX)
+			goto bad;
+		for (k = 0; k < str_len(token); k++)
+			if ((unsigned char)str_c(token)[k] <= 0x20 ||
+			    (unsigned char)str_c(token)[k] >= 0x7f)
+				goto bad;
+		str_set(line, str_c(rest), str_len(rest));
+	}
+	str_free(&rest);
+	return found;
+bad:
+	str_free(&rest);
+	return -1;
+}
+
 /* listmgr_dispatch - one parsed command; false to end */
 static bool
 listmgr_dispatch(struct listmgr_session *sess)
@@ -182,7 +262,8 @@ listmgr_dispatch(struct listmgr_session *sess)
 		sess->lhlo = true;
 		(void)stream_printf(sess->s, "250-%s\r\n250-PIPELINING\r\n"
 		    "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-		    "250-SMTPUTF8\r\n250 SIZE %llu\r\n",
+		    "250-SMTPUTF8\r\n250-" LISTMGR_TOKEN_EXT "\r\n"
+		    "250 SIZE %llu\r\n",
 		    listmgr_settings.myhostname,
 		    (unsigned long long)listmgr_settings.size_limit);
 		return true;
@@ -228,6 +309,10 @@ listmgr_dispatch(struct listmgr_session *sess)
 			    sess->nrcpt + 1, sizeof(char *));
 			sess->rcpt_domain = xreallocarray(sess->rcpt_domain,
 			    sess->nrcpt + 1, sizeof(char *));
+			sess->rcpt_token = xreallocarray(sess->rcpt_token,
+			    sess->nrcpt + 1, sizeof(char *));
+			sess->rcpt_token[sess->nrcpt] = sess->has_token ?
+			    xstrdup(str_c(sess->token)) : NULL;
 			sess->rcpt_local[sess->nrcpt] =
 			    xstrdup(str_c(cmd->addr->local));
 			sess->rcpt_domain[sess->nrcpt] =
@@ -275,6 +360,7 @@ listmgr_session_run(int fd, const char *peer)
 	sess.cmd = smtp_cmd_new();
 	sess.line = str_new(0, 0);
 	sess.sender = str_new(0, 0);
+	sess.token = str_new(0, 0);
 	sess.peer = peer;
 	log_info(NULL, "connect from %s", peer);
 	(void)stream_printf(sess.s, "220 %s LMTP Postern list-mgr\r\n",
@@ -302,6 +388,17 @@ listmgr_session_run(int fd, const char *peer)
 		if (r != STREAM_OK)
 			break;
 		str_chomp(sess.line);
+		switch (listmgr_split_token(sess.line, sess.token)) {
+		case -1:
+			listmgr_reply(&sess, "501 5.5.4 Error: bad XTOKEN "
+			    "parameter");
+			continue;
+		case 1:
+			sess.has_token = true;
+			break;
+		default:
+			sess.has_token = false;
+		}
 		perr = smtp_cmd_parse(sess.cmd, str_c(sess.line),
 		    str_len(sess.line), LISTMGR_EXT,
 		    sess.in_mail && sess.smtputf8, 0);
@@ -320,6 +417,8 @@ listmgr_session_run(int fd, const char *peer)
 	log_info(NULL, "disconnect from %s", peer);
 	free(sess.rcpt_local);
 	free(sess.rcpt_domain);
+	free(sess.rcpt_token);
+	str_free(&sess.token);
 	str_free(&sess.line);
 	str_free(&sess.sender);
 	smtp_cmd_free(&sess.cmd);

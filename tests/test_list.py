@@ -22,7 +22,7 @@ DOMAIN = "lists.example.test"
 
 
 def setup_lists(instance_factory, users=("alice", "bob", "carol", "dave"),
-                config=None, dmarc=None):
+                config=None, dmarc=None, transport_extra=""):
     p = make_pipeline(instance_factory, users=users, start=False)
     inst = p.inst
     if dmarc is not None:
@@ -30,7 +30,8 @@ def setup_lists(instance_factory, users=("alice", "bob", "carol", "dave"),
         inst.set_config("list_dmarc_policy_maps", f"file:{inst.dir}/dmarc")
         inst.set_config("list_dmarc_lookup", "no")
     tmap = inst.dir / "transport"
-    tmap.write_text(f"{DOMAIN} lmtp:unix:{inst.dir}/spool/private/list-mgr\n")
+    tmap.write_text(f"{DOMAIN} lmtp:unix:{inst.dir}/spool/private/list-mgr\n"
+                    + transport_extra)
     inst.set_config("transport_maps", f"file:{tmap}")
     for k, v in (config or {}).items():
         inst.set_config(k, v)
