@@ -618,6 +618,13 @@ server_single_loop(void)
 			}
 			timeout = (int)MIN(deadline - now, (int64_t)INT_MAX);
 		}
+		if (server_ops->idle != NULL) {
+			unsigned ms = server_ops->idle();
+
+			if (ms > 0 && ms <= INT_MAX &&
+			    (timeout < 0 || (int)ms < timeout))
+				timeout = (int)ms;
+		}
 		pfd[0].fd = SERVER_STATUS_FD;
 		pfd[0].events = 0;
 		pfd[0].revents = 0;

@@ -132,6 +132,14 @@ struct server_ops {
 	void (*wakeup)(void);
 	/* pre_exit - before a normal exit (max_use, max_idle, master gone, -S done) */
 	void (*pre_exit)(void);
+	/*
+	 * idle - single mode, optional: called before each wait for the
+	 * next connection (also when a wait it asked for ran out); returns
+	 * the ms after which it wants to be called again if nothing
+	 * happens (0 = no need). For housekeeping between connections,
+	 * such as closing smtp's cached sessions. It must not block.
+	 */
+	unsigned (*idle)(void);
 	bool multi;
 	/* keep_env - environment names to keep besides TZ, LANG, LC_* (NULL-terminated, or NULL) */
 	const char *const *keep_env;

@@ -19,7 +19,10 @@
  *	in Postfix, where the same binary serves both), SMTP otherwise.
  *	Single mode: one request per process at a time; master runs as many
  *	processes as qmgr's concurrency asks for, up to the service's
- *	maxproc.
+ *	maxproc. Between requests the process keeps the sessions of its
+ *	last deliveries open for $smtp_connection_cache_time and reuses
+ *	one for the next request to the same destination
+ *	(smtp_cache.c); the skeleton's idle hook closes expired ones.
  *
  *	A request that cannot be read or decoded is logged and the
  *	connection closed (qmgr then defers those recipients); a queue
@@ -31,7 +34,8 @@
  *	(res_ninit) and $smtp_tls_CAfile. Reads queue files and the requests of qmgr (which
  *	it distrusts: every field is checked by the strict decoder, every
  *	recipient index against the queue file). Writes nothing to disk.
- *	Talks to the next hop named in the request; server replies are
+ *	Talks to the next hop named in the request (and keeps idle
+ *	sessions with it for the cache time); server replies are
  *	bounded (line and total length) before they are parsed, and are
  *	escaped before they are logged or passed on.
  *
@@ -209,9 +213,9 @@ static void
 smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 {
 	struct smtp_addrs addrs;
-	struct str *why = str_new(128, 0);
+	struct str *why = str_new(128, 0), *key = str_new(128, 0);
 	enum smtp_dns_result dr;
-	bool direct, *was_done = NULL, connected = false;
+	bool direct, *was_done = NULL, connected = false, next_ok;
 	struct in_addr a4;
 	struct in6_addr a6;
 	char *host = NULL, addr[NI_MAXHOST];
@@ -267,15 +271,25 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 			(void)snprintf(addr, sizeof(addr), "?");
 		str_clear(d->relay);
 		str_printf(d->relay, "%s[%s]:%u", a->host, addr, port);
-		if ((fd = smtp_connect_addr(a)) < 0) {
-			str_clear(why);
-			str_printf(why, "connect to %s: %m", str_c(d->relay));
-			log_info(&d->log, "%s", str_c(why));
-			continue;
-		}
-		connected = true;
+		/* the destination of a cached session: see smtp_cache.c */
+		str_clear(key);
+		str_printf(key, "%s %s %d", nexthop, str_c(d->relay),
+		    d->tls_level);
 		d->host = a->host;
-		if (!smtp_session(d, fd) || i + 1 == limit)
+		if (smtp_session_cached(d, str_c(key), &next_ok)) {
+			connected = true;
+		} else {
+			if ((fd = smtp_connect_addr(a)) < 0) {
+				str_clear(why);
+				str_printf(why, "connect to %s: %m",
+				    str_c(d->relay));
+				log_info(&d->log, "%s", str_c(why));
+				continue;
+			}
+			connected = true;
+			next_ok = smtp_session(d, fd, str_c(key));
+		}
+		if (!next_ok || i + 1 == limit)
 			break;
 		/* nothing committed: forget this server's verdicts, next */
 		for (k = 0; k < d->nrcpts; k++)
@@ -290,6 +304,7 @@ out:
 	free(was_done);
 	smtp_addrs_free(&addrs);
 	free(host);
+	str_free(&key);
 	str_free(&why);
 }
 
@@ -301,7 +316,7 @@ smtp_deliver(struct smtp_delivery *d)
 	struct str *why = str_new(128, 0);
 	const char *error = NULL;
 	size_t i;
-	bool perm;
+	bool perm, next_ok;
 	int fd;
 
 	d->qf = queue_file_open(".", req->queue, req->queue_id, 0, &error);
@@ -325,6 +340,9 @@ smtp_deliver(struct smtp_delivery *d)
 		smtp_deliver_inet(d, req->nexthop);
 		goto out;
 	}
+	str_set_cstr(d->relay, req->nexthop + (req->nexthop[0] == '/' ? 0 : 5));
+	if (smtp_session_cached(d, req->nexthop, &next_ok))
+		goto out;
 	fd = smtp_connect(req->nexthop, smtp_settings.lmtp ? 24 : 25,
 	    d->relay, why, &perm);
 	if (fd < 0) {
@@ -335,7 +353,7 @@ smtp_deliver(struct smtp_delivery *d)
 		    str_c(why));
 		goto out;
 	}
-	(void)smtp_session(d, fd);
+	(void)smtp_session(d, fd, req->nexthop);
 out:
 	str_free(&why);
 }
@@ -443,6 +461,21 @@ smtp_post_jail(void)
 	    "smtp_tls_policy_maps", &smtp_settings.ntls_policy);
 	smtp_settings.tls_policy = xcalloc(smtp_settings.ntls_policy + 1,
 	    sizeof(*smtp_settings.tls_policy));
+	smtp_cache_init(config_time(cfg, "smtp_connection_cache_time"));
+}
+
+/* smtp_idle - between requests: close cached sessions that expired */
+static unsigned
+smtp_idle(void)
+{
+	return smtp_cache_expire();
+}
+
+/* smtp_pre_exit - QUIT the cached sessions */
+static void
+smtp_pre_exit(void)
+{
+	smtp_cache_close_all();
 }
 
 int
@@ -452,6 +485,8 @@ main(int argc, char **argv)
 		.pre_jail = smtp_pre_jail,
 		.post_jail = smtp_post_jail,
 		.serve = smtp_serve,
+		.idle = smtp_idle,
+		.pre_exit = smtp_pre_exit,
 	};
 
 	return server_main(argc, argv, &ops);

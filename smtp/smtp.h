@@ -145,12 +145,70 @@ void smtp_addrs_free(struct smtp_addrs *list);
 
 /*
  * smtp_session - run the conversation on fd (owned: closed before
- * return) and set a status for every recipient of d. true when nothing
- * was committed and another server of the same next hop may be tried
- * (RFC 5321 5.1): no connection-level success before the content (a
- * failed greeting, EHLO, STARTTLS or TLS policy, a lost connection).
+ * return, or parked in the connection cache under cache_key when that
+ * is not NULL and the session ended cleanly) and set a status for
+ * every recipient of d. true when nothing was committed and another
+ * server of the same next hop may be tried (RFC 5321 5.1): no
+ * connection-level success before the content (a failed greeting,
+ * EHLO, STARTTLS or TLS policy, a lost connection).
  */
-bool smtp_session(struct smtp_delivery *d, int fd);
+bool smtp_session(struct smtp_delivery *d, int fd, const char *cache_key);
+
+/*
+ * smtp_session_cached - deliver d over the session cached under
+ * cache_key, after an RSET probe. false, with nothing recorded for any
+ * recipient, when there is no such session or the probe failed (the
+ * session is then closed; the caller connects afresh). true when the
+ * session ran: every recipient has a status, *next_ok_r as the result
+ * of smtp_session(), and the session is cached again if it ended
+ * cleanly.
+ */
+bool smtp_session_cached(struct smtp_delivery *d, const char *cache_key,
+    bool *next_ok_r);
+
+/* ---------------------------------------------------------- smtp_cache.c */
+/* An open, greeted session at a command boundary (owns s and tls). */
+struct smtp_conn {
+	struct stream *s;
+	struct tls_session *tls;
+	unsigned ext;			/* SMTP_EXT_* from EHLO/LHLO */
+	uint64_t size_max;
+	bool token_ext;			/* XPOSTERN-TOKEN advertised */
+};
+
+/* smtp_cache_init - the idle time ($smtp_connection_cache_time); 0 = off */
+void smtp_cache_init(unsigned ttl_seconds);
+/* smtp_cache_enabled - is caching on? */
+bool smtp_cache_enabled(void);
+/*
+ * smtp_cache_take - move the session cached under key into *conn_r
+ * (the caller owns it then). false when there is none, or it expired
+ * (then closed).
+ */
+bool smtp_cache_take(const char *key, struct smtp_conn *conn_r);
+/*
+ * smtp_cache_put - park conn under key (key is copied; conn's stream
+ * and TLS session are taken over and conn is zeroed). Replaces an older
+ * session of the same key; with every slot in use the one that would
+ * expire first is closed. With caching off, conn is closed.
+ */
+void smtp_cache_put(const char *key, struct smtp_conn *conn);
+/*
+ * smtp_cache_expire - close the sessions idle longer than the cache
+ * time (QUIT, unanswered); the ms until the next one expires, or 0 when
+ * none is left. The server skeleton's idle hook.
+ */
+unsigned smtp_cache_expire(void);
+/* smtp_cache_close_all - close every cached session (before exit) */
+void smtp_cache_close_all(void);
+/*
+ * smtp_conn_probe - is conn usable? Not when the server has sent
+ * anything or closed it while idle; else RSET, and a 250 within timeout
+ * seconds. Sets no status; the caller closes a conn that fails.
+ */
+bool smtp_conn_probe(struct smtp_conn *conn, unsigned timeout);
+/* smtp_conn_close - QUIT (when quit, not waited for), free, zero conn */
+void smtp_conn_close(struct smtp_conn *conn, bool quit);
 
 /*
  * smtp_8bit_downgrade - append msg (CRLF, BODY=8BITMIME) converted to

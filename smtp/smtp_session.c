@@ -57,6 +57,7 @@ struct smtp_conv {
 	bool broken;
 	bool next_ok;			/* the caller may try another server */
 	bool downgrade;			/* 8BITMIME -> quoted-printable */
+	bool greeted;			/* EHLO/LHLO (and STARTTLS) done */
 	struct tls_session *tls;
 };
 
@@ -600,26 +601,30 @@ smtp_quit(struct smtp_conv *c)
 	}
 }
 
-/* smtp_session - see smtp.h */
-bool
-smtp_session(struct smtp_delivery *d, int fd)
+/*
+ * smtp_session_run - the conversation on c (its stream set; greeted when
+ * it came from the cache); frees c's contents, parking a cleanly ended
+ * session under cache_key (not NULL) instead of QUIT
+ */
+static bool
+smtp_session_run(struct smtp_conv *c, const char *cache_key)
 {
-	struct smtp_conv conv, *c = &conv;
+	struct smtp_delivery *d = c->d;
 	size_t *accepted = xcalloc(d->nrcpts, sizeof(*accepted));
 	size_t naccepted = 0, i;
 	bool pipelining, bdat, data_sent = false;
 
-	memset(c, 0, sizeof(*c));
-	c->d = d;
-	c->s = stream_new(fd, smtp_settings.helo_timeout, 0);
 	c->reply = smtp_reply_new();
 	c->line = str_new(512, 0);
 	c->text = str_new(512, 0);
 
-	if (!smtp_helo(c)) {
-		/* a failed greeting or EHLO (any code): another server may do */
-		c->next_ok = true;
-		goto quit;
+	if (!c->greeted) {
+		if (!smtp_helo(c)) {
+			/* a failed greeting or EHLO (any code): try another */
+			c->next_ok = true;
+			goto quit;
+		}
+		c->greeted = true;
 	}
 	if (!smtp_check_features(c))
 		goto quit;
@@ -725,8 +730,29 @@ quit:
 	/* a connection lost before the content went: nothing committed */
 	if (c->broken && !data_sent && naccepted == 0)
 		c->next_ok = true;
-	smtp_quit(c);
-	tls_session_free(&c->tls);
+	if (cache_key != NULL && c->greeted && !c->broken && !c->next_ok &&
+	    smtp_cache_enabled()) {
+		/*
+		 * At a command boundary: every reply we asked for was read.
+		 * A transaction left open (all recipients refused, DATA
+		 * refused) is ended by the RSET that proves the session
+		 * alive before its next use.
+		 */
+		struct smtp_conn conn;
+
+		memset(&conn, 0, sizeof(conn));
+		conn.s = c->s;
+		conn.tls = c->tls;
+		conn.ext = c->ext;
+		conn.size_max = c->size_max;
+		conn.token_ext = c->token_ext;
+		c->s = NULL;
+		c->tls = NULL;
+		smtp_cache_put(cache_key, &conn);
+	} else {
+		smtp_quit(c);
+		tls_session_free(&c->tls);
+	}
 	/* anything still open: the server never gave a verdict */
 	smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.2",
 	    "no reply from the server for this recipient");
@@ -736,4 +762,45 @@ quit:
 	smtp_reply_free(&c->reply);
 	stream_free(&c->s);
 	return c->next_ok;
+}
+
+/* smtp_session - see smtp.h */
+bool
+smtp_session(struct smtp_delivery *d, int fd, const char *cache_key)
+{
+	struct smtp_conv conv;
+
+	memset(&conv, 0, sizeof(conv));
+	conv.d = d;
+	conv.s = stream_new(fd, smtp_settings.helo_timeout, 0);
+	return smtp_session_run(&conv, cache_key);
+}
+
+/* smtp_session_cached - see smtp.h */
+bool
+smtp_session_cached(struct smtp_delivery *d, const char *cache_key,
+    bool *next_ok_r)
+{
+	struct smtp_conn conn;
+	struct smtp_conv conv;
+
+	if (!smtp_cache_enabled() || !smtp_cache_take(cache_key, &conn))
+		return false;
+	if (!smtp_conn_probe(&conn, MIN(smtp_settings.helo_timeout, 10))) {
+		log_info(&d->log, "cached session with %s was closed; "
+		    "reconnecting", str_c(d->relay));
+		smtp_conn_close(&conn, false);
+		return false;
+	}
+	log_debug(&d->log, "reusing the session with %s", str_c(d->relay));
+	memset(&conv, 0, sizeof(conv));
+	conv.d = d;
+	conv.s = conn.s;
+	conv.tls = conn.tls;
+	conv.ext = conn.ext;
+	conv.size_max = conn.size_max;
+	conv.token_ext = conn.token_ext;
+	conv.greeted = true;
+	*next_ok_r = smtp_session_run(&conv, cache_key);
+	return true;
 }

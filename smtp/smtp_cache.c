@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * smtp_cache - idle SMTP/LMTP sessions kept in the agent process
+ *
+ * DESCRIPTION
+ *	After a delivery whose session ended at a command boundary (no
+ *	broken connection, no TLS policy failure), smtp_session() parks
+ *	the session here instead of sending QUIT, under a key that names
+ *	the destination: the request's next hop, the server address and
+ *	port it reached, and the TLS level (smtp.c builds it). The next
+ *	request of this process for the same key takes it back within
+ *	$smtp_connection_cache_time, proves it alive with RSET (which
+ *	also ends a transaction the last delivery abandoned) and skips the
+ *	greeting, EHLO/LHLO and STARTTLS. This is Postfix's connection
+ *	cache without the shared scache(8) daemon: sessions stay in the
+ *	process that opened them, so the hit rate depends on master
+ *	handing the next request to a worker that holds one; each worker
+ *	holds at most SMTP_CACHE_SLOTS sessions, one per key.
+ *
+ *	Sessions idle longer than the cache time are closed (QUIT, not
+ *	waited for) from the server skeleton's idle hook
+ *	(smtp_cache_expire(), lib/server.h ops.idle), and all of them
+ *	before the process exits (smtp_cache_close_all()).
+ *
+ *	XXX a cached session holds a process of a single-mode LMTP server
+ *	(lmtpd) for up to the cache time; give lmtpd at least as many
+ *	processes as the lmtp transport, or a worker without a cached
+ *	session can wait for one to expire.
+ *
+ * SEE ALSO
+ *	smtp(8), Postfix scache(8) and smtp_reuse.c
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "smtp.h"
+#include "smtp_proto.h"
+#include "stream.h"
+#include "tls.h"
+
+#define SMTP_CACHE_SLOTS	32	/* sessions per process */
+#define SMTP_CACHE_QUIT_TIMEOUT	2	/* seconds for a parting QUIT */
+
+struct smtp_cache_slot {
+	char *key;			/* NULL: free */
+	struct smtp_conn conn;
+	int64_t expires;		/* ms, CLOCK_MONOTONIC */
+};
+
+static struct smtp_cache_slot smtp_cache_slots[SMTP_CACHE_SLOTS];
+static unsigned smtp_cache_ttl_ms;
+
+/* smtp_cache_now - monotonic ms */
+static int64_t
+smtp_cache_now(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* smtp_conn_close - see smtp.h */
+void
+smtp_conn_close(struct smtp_conn *conn, bool quit)
+{
+	if (conn->s == NULL)
+		return;
+	if (quit) {
+		stream_set_timeout(conn->s, SMTP_CACHE_QUIT_TIMEOUT);
+		(void)stream_puts(conn->s, "QUIT\r\n");
+		(void)stream_flush(conn->s);
+	}
+	tls_session_free(&conn->tls);
+	stream_free(&conn->s);
+	memset(conn, 0, sizeof(*conn));
+}
+
+/* smtp_cache_slot_close - close one slot's session and free the slot */
+static void
+smtp_cache_slot_close(struct smtp_cache_slot *slot)
+{
+	smtp_conn_close(&slot->conn, true);
+	XFREE(slot->key);
+	slot->expires = 0;
+}
+
+/* smtp_cache_init - see smtp.h */
+void
+smtp_cache_init(unsigned ttl_seconds)
+{
+	smtp_cache_ttl_ms = ttl_seconds > 3600 ? 3600 * 1000 :
+	    ttl_seconds * 1000;
+}
+
+/* smtp_cache_enabled - see smtp.h */
+bool
+smtp_cache_enabled(void)
+{
+	return smtp_cache_ttl_ms > 0;
+}
+
+/* smtp_cache_take - see smtp.h */
+bool
+smtp_cache_take(const char *key, struct smtp_conn *conn_r)
+{
+	int64_t now = smtp_cache_now();
+	size_t i;
+
+	for (i = 0; i < SMTP_CACHE_SLOTS; i++) {
+		struct smtp_cache_slot *slot = &smtp_cache_slots[i];
+
+		if (slot->key == NULL || strcmp(slot->key, key) != 0)
+			continue;
+		if (now >= slot->expires) {
+			smtp_cache_slot_close(slot);
+			return false;
+		}
+		*conn_r = slot->conn;
+		memset(&slot->conn, 0, sizeof(slot->conn));
+		XFREE(slot->key);
+		return true;
+	}
+	return false;
+}
+
+/* smtp_cache_put - see smtp.h */
+void
+smtp_cache_put(const char *key, struct smtp_conn *conn)
+{
+	struct smtp_cache_slot *slot = NULL;
+	size_t i;
+
+	if (!smtp_cache_enabled()) {
+		smtp_conn_close(conn, true);
+		return;
+	}
+	for (i = 0; i < SMTP_CACHE_SLOTS; i++) {
+		struct smtp_cache_slot *s = &smtp_cache_slots[i];
+
+		if (s->key != NULL && strcmp(s->key, key) == 0) {
+			/* one session per key: the older one goes */
+			smtp_cache_slot_close(s);
+			slot = s;
+			break;
+		}
+		if (s->key == NULL && slot == NULL)
+			slot = s;
+	}
+	if (slot == NULL) {
+		/* full: the session that expires first makes room */
+		slot = &smtp_cache_slots[0];
+		for (i = 1; i < SMTP_CACHE_SLOTS; i++)
+			if (smtp_cache_slots[i].expires < slot->expires)
+				slot = &smtp_cache_slots[i];
+		smtp_cache_slot_close(slot);
+	}
+	slot->key = xstrdup(key);
+	slot->conn = *conn;
+	slot->expires = smtp_cache_now() + smtp_cache_ttl_ms;
+	memset(conn, 0, sizeof(*conn));
+}
+
+/* smtp_cache_expire - see smtp.h */
+unsigned
+smtp_cache_expire(void)
+{
+	int64_t now = smtp_cache_now(), next = 0;
+	size_t i;
+
+	for (i = 0; i < SMTP_CACHE_SLOTS; i++) {
+		struct smtp_cache_slot *slot = &smtp_cache_slots[i];
+
+		if (slot->key == NULL)
+			continue;
+		if (now >= slot->expires) {
+			smtp_cache_slot_close(slot);
+			continue;
+		}
+		if (next == 0 || slot->expires - now < next)
+			next = slot->expires - now;
+	}
+	/* a little late rather than a busy wait on a rounding error */
+	return next > 0 ? (unsigned)next + 1 : 0;
+}
+
+/* smtp_cache_close_all - see smtp.h */
+void
+smtp_cache_close_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < SMTP_CACHE_SLOTS; i++)
+		if (smtp_cache_slots[i].key != NULL)
+			smtp_cache_slot_close(&smtp_cache_slots[i]);
+}
+
+/* smtp_conn_probe - see smtp.h */
+bool
+smtp_conn_probe(struct smtp_conn *conn, unsigned timeout)
+{
+	struct pollfd pfd;
+	struct str *line;
+	enum stream_result r;
+	bool ok = false;
+	int n;
+
+	/*
+	 * Anything readable now (EOF, a 421 before a timeout close) means
+	 * the server is done with us; so does buffered input.
+	 */
+	if (stream_pending(conn->s) > 0)
+		return false;
+	pfd.fd = stream_fd(conn->s);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	do {
+		n = poll(&pfd, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n != 0)
+		return false;
+	stream_set_timeout(conn->s, timeout);
+	if (stream_puts(conn->s, "RSET\r\n") < 0 || stream_flush(conn->s) < 0)
+		return false;
+	line = str_new(128, 0);
+	for (;;) {
+		r = stream_read_line(conn->s, line, SMTP_PROTO_LINE_MAX + 2);
+		if (r != STREAM_OK)
+			break;
+		str_chomp(line);
+		if (str_len(line) < 3 || strncmp(str_c(line), "250", 3) != 0)
+			break;
+		if (str_len(line) == 3 || str_c(line)[3] == ' ') {
+			ok = true;
+			break;
+		}
+		if (str_c(line)[3] != '-')
+			break;
+	}
+	str_free(&line);
+	return ok;
+}
