@@ -61,6 +61,7 @@ static const struct {
 	{ "ldap_base", LS_STR, "", NULL },
 	{ "ldap_bind_dn", LS_STR, "", NULL },
 	{ "ldap_bind_password", LS_STR, "", NULL },
+	{ "ldap_bind_password_file", LS_STR, "", NULL },
 	{ "ldap_group", LS_STR, "", NULL },
 	{ "ldap_uri", LS_STR, "", NULL },
 	{ "max_size", LS_INT, "1048576", NULL },

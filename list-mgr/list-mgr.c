@@ -26,7 +26,8 @@
  * SECURITY
  *	list-mgr runs as the master.conf user of its service (postern-list
  *	on a system install), never root. It reads postern.conf, reads and
- *	writes $list_directory only, and connects to cleanup's socket. All
+ *	writes $list_directory only (plus a list's ldap_bind_password_file),
+ *	connects to cleanup's socket and to LDAP lists' ldap_uri. All
  *	mail it reads is untrusted: header and command parsing is bounded,
  *	list names are allow-listed before they become paths, tokens must
  *	be 24 hex digits, and nothing in a message can make list-mgr write

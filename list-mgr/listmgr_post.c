@@ -113,22 +113,68 @@ listmgr_author(const char *data, size_t hdr_len, struct str *out)
 	return ok && str_len(out) > 0 && strpbrk(str_c(out), " \t\r\n\"<>,") == NULL;
 }
 
+/* listmgr_strcasecmp_p - qsort/bsearch over char * */
+static int
+listmgr_strcasecmp_p(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* listmgr_ldap_sorted - the LDAP group, sorted; 0 or -1 (logged) */
+static int
+listmgr_ldap_sorted(const struct list *l, char ***addrs_r, size_t *n_r,
+    struct log_ctx *log)
+{
+	struct str *error = str_new(0, 0);
+	int rc;
+
+	rc = listmgr_ldap_members(l, addrs_r, n_r, error);
+	if (rc < 0)
+		log_error(log, "list=%s: LDAP group: %s", l->name, str_c(error));
+	else if (*n_r > 1)
+		qsort(*addrs_r, *n_r, sizeof(char *), listmgr_strcasecmp_p);
+	str_free(&error);
+	return rc;
+}
+
+/* listmgr_addrs_free - free an array of owned strings */
+static void
+listmgr_addrs_free(char **a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(a[i]);
+	free(a);
+}
+
 /* listmgr_is_member - see listmgr.h */
 int
 listmgr_is_member(const struct list *l, const char *addr)
 {
 	struct list_members *mp;
 	struct list_member m;
-	const char *error;
-	int r;
+	const char *error, *mode = list_get(l, "membership");
+	char **la = NULL;
+	size_t ln = 0;
+	int r = 0;
 
 	if (addr[0] == '\0')
 		return 0;
-	if ((mp = list_members_open(l, false, &error)) == NULL)
-		return -1;
-	r = list_member_get(mp, addr, &m, &error);
-	list_member_clear(&m);
-	list_members_close(&mp);
+	if (strcmp(mode, "ldap") != 0) {
+		if ((mp = list_members_open(l, false, &error)) == NULL)
+			return -1;
+		r = list_member_get(mp, addr, &m, &error);
+		list_member_clear(&m);
+		list_members_close(&mp);
+	}
+	if (r == 0 && strcmp(mode, "db") != 0) {
+		if (listmgr_ldap_sorted(l, &la, &ln, NULL) < 0)
+			return -1;
+		r = bsearch(&addr, la, ln, sizeof(char *),
+		    listmgr_strcasecmp_p) != NULL;
+		listmgr_addrs_free(la, ln);
+	}
 	return r;
 }
 
@@ -443,6 +489,10 @@ struct listmgr_rcpts {
 	const char *author;
 	struct list *digest_list;
 	size_t ndigest;
+	char **ldap;		/* membership=ldap|both: the group, sorted */
+	size_t nldap;
+	bool *ldap_seen;	/* also in the database (its options count) */
+	bool ldap_only;		/* membership=ldap: others are not members */
 };
 
 /* listmgr_collect - members who get this post now */
@@ -451,6 +501,15 @@ listmgr_collect(const struct list_member *m, void *ctx)
 {
 	struct listmgr_rcpts *r = ctx;
 
+	if (r->ldap != NULL || r->ldap_only) {
+		char **hit = bsearch(&m->address, r->ldap, r->nldap,
+		    sizeof(char *), listmgr_strcasecmp_p);
+
+		if (hit != NULL)
+			r->ldap_seen[hit - r->ldap] = true;
+		else if (r->ldap_only)
+			return 0;
+	}
 	if (m->flags & (LIST_MEMBER_NOMAIL | LIST_MEMBER_BOUNCING))
 		return 0;
 	if (m->flags & LIST_MEMBER_DIGEST) {
@@ -567,15 +626,34 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 
 	memset(&r, 0, sizeof(r));
 	r.author = author;
+	if (strcmp(list_get(l, "membership"), "db") != 0) {
+		r.ldap_only = strcmp(list_get(l, "membership"), "ldap") == 0;
+		if (listmgr_ldap_sorted(l, &r.ldap, &r.nldap, msg->log) < 0) {
+			str_free(&out);
+			listmgr_progress_close(&prog);
+			return -1;
+		}
+		r.ldap_seen = xcalloc(r.nldap + 1, sizeof(bool));
+	}
 	if ((mp = list_members_open(l, false, &error)) == NULL ||
 	    list_members_each(mp, listmgr_collect, &r, &error) < 0) {
 		log_error(msg->log, "list=%s: members: %s", l->name, error);
 		list_members_close(&mp);
-		str_free(&out);
-		listmgr_progress_close(&prog);
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	list_members_close(&mp);
+	/* group members without a database record: plain receivers */
+	for (k = 0; k < r.nldap; k++) {
+		if (r.ldap_seen[k] ||
+		    (k > 0 && strcasecmp(r.ldap[k], r.ldap[k - 1]) == 0))
+			continue;
+		if (r.n == r.cap) {
+			r.cap = r.cap == 0 ? 64 : r.cap * 2;
+			r.addr = xreallocarray(r.addr, r.cap, sizeof(char *));
+		}
+		r.addr[r.n++] = xstrdup(r.ldap[k]);
+	}
 	if (listmgr_resume(&r, prog, msg->log, &skipped) < 0) {
 		log_warn(msg->log, "list=%s: cannot tell yet which copies an "
 		    "earlier attempt queued", l->name);
@@ -648,6 +726,8 @@ out:
 	for (k = 0; k < r.n; k++)
 		free(r.addr[k]);
 	free(r.addr);
+	listmgr_addrs_free(r.ldap, r.nldap);
+	free(r.ldap_seen);
 	str_free(&out);
 	return rc;
 }
