@@ -217,7 +217,7 @@ const struct config_param config_params[] = {
 	{ "news_gw_path_identity", CONFIG_STR, "$myhostname",
 	    "news-gw's Path: entry and gateway marker identity (loop detection)" },
 	{ "news_gw_peers", CONFIG_LIST, "",
-	    "IP addresses allowed to feed news-gw's NNTP feed server (others get 502)" },
+	    "addresses or networks (127.0.0.0/8, ::1/128) allowed to feed news-gw's NNTP feed server (others get 502)" },
 	{ "news_gw_post_method", CONFIG_STR, "post",
 	    "how news-gw hands mail to news_gw_server: post (MODE READER, POST) or ihave (IHAVE, as a peer)" },
 	{ "news_gw_pull_backlog", CONFIG_INT, "100",
