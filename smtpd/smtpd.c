@@ -31,8 +31,9 @@
  *	smtpd talks to the network and is not trusted by anything else. It
  *	runs as $mail_owner (never root; optionally chrooted into
  *	$queue_directory). It reads postern.conf (before the privilege
- *	drop), the TLS key (in pre_jail), the user database and alias maps
- *	(read-only, for recipient checks and AUTH), and writes only through
+ *	drop), the TLS key and the SRS secret (in pre_jail), the user
+ *	database and alias maps (read-only, for recipient checks and AUTH),
+ *	and writes only through
  *	the cleanup socket $queue_directory/public/cleanup and its own
  *	connection-count lock files in $data_directory/smtpd-conn/. It
  *	cannot read mailboxes (owned by $store_owner). Every input line is
@@ -72,6 +73,7 @@ smtpd_pre_jail(void)
 
 	if (!smtpd_settings_load())
 		log_fatal(NULL, "bad smtpd configuration");
+	smtpd_check_pre_jail();
 	if (smtpd_settings.tls_level == SMTPD_TLS_NONE && !smtpd_settings.wrappermode)
 		return;
 	memset(&p, 0, sizeof(p));

@@ -170,6 +170,8 @@ bool smtpd_in_mynetworks(const char *addr);
 bool smtpd_local_domain(const char *domain);
 /* smtpd_check_client - client restrictions at MAIL; true = go on (reply sent if false) */
 bool smtpd_check_client(struct smtpd_session *sess);
+/* smtpd_check_pre_jail - read the SRS secret (as root); log_fatal when it cannot */
+void smtpd_check_pre_jail(void);
 /* smtpd_check_rcpt - recipient policy; true = accept (reply sent if false) */
 bool smtpd_check_rcpt(struct smtpd_session *sess, const struct address *addr);
 /* smtpd_local_user - 1 known local recipient, 0 unknown, -1 lookup failure */

@@ -22,6 +22,17 @@
  *	only for clients in $mynetworks and authenticated clients; others
  *	get 554 5.7.1 Relay access denied.
  *
+ *	Two kinds of address are local destinations although their
+ *	domains need not be in $mydestination, so they are checked first
+ *	and accepted from any client: a departmental address in one of
+ *	$department_domains must be some user's alias (the user
+ *	database's reverse index, userdb_lookup_alias, with and then
+ *	without the address extension, as qmgr resolves it); and with
+ *	$srs_enable, an SRS0 address at $srs_domain must carry a valid
+ *	hash and an unexpired timestamp (lib/srs.h; the secret is read in
+ *	smtpd_check_pre_jail()). Unknown or invalid: 550 5.1.1; a failed
+ *	lookup: 451 4.3.0.
+ *
  *	The per-client connection limit uses no daemon and no shared
  *	memory: every connection takes one of N byte-range locks (fcntl
  *	F_SETLK, write lock on byte i) in the file smtpd-conn/ADDR under
@@ -52,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
@@ -60,7 +72,10 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "safe_file.h"
+#include "srs.h"
 #include "str.h"
+#include "userdb.h"
 
 #include "smtpd.h"
 
@@ -255,6 +270,132 @@ smtpd_local_user(const struct address *addr)
 	return ret;
 }
 
+#define SMTPD_SRS_SECRET_MAX	4096
+
+static struct srs *smtpd_srs;		/* NULL: SRS off */
+static struct userdb *smtpd_userdb;	/* for departmental addresses */
+
+/* smtpd_check_pre_jail - see smtpd.h */
+void
+smtpd_check_pre_jail(void)
+{
+	const char *path = config_str(conf(), "srs_secret_file");
+	const char *domain = config_str(conf(), "srs_domain");
+	long age = config_int(conf(), "srs_max_age");
+	struct str *secret;
+	char *nl;
+
+	if (!config_bool(conf(), "srs_enable") || *domain == '\0')
+		return;
+	secret = str_new(64, 0);
+	if (read_file(path, secret, SMTPD_SRS_SECRET_MAX) < 0)
+		log_fatal(NULL, "srs_enable: cannot read srs_secret_file %s: %m",
+		    path);
+	if ((nl = memchr(str_data(secret), '\n', str_len(secret))) != NULL)
+		str_truncate(secret, (size_t)(nl - str_data(secret)));
+	if (str_len(secret) == 0)
+		log_fatal(NULL, "srs_enable: %s holds no secret", path);
+	smtpd_srs = srs_new(str_data(secret), str_len(secret), domain,
+	    age > 0 && age < 1024 ? (unsigned)age : 21);
+	explicit_bzero(str_data(secret), str_len(secret));
+	str_free(&secret);
+	if (smtpd_srs == NULL)
+		log_fatal(NULL, "srs_enable: srs_domain \"%s\" is not a plain "
+		    "domain name", domain);
+}
+
+/* smtpd_department_domain - domain is one of $department_domains */
+static bool
+smtpd_department_domain(const char *domain)
+{
+	const char *const *list;
+	size_t i, n;
+
+	list = config_list(conf(), "department_domains", &n);
+	for (i = 0; i < n; i++)
+		if (strcasecmp(list[i], domain) == 0)
+			return true;
+	return false;
+}
+
+/* smtpd_department_user - 1 some user's alias, 0 nobody's, -1 lookup failure */
+static int
+smtpd_department_user(const struct address *addr)
+{
+	const char *local = str_c(addr->local), *detail, *error = NULL;
+	struct str *key = str_new(128, 0), *user = str_new(64, 0);
+	size_t base_len, detail_len;
+	int r;
+
+	if (smtpd_userdb == NULL && (smtpd_userdb = userdb_open(config_str(
+	    conf(), "user_database"), &error)) == NULL) {
+		r = errno == ENOENT ? 0 : -1;	/* no database: no aliases */
+		if (r < 0)
+			log_error(NULL, "user database: %s", error);
+		goto out;
+	}
+	str_printf(key, "%s@%s", local, str_c(addr->domain));
+	r = userdb_lookup_alias(smtpd_userdb, str_c(key), user, &error);
+	if (r == 0 && address_split_detail(local, str_len(addr->local),
+	    smtpd_settings.recipient_delimiter, &base_len, &detail,
+	    &detail_len)) {
+		str_clear(key);
+		str_append(key, local, base_len);
+		str_printf(key, "@%s", str_c(addr->domain));
+		r = userdb_lookup_alias(smtpd_userdb, str_c(key), user, &error);
+	}
+	if (r < 0) {
+		log_error(NULL, "departmental address lookup of %s: %s",
+		    str_c(key), error != NULL ? error : "error");
+		/* reopen next time: the file may have been replaced */
+		userdb_close(&smtpd_userdb);
+	}
+out:
+	str_free(&key);
+	str_free(&user);
+	return r;
+}
+
+/*
+ * smtpd_check_local_special - departmental and SRS0 addresses (see
+ * DESCRIPTION): true when addr is one, with *ok_r the verdict (the
+ * reply sent when false)
+ */
+static bool
+smtpd_check_local_special(struct smtpd_session *sess,
+    const struct address *addr, const struct str *canon, bool *ok_r)
+{
+	const char *error = NULL;
+	struct str *orig;
+	int r;
+
+	if (str_len(addr->domain) == 0)
+		return false;
+	if (smtpd_srs != NULL && srs_is_ours(smtpd_srs, str_c(canon))) {
+		orig = str_new(64, 0);
+		r = srs_reverse(smtpd_srs, str_c(canon), time(NULL), orig,
+		    &error);
+		str_free(&orig);
+		*ok_r = r > 0;
+		if (r <= 0)
+			smtpd_reply(sess, 550, "5.1.1", "<%s>: Recipient address "
+			    "rejected: invalid SRS address (%s)", str_c(canon),
+			    r < 0 && error != NULL ? error : "not SRS0");
+		return true;
+	}
+	if (!smtpd_department_domain(str_c(addr->domain)))
+		return false;
+	r = smtpd_department_user(addr);
+	*ok_r = r > 0;
+	if (r == 0)
+		smtpd_reply(sess, 550, "5.1.1", "<%s>: Recipient address "
+		    "rejected: unknown departmental address", str_c(canon));
+	else if (r < 0)
+		smtpd_reply(sess, 451, "4.3.0", "<%s>: Temporary lookup "
+		    "failure", str_c(canon));
+	return true;
+}
+
 /* smtpd_check_rcpt - see smtpd.h and DESCRIPTION */
 bool
 smtpd_check_rcpt(struct smtpd_session *sess, const struct address *addr)
@@ -264,7 +405,10 @@ smtpd_check_rcpt(struct smtpd_session *sess, const struct address *addr)
 	int r;
 
 	(void)address_canonical(addr, canon);
-	if (str_len(addr->domain) == 0 || smtpd_local_domain(str_c(addr->domain))) {
+	if (smtpd_check_local_special(sess, addr, canon, &ok)) {
+		/* decided: a departmental or SRS0 address */
+	} else if (str_len(addr->domain) == 0 ||
+	    smtpd_local_domain(str_c(addr->domain))) {
 		if ((r = smtpd_local_user(addr)) > 0)
 			ok = true;
 		else if (r == 0)
