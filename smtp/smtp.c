@@ -279,6 +279,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 		if (smtp_session_cached(d, str_c(key), &next_ok)) {
 			connected = true;
 		} else {
+			smtp_cache_close_all();	/* see smtp_cache.c */
 			if ((fd = smtp_connect_addr(a)) < 0) {
 				str_clear(why);
 				str_printf(why, "connect to %s: %m",
@@ -343,6 +344,7 @@ smtp_deliver(struct smtp_delivery *d)
 	str_set_cstr(d->relay, req->nexthop + (req->nexthop[0] == '/' ? 0 : 5));
 	if (smtp_session_cached(d, req->nexthop, &next_ok))
 		goto out;
+	smtp_cache_close_all();		/* see smtp_cache.c */
 	fd = smtp_connect(req->nexthop, smtp_settings.lmtp ? 24 : 25,
 	    d->relay, why, &perm);
 	if (fd < 0) {

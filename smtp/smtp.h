@@ -199,7 +199,10 @@ void smtp_cache_put(const char *key, struct smtp_conn *conn);
  * none is left. The server skeleton's idle hook.
  */
 unsigned smtp_cache_expire(void);
-/* smtp_cache_close_all - close every cached session (before exit) */
+/*
+ * smtp_cache_close_all - close every cached session (before exit, and
+ * before a new connection: see smtp_cache.c)
+ */
 void smtp_cache_close_all(void);
 /*
  * smtp_conn_probe - is conn usable? Not when the server has sent

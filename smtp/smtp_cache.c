@@ -17,6 +17,15 @@
  *	handing the next request to a worker that holds one; each worker
  *	holds at most SMTP_CACHE_SLOTS sessions, one per key.
  *
+ *	Before it opens a new connection (a cache miss), the agent closes
+ *	every session it still holds (smtp.c calls smtp_cache_close_all()).
+ *	A process that waits for a server to accept it must hold no idle
+ *	session: with a server that caps its connections (smtp-sink -m,
+ *	Postfix's per-client limits), busy agents each holding idle
+ *	sessions to other destinations while they wait for a new one would
+ *	deadlock with it until the server's idle timeout. On a hit the
+ *	other sessions stay: that delivery waits only for replies.
+ *
  *	Sessions idle longer than the cache time are closed (QUIT, not
  *	waited for) from the server skeleton's idle hook
  *	(smtp_cache_expire(), lib/server.h ops.idle), and all of them
