@@ -58,6 +58,7 @@
 #include "config.h"
 #include "log.h"
 #include "login_proxy.h"
+#include "sasl_server.h"
 #include "server.h"
 #include "stream.h"
 #include "str.h"
@@ -117,10 +118,15 @@ imapd_pre_jail(void)
 {
 	struct tls_params p;
 	struct str *err;
+	const char *why;
 
 	imapd_settings_load();
 	if (imapd_settings.role == IMAPD_ROLE_MAIL)
 		return;
+	/* SASL plugins load here, as root and before any chroot */
+	if (sasl_server_setup("postern", &why) < 0)
+		log_error(NULL, "SASL disabled (AUTHENTICATE PLAIN only): %s",
+		    why);
 	memset(&p, 0, sizeof(p));
 	p.cert_file = config_str(conf(), "tls_cert_file");
 	p.key_file = config_str(conf(), "tls_key_file");
@@ -286,15 +292,19 @@ static void
 imapd_pre_exit(void)
 {
 	tls_context_free(&imapd_tls_ctx);
+	sasl_server_deinit();
 }
 
 int
 main(int argc, char **argv)
 {
+	/* the GSSAPI plugin finds the keytab and krb5.conf through these */
+	static const char *const keep_env[] = { SASL_SERVER_KEEP_ENV, NULL };
 	static const struct server_ops ops = {
 		.pre_jail = imapd_pre_jail,
 		.serve = imapd_serve,
 		.pre_exit = imapd_pre_exit,
+		.keep_env = keep_env,
 	};
 
 	return server_main(argc, argv, &ops);

@@ -4,8 +4,13 @@
  *
  * DESCRIPTION
  *	Greeting, CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN and
- *	AUTHENTICATE PLAIN (with SASL-IR); everything else is BAD in this
- *	state. Commands are at most IMAPD_LOGIN_MAX bytes, literals
+ *	AUTHENTICATE (with SASL-IR); everything else is BAD in this
+ *	state. AUTHENTICATE runs the mechanisms of $sasl_mechanisms
+ *	through lib/sasl_server (Cyrus libsasl2: PLAIN and LOGIN checked
+ *	by lib/auth, GSSAPI with the imap/ key in $auth_krb5_keytab), one
+ *	SASL session per connection, renewed after STARTTLS and after each
+ *	failed exchange; if libsasl2 could not be set up, a built-in PLAIN
+ *	remains. Commands are at most IMAPD_LOGIN_MAX bytes, literals
  *	included; IMAPD_LOGIN_ERRORS bad commands or failed logins end the
  *	connection. Password logins over a connection that is neither TLS
  *	nor loopback are refused while disable_plaintext_auth is set
@@ -27,6 +32,7 @@
 #include "auth.h"
 #include "login_proxy.h"
 #include "mime_decode.h"
+#include "sasl_server.h"
 #include "stream.h"
 #include "str.h"
 #include "tls.h"
@@ -45,6 +51,13 @@ struct login_state {
 	bool done;
 };
 
+/*
+ * The connection's SASL session (NULL without libsasl2). A login
+ * process serves one connection at a time, and imapd_capability_preauth
+ * (whose signature the mail role shares) finds it here.
+ */
+static struct sasl_server *login_sasl;
+
 /* imapd_capability_preauth - see imapd.h */
 void
 imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
@@ -56,8 +69,25 @@ imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
 		str_append_cstr(out, " STARTTLS");
 	if (!c->secured && imapd_settings.disable_plaintext_auth)
 		str_append_cstr(out, " LOGINDISABLED");
-	else
+	else if (login_sasl == NULL)
 		str_append_cstr(out, " AUTH=PLAIN");
+	if (login_sasl != NULL)
+		sasl_server_mechs(login_sasl, out, " AUTH=");
+}
+
+/* login_sasl_reset - a fresh SASL session for the connection's state */
+static void
+login_sasl_reset(const struct imapd_conn *c)
+{
+	const char *err;
+
+	sasl_server_free(&login_sasl);
+	if (!sasl_server_ready())
+		return;
+	login_sasl = sasl_server_create("imap", &c->log, c->secured ||
+	    !imapd_settings.disable_plaintext_auth, &err);
+	if (login_sasl == NULL)
+		log_error(&c->log, "SASL session: %s", err);
 }
 
 static void
@@ -122,8 +152,13 @@ login_handoff(struct login_state *st, const char *user)
 	} else
 		client_fd = stream_fd(c->s);
 	stream_flush(c->s);
+	/*
+	 * The mail service is local and takes every hand-off in the end; a
+	 * burst of logins on a loaded host can keep it seconds behind, so
+	 * wait as long as a client may take to log in, not a fixed 10s.
+	 */
 	if (login_proxy_send(imapd_settings.mail_service, client_fd, c->slot_fd,
-	    &h, 10, &err) < 0) {
+	    &h, MAX(imapd_settings.login_timeout, 10), &err) < 0) {
 		log_error(&c->log, "hand-off to %s failed: %s: %m",
 		    imapd_settings.mail_service, err);
 		login_reply(st, "NO [UNAVAILABLE] Mail service unavailable, "
@@ -250,6 +285,98 @@ login_plain(struct login_state *st, const struct str *resp)
 	free(pass);
 }
 
+/*
+ * login_sasl_run - AUTHENTICATE through lib/sasl_server: challenges as
+ * "+ base64", the client's lines back, until a result
+ */
+static void
+login_sasl_run(struct login_state *st, const char *mech, const struct str *ir)
+{
+	struct str *out = str_new(0, 0), *line = str_new(0, 0), *shown;
+	enum sasl_server_result r;
+	const char *err = NULL;
+	bool reset = true;
+
+	if (!sasl_server_mech_offered(login_sasl, mech)) {
+		if (sasl_server_mech_plaintext(mech) && !login_allowed(st))
+			goto out;
+		login_reply(st, "NO Unsupported authentication mechanism");
+		goto out;
+	}
+	r = sasl_server_begin(login_sasl, mech, ir != NULL ? str_c(ir) : NULL,
+	    ir != NULL ? str_len(ir) : 0, out, &err);
+	while (r == SASL_SERVER_CONTINUE) {
+		stream_printf(st->c->s, "+ %s\r\n", str_c(out));
+		stream_flush(st->c->s);
+		if (stream_read_line(st->c->s, line, IMAPD_LOGIN_MAX) != STREAM_OK) {
+			st->done = true;
+			goto out;
+		}
+		str_chomp(line);
+		if (str_equals_cstr(line, "*")) {
+			login_reply(st, "BAD Authentication aborted");
+			goto out;
+		}
+		r = sasl_server_next(login_sasl, str_c(line), str_len(line), out,
+		    &err);
+		explicit_bzero(str_data(line), str_len(line));
+	}
+	mech = sasl_server_mech(login_sasl);
+	switch (r) {
+	case SASL_SERVER_OK:
+		log_info(&st->c->log, "login: user=%s, method=%s%s%s",
+		    sasl_server_user(login_sasl), mech,
+		    st->c->tls ? ", tls=" : "", st->c->tls ? st->c->tls_desc : "");
+		reset = false;
+		shown = str_new_cstr(sasl_server_user(login_sasl));
+		login_handoff(st, str_c(shown));
+		str_free(&shown);
+		break;
+	case SASL_SERVER_TEMPFAIL:
+		log_error(&st->c->log, "authentication backend: %s",
+		    err != NULL ? err : "failed");
+		login_reply(st, "NO [UNAVAILABLE] Authentication service "
+		    "unavailable");
+		break;
+	case SASL_SERVER_BADB64:
+		st->errors++;
+		login_reply(st, "BAD Invalid base64 data");
+		break;
+	case SASL_SERVER_BADMECH:
+		login_reply(st, "NO Unsupported authentication mechanism");
+		break;
+	case SASL_SERVER_ERROR:
+		log_error(&st->c->log, "SASL %s: %s", mech,
+		    err != NULL ? err : "failed");
+		login_reply(st, "NO [UNAVAILABLE] Internal error");
+		break;
+	case SASL_SERVER_NOAUTHZ:
+	case SASL_SERVER_FAIL:
+	default:
+		shown = str_new(0, 0);
+		if (err != NULL)
+			mem_printable(shown, err, strlen(err), 200);
+		log_info(&st->c->log, "login failed: method=%s%s%s", mech,
+		    err != NULL ? ": " : "", str_c(shown));
+		str_free(&shown);
+		st->errors++;
+		sleep(1);	/* slow down guessing */
+		login_reply(st, r == SASL_SERVER_NOAUTHZ ?
+		    "NO [AUTHORIZATIONFAILED] Authorization as another user "
+		    "is not allowed" :
+		    "NO [AUTHENTICATIONFAILED] Authentication failed.");
+		break;
+	}
+out:
+	/* a session that ran an exchange is not reused for another */
+	if (reset && !st->done)
+		login_sasl_reset(st->c);
+	if (str_len(line) > 0)
+		explicit_bzero(str_data(line), str_len(line));
+	str_free(&out);
+	str_free(&line);
+}
+
 static void
 cmd_authenticate(struct login_state *st, struct imap_parser *ip)
 {
@@ -268,6 +395,10 @@ cmd_authenticate(struct login_state *st, struct imap_parser *ip)
 	}
 	if (!imap_parse_end(ip))
 		goto bad;
+	if (login_sasl != NULL) {
+		login_sasl_run(st, str_c(mech), have_ir ? ir : NULL);
+		goto out;
+	}
 	if (strcasecmp(str_c(mech), "PLAIN") != 0) {
 		login_reply(st, "NO Unsupported authentication mechanism");
 		goto out;
@@ -358,6 +489,7 @@ cmd_starttls(struct login_state *st, struct imap_parser *ip)
 	tls_session_describe(st->c->tls_sess, err);
 	st->c->tls_desc = str_steal(&err);
 	st->c->tls = st->c->secured = true;
+	login_sasl_reset(st->c);
 }
 
 /* imapd_cmd_id - ID (RFC 2971): parse the client's list, answer ours */
@@ -400,6 +532,7 @@ imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx)
 	st.tls_ctx = tls_ctx;
 	st.tag = str_new(0, 0);
 	st.cmd = str_new(0, 0);
+	login_sasl_reset(c);
 	imapd_capability_preauth(caps, c, tls_ctx != NULL);
 	stream_printf(c->s, "* OK [CAPABILITY %s] %s\r\n", str_c(caps),
 	    imapd_settings.banner);
@@ -465,6 +598,7 @@ imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx)
 			    "the not-authenticated state");
 		}
 	}
+	sasl_server_free(&login_sasl);
 	str_free(&name);
 	str_free(&caps);
 	str_free(&st.tag);
