@@ -56,6 +56,7 @@ struct sasl_server {
 	sasl_callback_t callbacks[5];
 	struct str *mechs;	/* offered, space-separated, upper case */
 	struct str *user;	/* mapped local user after OK */
+	struct str *why;	/* *error_r text we made */
 	char *mech;		/* mechanism of the last start */
 	bool fold;		/* password mechanism: fold names */
 	bool tempfail;		/* the checkpass backend failed */
@@ -302,7 +303,10 @@ sasl_server_cb_authorize(sasl_conn_t *conn, void *context,
 	(void)def_realm;
 	(void)urlen;
 	(void)propctx;
-	if (requested == NULL || rlen == 0)
+	/* no authzid (libsasl2 then passes the authcid): sasl_server_answer
+	 * maps the identity itself */
+	if (requested == NULL || rlen == 0 || (rlen == alen &&
+	    memcmp(requested, auth_identity, alen) == 0))
 		return SASL_OK;
 	rq = xstrndup(requested, rlen);
 	au = xstrndup(auth_identity, alen);
@@ -413,6 +417,7 @@ sasl_server_create(const char *service, const struct log_ctx *log,
 	sa->log = log;
 	sa->mechs = str_new(0, 0);
 	sa->user = str_new(0, 0);
+	sa->why = str_new(0, 0);
 	sa->callbacks[0].id = SASL_CB_LOG;
 	sa->callbacks[0].proc = SASL_SERVER_CB(sasl_server_cb_log);
 	sa->callbacks[0].context = sa;
@@ -461,6 +466,7 @@ sasl_server_free(struct sasl_server **sap)
 		sasl_dispose(&sa->conn);
 	str_free(&sa->mechs);
 	str_free(&sa->user);
+	str_free(&sa->why);
 	free(sa->mech);
 	free(sa);
 	*sap = NULL;
@@ -524,8 +530,10 @@ sasl_server_answer(struct sasl_server *sa, int ret, const char *out,
 		}
 		if (!sasl_server_map_user(name, sasl_server_realm, sa->fold,
 		    sa->user)) {
-			*error_r = "the authenticated identity is not a local "
-			    "user";
+			str_set_cstr(sa->why, "identity ");
+			mem_printable(sa->why, name, strlen(name), 100);
+			str_append_cstr(sa->why, " is not a local user");
+			*error_r = str_c(sa->why);
 			return SASL_SERVER_FAIL;
 		}
 		return SASL_SERVER_OK;

@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: MIT
+"""SASL GSSAPI (RFC 4752) logins against a real Heimdal KDC.
+
+The client is python3-gssapi (MIT) driving the SASL exchange by hand, as a
+mail client would: the initial context token as the initial response, the
+server's tokens stepped until the context is complete, then the server's
+wrapped security-layer offer unwrapped and answered with "no layer" and
+the authorization identity. The server is Postern's login daemon with
+sasl_mechanisms including GSSAPI, the Heimdal plugin of libsasl2 and the
+service keys in auth_krb5_keytab.
+
+One KDC (realm POSTERN.TEST: kuser, kuser/admin, service keys imap/,
+smtp/, pop/, sieve/localhost) and one forged KDC (the same realm and
+names, other keys) are started once for the module.
+"""
+
+import base64
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import HOST
+from kdc_fixture import KDC, have_heimdal_kdc
+
+try:
+    import gssapi
+except ImportError:   # pragma: no cover
+    gssapi = None
+
+pytestmark = pytest.mark.skipif(not have_heimdal_kdc() or gssapi is None,
+                                reason="needs heimdal-kdc and python3-gssapi")
+
+REALM = "POSTERN.TEST"
+SERVICES = ["imap/localhost", "smtp/localhost", "pop/localhost",
+            "sieve/localhost"]
+KPW = "kerberos pass 1"
+
+
+@pytest.fixture(scope="module")
+def kdcs():
+    base = Path(tempfile.mkdtemp(prefix="pst-gssapi-"))
+    os.chmod(base, 0o755)
+    kdc = KDC(base / "kdc", REALM)
+    kdc.add_user("kuser", KPW)
+    kdc.add_user("kuser/admin", KPW)
+    for s in SERVICES:
+        kdc.add_service(s)
+    keytab = kdc.keytab(SERVICES)
+    forged = KDC(base / "forged", REALM)
+    forged.add_user("kuser", KPW)
+    for s in SERVICES:
+        forged.add_service(s)   # keys the server does not have
+    kdc.start()
+    forged.start()
+    yield {"kdc": kdc, "forged": forged, "keytab": keytab, "base": base}
+    forged.stop()
+    kdc.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def inst(instance_factory, kdcs):
+    i = instance_factory()
+    os.chmod(i.dir, 0o755)
+    kdc = kdcs["kdc"]
+    for k, v in {
+        "auth_backends": "userdb, kerberos",
+        "auth_krb5_config": str(kdc.conf),
+        "auth_krb5_keytab": f"FILE:{kdcs['keytab']}",
+        "auth_krb5_realm": REALM,
+        "auth_krb5_service": f"imap/localhost@{REALM}",
+        "sasl_mechanisms": "PLAIN, LOGIN, GSSAPI",
+        "sasl_hostname": "localhost",
+        "smtpd_peername_lookup": "no",
+    }.items():
+        i.set_config(k, v)
+    i.postern("user", "add", "alice", "--password-stdin",
+              input="alice pw\n")
+    i.start()
+    wait_port(i.port("IMAP"))
+    return i
+
+
+class Creds:
+    """A ticket cache for principal from kdc, and python-gssapi on it."""
+
+    def __init__(self, kdc, principal, tmp, name="cc"):
+        self.ccache = tmp / f"{name}.ccache"
+        assert kdc.kinit(principal, KPW, self.ccache), principal
+        self.kdc = kdc
+
+    def context(self, service):
+        # MIT reads krb5.conf at each new library context
+        os.environ["KRB5_CONFIG"] = str(self.kdc.conf)
+        creds = gssapi.Credentials(usage="initiate",
+                                   store={"ccache": f"FILE:{self.ccache}"})
+        name = gssapi.Name(f"{service}@localhost",
+                           gssapi.NameType.hostbased_service)
+        return gssapi.SecurityContext(name=name, creds=creds,
+                                      usage="initiate")
+
+
+def sasl_gssapi(ctx, send, recv, authz=b""):
+    """Run RFC 4752 after the initial token was sent: recv() gives the
+    next challenge (bytes) or None when the server answered; send(bytes)
+    sends a response. Returns the server's final line."""
+    while True:
+        chal = recv()
+        if chal is None:
+            return
+        if not ctx.complete:
+            out = ctx.step(chal) or b""
+            send(out)
+            continue
+        offer = ctx.unwrap(chal).message
+        assert len(offer) == 4 and offer[0] & 1, offer   # "no layer" offered
+        send(ctx.wrap(b"\x01\x00\x00\x00" + authz, False).message)
+
+
+class Imap:
+    def __init__(self, port):
+        self.sock = socket.create_connection((HOST, port), timeout=30)
+        self.f = self.sock.makefile("rb")
+        self.greeting = self.f.readline()
+        self.last = None
+
+    def send(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+
+    def line(self):
+        return self.f.readline()
+
+    def cmd(self, tag, text):
+        self.send(f"{tag} {text}")
+        while True:
+            l = self.line()
+            if l.startswith(tag.encode() + b" ") or not l:
+                return l
+
+    def gssapi(self, ctx, tag="a", authz=b""):
+        tok = ctx.step()
+        self.send(f"{tag} AUTHENTICATE GSSAPI "
+                  + base64.b64encode(tok).decode())
+
+        def recv():
+            l = self.line()
+            if l.startswith(b"+ "):
+                return base64.b64decode(l[2:].strip())
+            if l.startswith(b"+"):
+                return b""
+            self.last = l
+            return None
+
+        def send(b):
+            self.send(base64.b64encode(b).decode())
+
+        sasl_gssapi(ctx, send, recv, authz)
+        return self.last
+
+
+def test_imap_gssapi_login(inst, kdcs, tmp_path):
+    r = Imap(inst.port("IMAP"))
+    assert b"AUTH=GSSAPI" in r.greeting and b"AUTH=PLAIN" in r.greeting
+    c = Creds(kdcs["kdc"], "kuser", tmp_path)
+    t = r.gssapi(c.context("imap"))
+    assert t.startswith(b"a OK"), t
+    assert r.cmd("b", "SELECT INBOX").startswith(b"b OK")
+    assert r.cmd("c", "LOGOUT").startswith(b"c OK")
+    assert "login: user=kuser, method=GSSAPI" in inst.log_text()
+    # authorization identity = the user: fine, with or without realm
+    for authz in (b"kuser", b"kuser@" + REALM.encode()):
+        r = Imap(inst.port("IMAP"))
+        t = r.gssapi(Creds(kdcs["kdc"], "kuser", tmp_path).context("imap"),
+                     authz=authz)
+        assert t.startswith(b"a OK"), (authz, t)
+    # PLAIN still works next to it
+    r = Imap(inst.port("IMAP"))
+    cred = base64.b64encode(b"\0alice\0alice pw").decode()
+    assert r.cmd("p", f"AUTHENTICATE PLAIN {cred}").startswith(b"p OK")
+
+
+def test_imap_gssapi_refused(inst, kdcs, tmp_path):
+    # A ticket from a KDC that does not know our service key.
+    r = Imap(inst.port("IMAP"))
+    c = Creds(kdcs["forged"], "kuser", tmp_path, "forged")
+    try:
+        t = r.gssapi(c.context("imap"))
+    except gssapi.exceptions.GSSError:
+        t = r.last
+    assert t is not None and t.startswith(b"a NO"), t
+    # The same connection can still log in with a good ticket.
+    t = r.gssapi(Creds(kdcs["kdc"], "kuser", tmp_path).context("imap"), "b")
+    assert t.startswith(b"b OK"), t
+    # A principal with an instance is no local user.
+    r = Imap(inst.port("IMAP"))
+    t = r.gssapi(Creds(kdcs["kdc"], "kuser/admin", tmp_path, "adm")
+                 .context("imap"))
+    assert t.startswith(b"a NO [AUTHENTICATIONFAILED]"), t
+    # Logging in as someone else is refused.
+    r = Imap(inst.port("IMAP"))
+    t = r.gssapi(Creds(kdcs["kdc"], "kuser", tmp_path).context("imap"),
+                 authz=b"alice")
+    assert t.startswith(b"a NO [AUTHORIZATIONFAILED]"), t
+    # Cancel.
+    r = Imap(inst.port("IMAP"))
+    r.send("c AUTHENTICATE GSSAPI")
+    assert r.line().startswith(b"+")
+    r.send("*")
+    assert r.line().startswith(b"c BAD")
+    log = inst.log_text()
+    assert log.count("login: user=") == 1   # the good ticket only
+    assert "identity kuser/admin" in log
