@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,6 +237,25 @@ proxy_deadline(unsigned timeout)
 	    (int64_t)(timeout ? timeout : 3600) * 1000;
 }
 
+/* proxy_sndtimeo - SO_SNDTIMEO for what is left until deadline (ms) */
+static int
+proxy_sndtimeo(int sock, int64_t deadline)
+{
+	struct timeval tv;
+	struct timespec ts;
+	int64_t left;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	if (left <= 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	return setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 /* login_proxy_send - see login_proxy.h */
 int
 login_proxy_send(const char *path, int client_fd, int slot_fd,
@@ -251,8 +271,9 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 	struct cmsghdr *cm;
 	struct iovec iov;
 	int64_t deadline = proxy_deadline(timeout);
-	int fds[2], nfds = 0, sock = -1, rc = -1;
+	int fds[2], nfds = 0, sock = -1, rc = -1, fl;
 	size_t off = 0;
+	bool sent = false;
 	ssize_t n;
 
 	if (login_handoff_encode(h, rec) < 0) {
@@ -266,30 +287,28 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 		*error_r = "socket path too long";
 		goto out;
 	}
-	if ((sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) < 0) {
+	if ((sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		*error_r = "socket";
 		goto out;
 	}
-	if (connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN) {
-			*error_r = "connect";
-			goto out;
-		}
-		/* AF_UNIX connect on a full backlog: wait for room */
-		while (connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			if (errno == EISCONN)
-				break;
-			if (errno != EAGAIN && errno != EINPROGRESS &&
-			    errno != EALREADY) {
-				*error_r = "connect";
-				goto out;
-			}
-			if (proxy_wait(sock, POLLOUT, deadline) < 0) {
-				*error_r = "connect";
-				goto out;
-			}
-		}
+	/*
+	 * A blocking AF_UNIX connect on a full backlog sleeps until the
+	 * mail side accepts one (or SO_SNDTIMEO). Non-blocking, it fails
+	 * with EAGAIN and poll(2) reports an unconnected socket writable at
+	 * once, so waiting for room that way spins, a hundred login
+	 * processes at a time in a burst.
+	 */
+	if (proxy_sndtimeo(sock, deadline) < 0 ||
+	    connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (errno == EAGAIN)
+			errno = ETIMEDOUT;
+		*error_r = "connect";
+		goto out;
+	}
+	if ((fl = fcntl(sock, F_GETFL)) < 0 ||
+	    fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0) {
+		*error_r = "fcntl";
+		goto out;
 	}
 	fds[nfds++] = client_fd;
 	if (slot_fd >= 0)
@@ -312,6 +331,7 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 		}
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 		if (n > 0) {
+			sent = true;
 			off += (size_t)n;
 			continue;
 		}
@@ -344,6 +364,15 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 	}
 	rc = 0;
 out:
+	/*
+	 * The fds sit in the mail socket's queue once a byte is sent: a
+	 * worker that accepts after our deadline would still get them and
+	 * serve a session we report as failed, reading the same client
+	 * socket as our caller. Shutting the socket down (not just our fd)
+	 * makes such a late take see a dead client.
+	 */
+	if (rc < 0 && sent)
+		(void)shutdown(client_fd, SHUT_RDWR);
 	if (sock >= 0)
 		(void)close(sock);
 	str_free(&rec);

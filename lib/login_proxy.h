@@ -81,7 +81,11 @@ int login_handoff_decode(const void *p, size_t n, struct login_handoff *h,
 /*
  * login_proxy_send - connect to the unix socket path, send the record
  * and the fds (client fd first, then slot_fd if >= 0) within timeout
- * seconds, and close the socket. 0 when the mail side has them.
+ * seconds, and close the socket. 0 when the mail side has them. On -1
+ * after the fds were sent (the mail side was too slow to take them),
+ * client_fd's socket is shut down in both directions, since a mail
+ * process may still take it later: the caller's reply on it is lost,
+ * and the client sees the connection close.
  */
 int login_proxy_send(const char *path, int client_fd, int slot_fd,
     const struct login_handoff *h, unsigned timeout, const char **error_r);

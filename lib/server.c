@@ -966,6 +966,8 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	server_drop(&args);
 	free(args.overrides);
 	log_debug(NULL, "service %s started", server_name);
+	/* ready: master may stop counting us as starting (spawning ahead) */
+	server_report(SERVER_STATUS_AVAILABLE);
 	if (server_standalone)
 		server_run_standalone();
 	if (ops->multi)

@@ -27,6 +27,13 @@
 #include "master_conf.h"
 #include "str.h"
 
+/*
+ * A worker that has not reported within this many ms of its spawn no
+ * longer holds back the next spawn while connections wait (see
+ * master_service.c DESCRIPTION): start-up runs in parallel under load.
+ */
+#define MASTER_SPAWN_AHEAD_MS	25
+
 /* One listening endpoint: planned (fd -1) or bound. */
 struct master_listener {
 	enum master_service_type kind;
@@ -68,12 +75,15 @@ struct master_svc {
 
 	unsigned procs;
 	unsigned avail;
+	unsigned starting;	/* spawned, no status record yet (also in avail) */
+	bool spawn_ahead;	/* the last spawn is MASTER_SPAWN_AHEAD_MS old */
 	bool active;		/* false: retired (reload removed it, or stop) */
 	bool watching;		/* listeners are in the event loop */
 	bool throttled;
 	bool used;		/* a client used it (wakeup '?') */
 	struct event_timer *throttle_timer;
 	struct event_timer *wakeup_timer;
+	struct event_timer *spawn_timer;	/* MASTER_SPAWN_AHEAD_MS after a spawn */
 	struct event_timer *bind_timer;	/* retrying binds after a reload */
 	unsigned bind_tries;
 
@@ -85,6 +95,7 @@ struct master_proc {
 	struct master_svc *svc;
 	bool available;
 	bool busy_seen;
+	bool reported;		/* sent a status record: it has started */
 	unsigned long done;	/* pieces of work finished */
 	struct timespec started;
 	struct master_proc *next;

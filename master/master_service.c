@@ -17,6 +17,18 @@
  *	connection beyond maxproc waits in the kernel's backlog until a
  *	worker becomes available and takes it.
  *
+ *	Spawning ahead: a worker needs a fork, an exec and its start-up
+ *	(dynamic linking, configuration) before it reports; on a loaded
+ *	host (a burst of logins hashing passwords) that takes far longer
+ *	than usual, and one-at-a-time spawning then admits connections
+ *	only at 1/start-up latency (200 IMAP hand-offs to imap-mail took
+ *	tens of seconds, past the login side's deadline). So once the last
+ *	spawn is MASTER_SPAWN_AHEAD_MS old and every available worker is
+ *	still starting (has sent no status record), the listeners are
+ *	watched again: if connections still wait, another worker starts.
+ *	Start-ups overlap, at most one new one per MASTER_SPAWN_AHEAD_MS;
+ *	a worker that starts within that time changes nothing.
+ *
  *	Reload (master_services_apply): a service whose new definition is
  *	master_service_same() as the old one and listens on the same
  *	endpoints is kept with its listeners and workers. Others are retired:
@@ -184,6 +196,17 @@ master_svc_bound(const struct master_svc *svc)
 	return true;
 }
 
+/* master_spawn_ahead - the last spawn is old enough to start another */
+static void
+master_spawn_ahead(void *ctx)
+{
+	struct master_svc *svc = ctx;
+
+	svc->spawn_timer = NULL;
+	svc->spawn_ahead = true;
+	master_svc_update(svc);
+}
+
 /* master_listen_event - a watched listener is readable: start a worker */
 static void
 master_listen_event(void *ctx, int fd UNUSED, unsigned events UNUSED)
@@ -195,6 +218,12 @@ master_listen_event(void *ctx, int fd UNUSED, unsigned events UNUSED)
 	svc->used = true;
 	if (master_spawn(svc) < 0)
 		master_svc_throttle(svc);
+	else {
+		svc->spawn_ahead = false;
+		event_timer_remove(master.loop, &svc->spawn_timer);
+		svc->spawn_timer = event_timer_add(master.loop,
+		    MASTER_SPAWN_AHEAD_MS, master_spawn_ahead, svc);
+	}
 	master_svc_update(svc);
 }
 
@@ -206,7 +235,8 @@ master_svc_update(struct master_svc *svc)
 	size_t i;
 
 	want = svc->active && !master.stopping && !svc->throttled &&
-	    svc->avail == 0 &&
+	    (svc->avail == 0 ||
+	    (svc->spawn_ahead && svc->avail <= svc->starting)) &&
 	    (svc->maxproc == 0 || svc->procs < (unsigned)svc->maxproc) &&
 	    master_svc_bound(svc);
 	if (want == svc->watching)
@@ -267,6 +297,7 @@ master_svc_free(struct master_svc *svc)
 	event_timer_remove(master.loop, &svc->throttle_timer);
 	event_timer_remove(master.loop, &svc->wakeup_timer);
 	event_timer_remove(master.loop, &svc->bind_timer);
+	event_timer_remove(master.loop, &svc->spawn_timer);
 	master_gen_unref(&svc->gen);
 	free(svc->name);
 	free(svc->path);
@@ -341,6 +372,7 @@ master_svc_retire(struct master_svc *svc, bool to_pool)
 	event_timer_remove(master.loop, &svc->throttle_timer);
 	event_timer_remove(master.loop, &svc->wakeup_timer);
 	event_timer_remove(master.loop, &svc->bind_timer);
+	event_timer_remove(master.loop, &svc->spawn_timer);
 	svc->throttled = false;
 	master_svc_close_pipe(svc);
 	master_gen_unref(&svc->gen);

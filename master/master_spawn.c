@@ -144,6 +144,7 @@ master_spawn(struct master_svc *svc)
 	master.procs = proc;
 	svc->procs++;
 	svc->avail++;
+	svc->starting++;
 	log_debug(NULL, "service %s: spawned %s pid %ld", svc->name,
 	    svc->path, (long)pid);
 	return 0;
@@ -159,6 +160,11 @@ master_status_record(struct master_svc *svc, const struct server_status *st)
 		log_debug(NULL, "service %s: status from unknown pid %ld",
 		    svc->name, (long)st->pid);
 		return;
+	}
+	if (!proc->reported) {
+		proc->reported = true;
+		ASSERT(svc->starting > 0);
+		svc->starting--;
 	}
 	switch (st->state) {
 	case SERVER_STATUS_BUSY:
@@ -256,6 +262,10 @@ master_reaped(pid_t pid, int status)
 	if (proc->available) {
 		ASSERT(svc->avail > 0);
 		svc->avail--;
+	}
+	if (!proc->reported) {
+		ASSERT(svc->starting > 0);
+		svc->starting--;
 	}
 	if (svc->active && !master.stopping &&
 	    ((failed && proc->done == 0) || pointless))

@@ -794,3 +794,47 @@ def test_rss_per_idle_connection(imap):
             rss.append(int(m.group(1)))
     print(f"imapd mail-role RSS per session (kB): {sorted(rss)}")
     assert rss and max(rss) < 16 * 1024
+
+
+def test_login_burst_all_handed_off(imap):
+    """A burst of concurrent logins reaches the mail role, every one: the
+    hand-off once failed with [UNAVAILABLE] at 200 connections (mail
+    workers spawned one at a time, each start-up slowed by the hashing
+    login processes, past the login side's 10s deadline)."""
+    n = 150
+    barrier = threading.Barrier(n)
+    results = [None] * n
+    conns = [None] * n
+
+    def worker(i):
+        try:
+            barrier.wait(timeout=30)
+            m = imaplib.IMAP4(HOST, imap.port("IMAP"), timeout=60)
+            conns[i] = m
+            m.login(USER, PASSWORD)
+            typ, _ = m.noop()
+            results[i] = typ
+        except Exception as e:          # noqa: BLE001 - reported below
+            results[i] = repr(e)
+
+    imap.set_config("imap_client_connection_limit", "0")
+    imap.set_config("imap_user_connection_limit", "0")
+    imap.reload()
+    time.sleep(0.5)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    for m in conns:
+        if m is not None:
+            try:
+                m.logout()
+            except Exception:           # noqa: BLE001
+                pass
+    bad = [r for r in results if r != "OK"]
+    print(f"{n} concurrent logins in {elapsed:.1f}s")
+    assert not bad, f"{len(bad)} of {n} failed, e.g. {bad[:3]}"
+    assert "hand-off" not in imap.log_text()
