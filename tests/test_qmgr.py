@@ -490,9 +490,12 @@ def test_kill_qmgr_during_delivery_exactly_once(queue):
 
 
 def test_destination_concurrency_limit(instance_factory):
+    # the sink counts connections: without cached idle sessions (smtp(8)
+    # connection caching) they are the deliveries the limit is about
     q = make_queue(instance_factory, config={
         "lmtp_destination_concurrency_limit": "1",
-        "default_destination_recipient_limit": "1"})
+        "default_destination_recipient_limit": "1",
+        "smtp_connection_cache_time": "0"})
     try:
         q.sink.stall_after_data = 0.3
         rcpts = [f"bob+{i}@localhost" for i in range(4)]
@@ -507,7 +510,8 @@ def test_destination_concurrency_limit(instance_factory):
 def test_parallel_deliveries_within_limit(instance_factory):
     q = make_queue(instance_factory, config={
         "lmtp_destination_concurrency_limit": "3",
-        "default_destination_recipient_limit": "1"})
+        "default_destination_recipient_limit": "1",
+        "smtp_connection_cache_time": "0"})  # see above
     try:
         q.sink.stall_after_data = 0.5
         rcpts = [f"bob+{i}@localhost" for i in range(6)]
