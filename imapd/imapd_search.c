@@ -846,6 +846,11 @@ imapd_cmd_search(struct imapd_session *sess)
 	case -1:
 		goto out;
 	}
+	/* IMAP4rev2 has no untagged SEARCH: RETURN () is RETURN (ALL) */
+	if (sess->rev2 && !esearch) {
+		esearch = true;
+		ret = RET_ALL;
+	}
 	search_run(sess, prog, &res, &maxmod, &modseq_used);
 	if (ret & RET_SAVE) {
 		imap_seqset_free(&sess->searchres);

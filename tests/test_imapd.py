@@ -838,3 +838,58 @@ def test_login_burst_all_handed_off(imap):
     print(f"{n} concurrent logins in {elapsed:.1f}s")
     assert not bad, f"{len(bad)} of {n} failed, e.g. {bad[:3]}"
     assert "hand-off" not in imap.log_text()
+
+
+def test_imap4rev2_enable(imap):
+    """RFC 9051 for a client that ENABLEs IMAP4rev2: advertised before and
+    after login; SELECT without RECENT/UNSEEN but with a LIST response;
+    SEARCH answers with ESEARCH (as RETURN (ALL)); STATUS SIZE and
+    DELETED; \\NonExistent for a subscribed name that does not exist.
+    IMAP4rev1 behaviour is unchanged without ENABLE."""
+    m = connect(imap)
+    fill(m, 3)
+    m.select("INBOX")
+    m.store("2", "+FLAGS", "\\Deleted")
+    m.logout()
+    r = Raw(imap.port("IMAP"))
+    assert b"IMAP4rev2" in r.greeting
+    _, t = r.cmd("L", f"LOGIN {USER} {PASSWORD}")
+    assert b"IMAP4rev2" in t
+    u, _ = r.cmd("c", "CAPABILITY")
+    assert b" IMAP4rev2 " in u[0] and b" ENABLE " in u[0]
+    # rev1 first
+    u, t = r.cmd("a", "SELECT INBOX")
+    assert b"* 0 RECENT\r\n" in u and t.startswith(b"a OK")
+    u, t = r.cmd("b", "SEARCH ALL")
+    assert u == [b"* SEARCH 1 2 3\r\n"], u
+    r.cmd("b2", "UNSELECT")
+    u, t = r.cmd("e", "ENABLE IMAP4rev2")
+    assert u == [b"* ENABLED IMAP4rev2\r\n"] and t.startswith(b"e OK")
+    u, t = r.cmd("e2", "ENABLE IMAP4rev2")
+    assert u == [b"* ENABLED\r\n"]
+    u, t = r.cmd("s", "SELECT INBOX")
+    assert t.startswith(b"s OK"), t
+    assert not any(b"RECENT" in x or b"[UNSEEN" in x for x in u), u
+    assert b'* LIST () "/" "INBOX"\r\n' in u, u
+    assert b"* 3 EXISTS\r\n" in u
+    u, t = r.cmd("f", "SEARCH ALL")
+    assert u == [b'* ESEARCH (TAG "f") ALL 1:3\r\n'], u
+    u, t = r.cmd("g", "UID SEARCH DELETED")
+    assert u == [b'* ESEARCH (TAG "g") UID ALL 2\r\n'], u
+    u, t = r.cmd("h", "SEARCH SUBJECT nothing-like-this")
+    assert u == [b'* ESEARCH (TAG "h")\r\n'], u
+    u, t = r.cmd("i", "SEARCH RETURN (COUNT) ALL")
+    assert u == [b'* ESEARCH (TAG "i") COUNT 3\r\n'], u
+    u, t = r.cmd("j", "STATUS INBOX (MESSAGES SIZE DELETED UIDNEXT)")
+    m_ = re.match(rb"\* STATUS \"INBOX\" \(MESSAGES 3 SIZE (\d+) DELETED 1 "
+                  rb"UIDNEXT 4\)\r\n", u[0])
+    assert m_ and int(m_.group(1)) > 100, u
+    r.cmd("k", "SUBSCRIBE gone")
+    u, t = r.cmd("l", 'LIST (SUBSCRIBED) "" "gone"')
+    assert u == [b'* LIST (\\NonExistent \\Subscribed) "/" "gone"\r\n'], u
+    u, t = r.cmd("m", "UNSELECT")
+    assert t.startswith(b"m OK")
+    u, t = r.cmd("n", "NAMESPACE")
+    assert t.startswith(b"n OK")
+    r.cmd("z", "LOGOUT")
+    r.close()
