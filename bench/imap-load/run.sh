@@ -23,7 +23,7 @@
 # UID SEARCH, FETCH of the last message; cold (first) and warm (median
 # of 3).
 #
-# Environment: CONNS ("50 200"), SECONDS_PER_RUN (15), RUNS (3), PREFILL
+# Environment: CONNS ("50 200"; "" for none), SECONDS_PER_RUN (15), RUNS (3), PREFILL
 # (200), BIG (100000), POSTERN_BUILD (absolute; default: make, then
 # ./build), PORT_BASE (default: a free one), KEEP=1 keeps the temp dir.
 # Installs dovecot-imapd with apt-get when missing (root): a benchmark
@@ -32,7 +32,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-CONNS=${CONNS:-"50 200"}
+# unset: both counts; CONNS="" (empty): no load runs, only the BIG mailbox
+CONNS=${CONNS-"50 200"}
 SECS=${SECONDS_PER_RUN:-15}
 RUNS=${RUNS:-3}
 PREFILL=${PREFILL:-200}
