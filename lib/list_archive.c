@@ -204,7 +204,8 @@ list_archive_rebuild(const struct list *l, const char **error_r)
 		}
 	}
 	closedir(d);
-	qsort(names, nnames, sizeof(char *), list_arch_namecmp);
+	if (nnames > 1)		/* names is NULL when there are none */
+		qsort(names, nnames, sizeof(char *), list_arch_namecmp);
 	for (i = 0; i < nnames && n < LIST_ARCHIVE_MAX; i++) {
 		const char *p, *end, *start, *next;
 

@@ -184,7 +184,8 @@ listmgr_progress_load(struct listmgr_progress *p)
 	}
 	str_free(&all);
 	/* fold the lines of one member into one entry (any "d" wins) */
-	qsort(p->e, p->n, sizeof(*p->e), listmgr_progress_cmp);
+	if (p->n > 0)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(p->e, p->n, sizeof(*p->e), listmgr_progress_cmp);
 	for (i = 0, j = 0; i < p->n; i++) {
 		if (j > 0 && strcmp(p->e[j - 1].member, p->e[i].member) == 0) {
 			p->e[j - 1].done |= p->e[i].done;
