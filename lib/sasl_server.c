@@ -10,8 +10,12 @@
  *	mech_list       $sasl_mechanisms: libsasl2 loads only these
  *	pwcheck_method  auxprop, with auxprop_plugin naming no plugin:
  *	                when our checkpass callback refuses a password,
- *	                libsasl2's fall-back verifier finds no secret, so
- *	                the refusal stands (sasldb is never consulted)
+ *	                libsasl2 falls back to that verifier, which finds
+ *	                no plugin (SASL_NOMECH), so the refusal stands and
+ *	                sasldb is never consulted. XXX libsasl2 then logs
+ *	                "unknown password verifier(s)" as an error; the log
+ *	                callback turns that one into a debug line when lib/auth
+ *	                has just refused the password.
  *	keytab          (GSSAPI) $auth_krb5_keytab without "FILE:"; the
  *	                plugin registers it with Heimdal
  *	                (gsskrb5_register_acceptor_identity) at load time
@@ -60,6 +64,7 @@ struct sasl_server {
 	char *mech;		/* mechanism of the last start */
 	bool fold;		/* password mechanism: fold names */
 	bool tempfail;		/* the checkpass backend failed */
+	bool pwfail;		/* lib/auth refused the password */
 	bool noauthz;		/* the proxy policy refused */
 	const char *err;
 };
@@ -205,8 +210,12 @@ sasl_server_cb_log(void *context, int level, const char *message)
 {
 	const struct sasl_server *sa = context;
 	const struct log_ctx *log = sa != NULL ? sa->log : NULL;
-	struct str *m = str_new(0, 0);
+	struct str *m;
 
+	if (sa != NULL && (sa->pwfail || sa->tempfail) &&
+	    strncmp(message, "unknown password verifier", 25) == 0)
+		level = SASL_LOG_DEBUG;		/* see DESCRIPTION */
+	m = str_new(0, 0);
 	mem_printable(m, message, strlen(message), 400);
 	switch (level) {
 	case SASL_LOG_ERR:
@@ -264,8 +273,11 @@ sasl_server_cb_checkpass(sasl_conn_t *conn, void *context, const char *user,
 
 	(void)conn;
 	(void)propctx;
-	if (passlen > SASL_SERVER_PASS_MAX || memchr(pass, '\0', passlen) != NULL)
+	if (passlen > SASL_SERVER_PASS_MAX ||
+	    memchr(pass, '\0', passlen) != NULL) {
+		sa->pwfail = true;
 		return SASL_BADAUTH;
+	}
 	copy = xmalloc((size_t)passlen + 1);
 	memcpy(copy, pass, passlen);
 	copy[passlen] = '\0';
@@ -280,6 +292,7 @@ sasl_server_cb_checkpass(sasl_conn_t *conn, void *context, const char *user,
 		break;
 	case AUTH_FAIL:
 	default:
+		sa->pwfail = true;
 		ret = SASL_BADAUTH;
 		break;
 	}
@@ -545,6 +558,9 @@ sasl_server_answer(struct sasl_server *sa, int ret, const char *out,
 	*error_r = sasl_errdetail(sa->conn);
 	if (sa->noauthz || ret == SASL_NOAUTHZ)
 		return SASL_SERVER_NOAUTHZ;
+	/* whatever libsasl2's fall-back verifier answered */
+	if (sa->pwfail)
+		return SASL_SERVER_FAIL;
 	if (ret == SASL_NOMECH || ret == SASL_TOOWEAK || ret == SASL_ENCRYPT)
 		return SASL_SERVER_BADMECH;
 	if (ret == SASL_TRYAGAIN || ret == SASL_UNAVAIL)
@@ -574,7 +590,7 @@ sasl_server_begin(struct sasl_server *sa, const char *mech, const char *ir,
 		if (sa->mech[i] >= 'a' && sa->mech[i] <= 'z')
 			sa->mech[i] = (char)(sa->mech[i] - 'a' + 'A');
 	sa->fold = sasl_server_mech_plaintext(mech);
-	sa->tempfail = sa->noauthz = false;
+	sa->tempfail = sa->noauthz = sa->pwfail = false;
 	str_clear(sa->user);
 	in = str_new(0, 0);
 	if (ir != NULL && !(ilen == 1 && ir[0] == '=') &&

@@ -55,6 +55,7 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "sasl_server.h"
 #include "server.h"
 #include "stream.h"
 #include "str.h"
@@ -70,10 +71,14 @@ smtpd_pre_jail(void)
 {
 	struct tls_params p;
 	struct str *err;
+	const char *why;
 
 	if (!smtpd_settings_load())
 		log_fatal(NULL, "bad smtpd configuration");
 	smtpd_check_pre_jail();
+	/* SASL plugins load here, as root and before any chroot */
+	if (smtpd_settings.sasl_enable && sasl_server_setup("postern", &why) < 0)
+		log_error(NULL, "SASL disabled (AUTH PLAIN LOGIN only): %s", why);
 	if (smtpd_settings.tls_level == SMTPD_TLS_NONE && !smtpd_settings.wrappermode)
 		return;
 	memset(&p, 0, sizeof(p));
@@ -111,6 +116,7 @@ smtpd_serve(const struct server_conn *conn)
 	/* The skeleton closes conn->fd after we return. */
 	s = stream_new(conn->fd, smtpd_settings.timeout, STREAM_NO_CLOSE);
 	smtpd_session_run(s, &client, smtpd_tls_ctx);
+	smtpd_sasl_end();
 	stream_free(&s);
 	smtpd_conn_release();
 	str_free(&name);
@@ -123,6 +129,7 @@ smtpd_pre_exit(void)
 	size_t i;
 
 	tls_context_free(&smtpd_tls_ctx);
+	sasl_server_deinit();
 	for (i = 0; i < smtpd_settings.n_alias_maps; i++)
 		map_close(&smtpd_settings.alias_maps[i]);
 	free(smtpd_settings.alias_maps);
@@ -132,10 +139,13 @@ smtpd_pre_exit(void)
 int
 main(int argc, char **argv)
 {
+	/* the GSSAPI plugin finds the keytab and krb5.conf through these */
+	static const char *const keep_env[] = { SASL_SERVER_KEEP_ENV, NULL };
 	static const struct server_ops ops = {
 		.pre_jail = smtpd_pre_jail,
 		.serve = smtpd_serve,
 		.pre_exit = smtpd_pre_exit,
+		.keep_env = keep_env,
 	};
 
 	return server_main(argc, argv, &ops);

@@ -186,6 +186,10 @@ void smtpd_peer_name(const char *addr, struct str *out);
 /* smtpd_sasl.c */
 void smtpd_cmd_auth(struct smtpd_session *sess);
 bool smtpd_auth_offered(const struct smtpd_session *sess);
+/* smtpd_sasl_mechs - the mechanisms for the EHLO AUTH line, space-separated */
+void smtpd_sasl_mechs(struct smtpd_session *sess, struct str *out);
+/* smtpd_sasl_end - drop the connection's SASL session (after a session) */
+void smtpd_sasl_end(void);
 /* smtpd_base64_decode - strict RFC 4648 decode of p[0..n) appended to out; false if malformed */
 bool smtpd_base64_decode(const char *p, size_t n, struct str *out);
 

@@ -226,8 +226,14 @@ smtpd_cmd_helo(struct smtpd_session *sess, bool esmtp)
 		(void)stream_puts(s, "250-VRFY\r\n");
 	if (smtpd_tls_offered(sess))
 		(void)stream_puts(s, "250-STARTTLS\r\n");
-	if (smtpd_auth_offered(sess))
-		(void)stream_puts(s, "250-AUTH PLAIN LOGIN\r\n");
+	if (smtpd_auth_offered(sess)) {
+		struct str *mechs = str_new(0, 0);
+
+		smtpd_sasl_mechs(sess, mechs);
+		if (str_len(mechs) > 0)
+			(void)stream_printf(s, "250-AUTH %s\r\n", str_c(mechs));
+		str_free(&mechs);
+	}
 	(void)stream_puts(s, "250-ENHANCEDSTATUSCODES\r\n");
 	(void)stream_puts(s, "250-8BITMIME\r\n");
 	(void)stream_puts(s, "250-DSN\r\n");

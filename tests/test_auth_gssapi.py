@@ -17,6 +17,7 @@ names, other keys) are started once for the module.
 import base64
 import os
 import shutil
+import smtplib
 import socket
 import ssl
 import tempfile
@@ -92,11 +93,29 @@ def inst(instance_factory, kdcs):
         "smtpd_peername_lookup": "no",
     }.items():
         i.set_config(k, v)
+    have = (i.dir / "master.conf").read_text()
+    lines = [l.split() for l in have.splitlines()
+             if l.strip() and not l.lstrip().startswith("#")]
+    if not any(l[0] == "cleanup" for l in lines):
+        i.add_service("cleanup unix n - n - 0 cleanup")
+    port = i.port("SUBMISSION")
+    if f":{port} " not in have:
+        i.add_service(f"{HOST}:{port} inet n - n - - smtpd"
+                      " -o smtpd_sasl_auth_enable=yes"
+                      " -o smtpd_tls_security_level=encrypt")
     i.postern("user", "add", "alice", "--password-stdin",
               input="alice pw\n")
     i.start()
     wait_port(i.port("IMAP"))
+    wait_port(port)
     return i
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 class Creds:
@@ -228,3 +247,60 @@ def test_imap_gssapi_refused(inst, kdcs, tmp_path):
     log = inst.log_text()
     assert log.count("login: user=") == 1   # the good ticket only
     assert "identity kuser/admin" in log
+
+
+def smtp_gssapi(inst, ctx, authz=b""):
+    """AUTH GSSAPI on submission after STARTTLS: the final (code, text)."""
+    s = smtplib.SMTP(HOST, inst.port("SUBMISSION"), timeout=30)
+    s.ehlo("client.test")
+    s.starttls(context=tls_ctx())
+    s.ehlo("client.test")
+    mechs = s.esmtp_features.get("auth", "").split()
+    assert "GSSAPI" in mechs and "PLAIN" in mechs, mechs
+    last = {}
+    code, text = s.docmd("AUTH", "GSSAPI "
+                         + base64.b64encode(ctx.step()).decode())
+    state = {"code": code, "text": text}
+
+    def recv():
+        if state["code"] != 334:
+            last["r"] = (state["code"], state["text"])
+            return None
+        return base64.b64decode(state["text"].strip())
+
+    def send(b):
+        c, m = s.docmd(base64.b64encode(b).decode())
+        state["code"], state["text"] = c, m
+
+    sasl_gssapi(ctx, send, recv, authz)
+    if last["r"][0] == 235:
+        s.mail("kuser@localhost")
+        s.rset()
+    s.quit()
+    return last["r"]
+
+
+def test_smtp_gssapi(inst, kdcs, tmp_path):
+    c = Creds(kdcs["kdc"], "kuser", tmp_path)
+    code, text = smtp_gssapi(inst, c.context("smtp"))
+    assert code == 235, text
+    code, text = smtp_gssapi(inst, Creds(kdcs["kdc"], "kuser", tmp_path)
+                             .context("smtp"), authz=b"alice")
+    assert code == 535, text
+    f = Creds(kdcs["forged"], "kuser", tmp_path, "forged")
+    code, text = smtp_gssapi(inst, f.context("smtp"))
+    assert code == 535, text
+    log = inst.log_text()
+    assert "sasl_method=GSSAPI, sasl_username=kuser" in log
+    # PLAIN and LOGIN through libsasl2 and lib/auth
+    with smtplib.SMTP(HOST, inst.port("SUBMISSION"), timeout=30) as s:
+        s.ehlo("client.test")
+        s.starttls(context=tls_ctx())
+        s.ehlo("client.test")
+        s.login("alice", "alice pw")
+    with smtplib.SMTP(HOST, inst.port("SUBMISSION"), timeout=30) as s:
+        s.ehlo("client.test")
+        s.starttls(context=tls_ctx())
+        s.ehlo("client.test")
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login("alice", "wrong")
