@@ -214,6 +214,12 @@ def test_imap_gssapi_login(inst, kdcs, tmp_path):
     r = Imap(inst.port("IMAP"))
     cred = base64.b64encode(b"\0alice\0alice pw").decode()
     assert r.cmd("p", f"AUTHENTICATE PLAIN {cred}").startswith(b"p OK")
+    # a wrong password through libsasl2's PLAIN is an ordinary failure
+    r = Imap(inst.port("IMAP"))
+    bad = base64.b64encode(b"\0alice\0wrong").decode()
+    assert r.cmd("q", f"AUTHENTICATE PLAIN {bad}").startswith(
+        b"q NO [AUTHENTICATIONFAILED]")
+    assert "unknown password verifier" not in inst.log_text()
 
 
 def test_imap_gssapi_refused(inst, kdcs, tmp_path):
