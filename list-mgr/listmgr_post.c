@@ -171,7 +171,7 @@ listmgr_is_member(const struct list *l, const char *addr)
 	if (r == 0 && strcmp(mode, "db") != 0) {
 		if (listmgr_ldap_sorted(l, &la, &ln, NULL) < 0)
 			return -1;
-		r = bsearch(&addr, la, ln, sizeof(char *),
+		r = ln > 0 && bsearch(&addr, la, ln, sizeof(char *),
 		    listmgr_strcasecmp_p) != NULL;
 		listmgr_addrs_free(la, ln);
 	}
@@ -502,8 +502,8 @@ listmgr_collect(const struct list_member *m, void *ctx)
 	struct listmgr_rcpts *r = ctx;
 
 	if (r->ldap != NULL || r->ldap_only) {
-		char **hit = bsearch(&m->address, r->ldap, r->nldap,
-		    sizeof(char *), listmgr_strcasecmp_p);
+		char **hit = r->nldap == 0 ? NULL : bsearch(&m->address,
+		    r->ldap, r->nldap, sizeof(char *), listmgr_strcasecmp_p);
 
 		if (hit != NULL)
 			r->ldap_seen[hit - r->ldap] = true;

@@ -124,6 +124,8 @@ listmgr_progress_find(struct listmgr_progress *p, const char *member)
 	/* after loading, members are unique and every seq is 0 */
 	key.member = (char *)(uintptr_t)member;	/* only compared */
 	key.seq = 0;
+	if (p->n == 0)		/* bsearch(.., NULL, 0, ..) is undefined */
+		return NULL;
 	return bsearch(&key, p->e, p->n, sizeof(*p->e), listmgr_progress_cmp);
 }
 
