@@ -11,7 +11,7 @@ BUILD_PKGS=(
 	libssl-dev libsasl2-dev heimdal-dev libldap-dev libdb-dev zlib1g-dev libcrypt-dev
 )
 TEST_PKGS=(
-	python3 python3-pytest perl openssl swaks
+	python3 python3-pytest python3-pytest-xdist perl openssl swaks
 	clang libclang-rt-14-dev
 	dovecot-sieve
 	fetchmail curl
