@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench/imap-load/run.sh - the IMAP workload against Postern imapd and
-# Dovecot imapd side by side in one run. See README.
+# Dovecot imapd side by side in one run. See README.md.
 #
 #   bash bench/imap-load/run.sh
 #   CONNS="50 200" SECONDS_PER_RUN=15 RUNS=3 BIG=100000 bash bench/imap-load/run.sh
