@@ -162,11 +162,14 @@ FUZZ_BINS := $(FUZZ_SRCS:%.c=build-fuzz/fuzz/%)
 .PHONY: fuzz fuzz-build
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang fuzz-build
-	@set -e; for f in $(FUZZ_BINS); do \
+	@set -e -o pipefail; for f in $(FUZZ_BINS); do \
+		name=$$(basename $$f); \
+		seeds=$$(dirname $${f#build-fuzz/fuzz/})/fuzz-corpus/$$name; \
+		[ -d "$$seeds" ] || seeds=; \
 		echo "== $$f ($(FUZZ_SECONDS)s)"; \
-		mkdir -p build-fuzz/corpus/$$(basename $$f); \
+		mkdir -p build-fuzz/corpus/$$name; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
-		    build-fuzz/corpus/$$(basename $$f) $$(dirname $$f | sed 's|build-fuzz/fuzz/||')/fuzz-corpus/$$(basename $$f) 2>&1 | tail -n 3; \
+		    build-fuzz/corpus/$$name $$seeds 2>&1 | tail -n 3; \
 	done
 
 ifeq ($(FUZZ),1)

@@ -37,6 +37,7 @@
 #include "lmtpd_session.c"
 #include "lmtpd_sieve.c"
 #include "lmtpd_settings.c"
+#include "lmtpd_vacation.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

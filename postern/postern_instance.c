@@ -106,8 +106,18 @@ static const struct {
 	const char *name;	/* unix: service name, else NULL */
 	const char *rest;	/* "inet n - n - - smtpd" */
 } instance_services[] = {
+	/* smtpd (smtpd(8)): the MTA port, submission (AUTH over TLS
+	 * required) and SMTPS (implicit TLS), from the same binary. */
+	{ "SMTP_PORT", NULL, "inet n - n - - smtpd" },
+	{ "SUBMISSION_PORT", NULL, "inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes -o smtpd_tls_security_level=encrypt -o smtpd_client_restrictions=permit_sasl_authenticated,reject" },
+	{ "SMTPS_PORT", NULL, "inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_sasl_auth_enable=yes -o smtpd_client_restrictions=permit_sasl_authenticated,reject" },
 	/* The one way into the queue: public/cleanup (cleanup(8)). */
 	{ NULL, "cleanup", "unix n - n - 0 cleanup" },
+	/* qmgr (qmgr(8)) wakes on public/qmgr; the smtp(8) agent delivers
+	 * by LMTP to lmtpd (local_transport) and by SMTP to the world. */
+	{ NULL, "qmgr", "fifo n - n 300 1 qmgr" },
+	{ NULL, "lmtp", "unix - - n - - smtp" },
+	{ NULL, "smtp", "unix - - n - - smtp" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },

@@ -72,8 +72,30 @@ HOST = "127.0.0.1"
 BAD_LOG = re.compile(r"panic:|AddressSanitizer|LeakSanitizer|runtime error:|"
                      r"killed by signal")
 
-PORT_BASE_MIN = 20000
-PORT_BASE_MAX = 60000
+
+
+def _port_base_range():
+    """The port bases this test process may draw from. They stay below
+    the kernel's ephemeral ports, since any outgoing connection may hold
+    one of those at any moment; under pytest-xdist each worker draws from
+    a stripe of its own (with room for base + 995 inside it), so that
+    tests running in parallel never pick the same ports."""
+    low, top = 10000, 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            top = min(top, int(f.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        pass
+    top -= 1000                         # base + 995 stays below it
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = (top - low) // max(count, 1)
+    first = low + index * span
+    return first, first + span - 1000
+
+
+PORT_BASE_MIN, PORT_BASE_MAX = _port_base_range()
 
 _ports_handed_out = set()
 
@@ -90,7 +112,7 @@ def port_is_free(port, host=HOST):
 
 
 def free_port_base(tries=500):
-    """A random port base N in 20000..60000 whose every service port is
+    """A random port base N in PORT_BASE_MIN..PORT_BASE_MAX whose every service port is
     free on 127.0.0.1 and not handed out before in this test session."""
     for _ in range(tries):
         base = random.randint(PORT_BASE_MIN, PORT_BASE_MAX)
@@ -100,7 +122,7 @@ def free_port_base(tries=500):
         if all(port_is_free(p) for p in ports):
             _ports_handed_out.update(ports)
             return base
-    raise RuntimeError("no free port base found in 20000..60000")
+    raise RuntimeError(f"no free port base found in {PORT_BASE_MIN}..{PORT_BASE_MAX}")
 
 
 def parse_env(text):
@@ -306,6 +328,22 @@ class Instance:
         return pid if pid_alive(pid) else None
 
     # ---------------------------------------------------------- files
+    def remove_services(self, commands):
+        """Drop the master.conf service lines whose program is one of
+        commands. `instance init` writes the whole mail path (smtpd, qmgr,
+        the smtp/lmtp agent); most tests want a quieter instance in which
+        mail stays where it was injected, and add what they need (see
+        tests/pipeline.py); instance_factory(pipeline=True) keeps it all."""
+        path = self.dir / "master.conf"
+        keep = []
+        for raw in path.read_text().splitlines():
+            fields = raw.split()
+            if (raw and not raw[0].isspace() and not raw.startswith("#")
+                    and len(fields) >= 8 and fields[7] in commands):
+                continue
+            keep.append(raw)
+        path.write_text("\n".join(keep) + "\n")
+
     def add_service(self, line):
         """Append a service line to master.conf (then reload or start)."""
         path = self.dir / "master.conf"
@@ -452,9 +490,11 @@ def instance_factory(request):
     """make(port_base=None) -> an initialized, not started Instance."""
     made = []
 
-    def make(port_base=None):
+    def make(port_base=None, pipeline=False):
         inst = Instance.create(new_instance_dir(), port_base)
         made.append(inst)
+        if not pipeline:
+            inst.remove_services(("smtpd", "qmgr", "smtp"))
         return inst
 
     yield make

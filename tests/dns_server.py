@@ -28,7 +28,7 @@ UNBOUND = "/usr/sbin/unbound"
 
 def free_udp_port():
     for _ in range(100):
-        port = random.randint(20000, 60000)
+        port = random.randint(40000, 60000)   # above the instances' ports (conftest)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
                 socket.socket() as t:
             try:
