@@ -141,7 +141,8 @@ PYTEST ?= /usr/bin/python3 -m pytest
 # The integration tests spend most of their time waiting on real daemons,
 # so they run four at a time when pytest-xdist is there (each test has its
 # own instance on its own ports). PYTEST_ARGS= runs them one by one.
-PYTEST_ARGS ?= $(shell /usr/bin/python3 -c 'import xdist' 2>/dev/null && echo -n 4)
+HAVE_XDIST := $(shell /usr/bin/python3 -c 'import xdist' 2>/dev/null && echo yes)
+PYTEST_ARGS ?= $(if $(HAVE_XDIST),-n 4)
 
 .PHONY: check unit-check integration-check
 check: deps
