@@ -70,11 +70,20 @@ class _Handler(socketserver.StreamRequestHandler):
         with sink.lock:
             sink.sessions += 1
             sink.max_sessions = max(sink.max_sessions, sink.sessions)
+        self._counted = True
         try:
             self._session()
         finally:
-            with sink.lock:
-                sink.sessions -= 1
+            self._leave()
+
+    def _leave(self):
+        """The session no longer counts: at QUIT, before the 221 goes
+        out (the client may open its next session the moment it reads
+        it), or when the connection ends."""
+        if self._counted:
+            self._counted = False
+            with self.sink.lock:
+                self.sink.sessions -= 1
 
     def _session(self):
         sink = self.sink
@@ -156,6 +165,7 @@ class _Handler(socketserver.StreamRequestHandler):
             elif verb == "NOOP":
                 self.reply("250 2.0.0 Ok")
             elif verb == "QUIT":
+                self._leave()
                 self.reply("221 2.0.0 Bye")
                 return
             else:
