@@ -32,7 +32,7 @@
  * longer holds back the next spawn while connections wait (see
  * master_service.c DESCRIPTION): start-up runs in parallel under load.
  */
-#define MASTER_SPAWN_AHEAD_MS	25
+#define MASTER_SPAWN_AHEAD_MS	1000
 
 /* One listening endpoint: planned (fd -1) or bound. */
 struct master_listener {
