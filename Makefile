@@ -146,9 +146,9 @@ PYTEST_ARGS ?= $(if $(HAVE_XDIST),-n 4)
 
 .PHONY: check unit-check integration-check
 check: deps
-	$(MAKE) all
-	$(MAKE) unit-check
-	$(MAKE) integration-check
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory unit-check
+	$(MAKE) --no-print-directory integration-check
 
 unit-check: $(UNIT_BINS)
 	@cd $(B)/test && prove --norc -j2 $(UNIT_BINS:$(B)/test/%=./%)

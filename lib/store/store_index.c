@@ -155,9 +155,9 @@ store_box_remap(struct store_mailbox *box, const char **error_r)
 	return 0;
 }
 
-/* store_box_hdr_snapshot - a consistent copy of the header (seqlock read) */
-void
-store_box_hdr_snapshot(const struct store_mailbox *box, struct store_hdr *hdr_r)
+/* store_box_hdr_read - a consistent copy of the header (seqlock read) */
+static void
+store_box_hdr_read(const struct store_mailbox *box, struct store_hdr *hdr_r)
 {
 	const uint32_t *seqp = (const uint32_t *)(const void *)(box->map + 8);
 
@@ -179,6 +179,34 @@ store_box_hdr_snapshot(const struct store_mailbox *box, struct store_hdr *hdr_r)
 		if (tries > 100)
 			usleep(10);
 	}
+}
+
+/*
+ * store_box_hdr_snapshot - a consistent copy of the header whose records
+ * are all mapped. The header lives in the shared mapping, so another
+ * process's append can raise n_records past what this process mapped:
+ * remap then (the map is this handle's own, as in store_box_remap), and
+ * if the file is not that long yet, report only the mapped records.
+ */
+void
+store_box_hdr_snapshot(const struct store_mailbox *box, struct store_hdr *hdr_r)
+{
+	struct store_mailbox *own = (struct store_mailbox *)(uintptr_t)box;
+	const char *err;
+	size_t mapped;
+
+	store_box_hdr_read(box, hdr_r);
+	for (unsigned tries = 0; tries < 3; tries++) {
+		if (STORE_IDX_HDR_SIZE + (size_t)hdr_r->n_records *
+		    STORE_IDX_REC_SIZE <= box->map_size)
+			return;
+		if (store_box_remap(own, &err) < 0)
+			break;
+		store_box_hdr_read(box, hdr_r);
+	}
+	mapped = (box->map_size - STORE_IDX_HDR_SIZE) / STORE_IDX_REC_SIZE;
+	if (hdr_r->n_records > mapped)
+		hdr_r->n_records = (uint32_t)mapped;
 }
 
 const struct store_rec *
