@@ -24,7 +24,10 @@
  *	the delivery agents (private/lmtp, private/smtp: smtp(8)) within
  *	the per-destination concurrency limits; each agent's answer is
  *	recorded with ONE queue_file_update (durable before anything else
- *	happens), then logged Postfix-style. When no recipient is left in
+ *	happens, except when it makes every recipient final: then the file
+ *	is unlinked and the removals are synced once per loop round — the
+ *	group commit argued in qmgr_message.c and qmgr(8)), then logged
+ *	Postfix-style. When no recipient is left in
  *	flight, DSNs are sent (qmgr_bounce.c), and the message is removed
  *	(all final) or moved to deferred/ with its file time set to the next
  *	attempt (exponential backoff per recipient between
