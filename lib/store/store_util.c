@@ -326,8 +326,9 @@ store_rm_rf(const char *path)
 
 /*
  * store_replace_file - write data to path.tmp, fsync, rename over path,
- * fsync the directory. (safe_file_replace does the same; this copy keeps
- * the store independent of when that lands. XXX switch.)
+ * fsync the directory. Like safe_file_replace, but its syncs go through
+ * store_fsync so that the store's no-fsync mode (benchmark fills) holds;
+ * callers hold the user lock, so the fixed .tmp name cannot collide.
  */
 int
 store_replace_file(struct store *store, const char *path, const void *data,
