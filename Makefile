@@ -129,7 +129,8 @@ $(B)/test/progs/%: $(B)/obj/tests/progs/%.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LIBS_ALL)
 
--include $(ALL_OBJS:.o=.d) $(UNIT_SRCS:%.c=$(B)/obj/%.d) $(TPROG_SRCS:%.c=$(B)/obj/%.d)
+-include $(ALL_OBJS:.o=.d) $(UNIT_SRCS:%.c=$(B)/obj/%.d) $(TPROG_SRCS:%.c=$(B)/obj/%.d) \
+    $(FUZZ_SRCS:%.c=$(B)/obj/%.d)
 
 # ---------------------------------------------------------------- deps
 .PHONY: deps
@@ -158,6 +159,9 @@ integration-check: $(BINS) $(TPROG_BINS)
 
 # ---------------------------------------------------------------- fuzz
 FUZZ_SECONDS ?= 20
+# CI passes FUZZ_FLAGS="-runs=N -seed=1": a fixed seed and run count make
+# its smoke run repeatable, so a red CI is a reproducible finding, not luck.
+FUZZ_FLAGS ?= -max_total_time=$(FUZZ_SECONDS)
 FUZZ_BINS := $(FUZZ_SRCS:%.c=build-fuzz/fuzz/%)
 
 .PHONY: fuzz fuzz-build
@@ -167,9 +171,9 @@ fuzz:
 		name=$$(basename $$f); \
 		seeds=$$(dirname $${f#build-fuzz/fuzz/})/fuzz-corpus/$$name; \
 		[ -d "$$seeds" ] || seeds=; \
-		echo "== $$f ($(FUZZ_SECONDS)s)"; \
+		echo "== $$f ($(FUZZ_FLAGS))"; \
 		mkdir -p build-fuzz/corpus/$$name; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 \
+		$$f $(FUZZ_FLAGS) -rss_limit_mb=1024 \
 		    build-fuzz/corpus/$$name $$seeds 2>&1 | tail -n 3; \
 	done
 

@@ -130,7 +130,8 @@ encode(const struct vacation_params *p, const int64_t *start,
 	put_u64(out, TAG_MIME, p->mime ? 1 : 0, 1);
 	put_string(out, TAG_HANDLE, p->handle);
 	put_string(out, TAG_REASON, p->reason);
-	put_u64(out, TAG_SOURCE, p->source, 1);
+	if (p->source != 0)	/* 0: not said (older records) */
+		put_u64(out, TAG_SOURCE, p->source, 1);
 	if (start != NULL)
 		put_u64(out, TAG_START, (uint64_t)*start, 8);
 	if (end != NULL)
