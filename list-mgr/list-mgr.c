@@ -23,6 +23,10 @@
  *	queued (any failure: 451, and qmgr retries the whole post). See
  *	list-mgr(8) for why one queue entry per member.
  *
+ *	With $list_role = http (an inet service the operator adds to
+ *	master.conf) the same program is the RFC 8058 one-click
+ *	unsubscribe endpoint instead (listmgr_http.c).
+ *
  * SECURITY
  *	list-mgr runs as the master.conf user of its service (postern-list
  *	on a system install), never root. It reads postern.conf, reads and
@@ -32,6 +36,11 @@
  *	list names are allow-listed before they become paths, tokens must
  *	be 24 hex digits, and nothing in a message can make list-mgr write
  *	outside its list's directory.
+ *	The http role takes requests from the network: read with
+ *	bounded streams and an overall deadline, parsed strictly
+ *	(listmgr_httpreq.c), and nothing changes without a POST carrying
+ *	the member's HMAC token. DMARC lookups send DNS queries for the
+ *	authors' _dmarc names.
  *
  * DIAGNOSTICS
  *	"ID: list=NAME post from=<a> status=sent (N members)", "...

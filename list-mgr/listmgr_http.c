@@ -25,8 +25,9 @@
  *
  *	The token must be the member's (list_unsubscribe_token_check,
  *	constant time): a wrong one is 403 and nothing changes; an unknown
- *	list, or one without http_unsubscribe_url, is 404; a missing or
- *	malformed parameter 400.
+ *	list, one without http_unsubscribe_url or one whose members come
+ *	from LDAP (membership ldap or both: the directory decides) is 404;
+ *	a missing or malformed parameter 400.
  *
  *	Reading is bounded: each line LISTMGR_HTTP_LINE_MAX (an over-long
  *	request line is 414, a field line 431), the head
@@ -319,7 +320,8 @@ listmgr_http_request(struct listmgr_http *h, struct listmgr_http_req *req)
 		goto out;
 	}
 	if ((l = list_store_open(str_c(name), &error)) == NULL ||
-	    list_get(l, "http_unsubscribe_url")[0] == '\0') {
+	    list_get(l, "http_unsubscribe_url")[0] == '\0' ||
+	    strcmp(list_get(l, "membership"), "db") != 0) {
 		listmgr_http_reply(h, 404, NULL, NULL);
 		goto out;
 	}

@@ -562,7 +562,9 @@ listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
     size_t unsub_len, struct listmgr_progress *p, struct log_ctx *log)
 {
 	struct str *verp = str_new(0, 0), *copy = str_new(0, 0);
-	bool one_click = list_get(l, "http_unsubscribe_url")[0] != '\0';
+	/* LDAP members leave through the directory, not by one click */
+	bool one_click = list_get(l, "http_unsubscribe_url")[0] != '\0' &&
+	    strcmp(list_get(l, "membership"), "db") == 0;
 	size_t i;
 	int rc = 0;
 
