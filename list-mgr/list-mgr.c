@@ -96,7 +96,7 @@ listmgr_pre_jail(void)
 		log_fatal(NULL, "list_role: \"%s\" is not lmtp or http", role);
 	listmgr_settings.news_domain = config_str(cfg,
 	    "list_news_gateway_domain");
-	if (listmgr_settings.dmarc_lookup) {
+	if (listmgr_settings.dmarc_lookup && !listmgr_settings.http) {
 		struct str *why = str_new(0, 0);
 
 		/* resolv.conf is read now, before any chroot */

@@ -207,12 +207,11 @@ listmgr_http_read_head(struct listmgr_http *h, struct str *head)
 
 /* listmgr_http_page - the GET confirmation page */
 static void
-listmgr_http_page(struct listmgr_http *h, const struct listmgr_http_req *req,
-    const struct list *l, const char *member)
+listmgr_http_page(struct listmgr_http *h, const struct list *l,
+    const char *member)
 {
-	struct str *page = str_new(0, 0), *action = str_new(0, 0);
+	struct str *page = str_new(0, 0);
 
-	str_printf(action, "%s?%s", str_c(req->path), str_c(req->query));
 	str_append_cstr(page, "<!DOCTYPE html>\n<html><head><meta charset="
 	    "\"utf-8\"><title>Unsubscribe</title></head><body>\n"
 	    "<h1>Leave the list ");
@@ -223,14 +222,13 @@ listmgr_http_page(struct listmgr_http *h, const struct listmgr_http_req *req,
 	listmgr_html_escape(page, l->name);
 	str_append_c(page, '@');
 	listmgr_html_escape(page, list_get(l, "domain"));
-	str_append_cstr(page, ".</p>\n<form method=\"post\" action=\"");
-	listmgr_html_escape(page, str_c(action));
-	str_append_cstr(page, "\">\n<input type=\"hidden\" name=\""
+	/* no action: the form posts to this very URL, whatever front end */
+	str_append_cstr(page, ".</p>\n<form method=\"post\">\n"
+	    "<input type=\"hidden\" name=\""
 	    "List-Unsubscribe\" value=\"One-Click\">\n<button type=\"submit\">"
 	    "Unsubscribe</button>\n</form>\n</body></html>\n");
 	listmgr_http_reply(h, 200, NULL, str_c(page));
 	str_free(&page);
-	str_free(&action);
 }
 
 /* listmgr_http_unsubscribe - the POST: do it, answer */
@@ -333,15 +331,19 @@ listmgr_http_request(struct listmgr_http *h, struct listmgr_http_req *req)
 		goto out;
 	}
 	if (r == 0) {
+		struct str *pr = str_new(0, 0);
+
+		mem_printable(pr, str_c(member), str_len(member), 100);
 		log_warn(&h->log, "list=%s: one-click unsubscribe from %s: "
-		    "bad token for <%s>", l->name, h->peer, str_c(member));
+		    "bad token for <%s>", l->name, h->peer, str_c(pr));
+		str_free(&pr);
 		listmgr_http_reply(h, 403, NULL, NULL);
 		goto out;
 	}
 	if (post)
 		listmgr_http_unsubscribe(h, l, str_c(member), body);
 	else
-		listmgr_http_page(h, req, l, str_c(member));
+		listmgr_http_page(h, l, str_c(member));
 out:
 	list_store_free(&l);
 	str_free(&name);
