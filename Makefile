@@ -71,11 +71,11 @@ LIBS_pop3d    := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_sieved   := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_imapd := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_Z) $(LIBS_SASL)
 LIBS_smtpd    := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL)
-LIBS_list-mgr := $(LIBS_BASE) -lresolv
+LIBS_list-mgr := $(LIBS_BASE) $(LIBS_SSL) -lresolv
 LIBS_news-gw  := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_smtp     := $(LIBS_BASE) $(LIBS_SSL) -lresolv
 LIBS_qmgr     := $(LIBS_BASE) $(LIBS_SSL)
-LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
+LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z) -lresolv
 
 # ---------------------------------------------------------------- sources
 LIB_SRCS := $(filter-out %_test.c %_fuzz.c,$(wildcard lib/*.c lib/*/*.c))

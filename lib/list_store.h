@@ -12,6 +12,7 @@
  *	    pending/TOKEN	confirmation tokens for subscribe/unsubscribe
  *	    archive/YYYY-MM.mbox and archive/html/
  *	    digest.mbox		posts waiting for the next digest
+ *	    secret		HMAC key of one-click unsubscribe tokens (0600)
  *
  * List names are allow-listed (list_name_ok) before they become paths:
  * lower-case letters, digits, '.', '_' and '-', not starting with '.' or
@@ -154,5 +155,22 @@ void list_address_key(const char *address, struct str *out);
 void list_random_token(struct str *out);
 /* list_token_ok - exactly 24 lower-case hex digits */
 bool list_token_ok(const char *token);
+
+/* ---------------------------------------------- one-click unsubscribe */
+#define LIST_UNSUB_TOKEN_LEN	32	/* hex digits */
+
+/*
+ * list_unsubscribe_token - the RFC 8058 token for address on l (32
+ * lower-case hex digits of an HMAC under the list's secret, which is
+ * created on first use) into out (replaced); 0, or -1 with *error_r.
+ */
+int list_unsubscribe_token(const struct list *l, const char *address,
+    struct str *out, const char **error_r);
+/*
+ * list_unsubscribe_token_check - 1 token is address's on l (compared in
+ * constant time), 0 it is not, -1 (with *error_r) the secret is unusable
+ */
+int list_unsubscribe_token_check(const struct list *l, const char *address,
+    const char *token, const char **error_r);
 
 #endif

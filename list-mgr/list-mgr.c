@@ -23,6 +23,10 @@
  *	queued (any failure: 451, and qmgr retries the whole post). See
  *	list-mgr(8) for why one queue entry per member.
  *
+ *	With $list_role = http (an inet service the operator adds to
+ *	master.conf) the same program is the RFC 8058 one-click
+ *	unsubscribe endpoint instead (listmgr_http.c).
+ *
  * SECURITY
  *	list-mgr runs as the master.conf user of its service (postern-list
  *	on a system install), never root. It reads postern.conf, reads and
@@ -32,6 +36,11 @@
  *	list names are allow-listed before they become paths, tokens must
  *	be 24 hex digits, and nothing in a message can make list-mgr write
  *	outside its list's directory.
+ *	The http role takes requests from the network: read with
+ *	bounded streams and an overall deadline, parsed strictly
+ *	(listmgr_httpreq.c), and nothing changes without a POST carrying
+ *	the member's HMAC token. DMARC lookups send DNS queries for the
+ *	authors' _dmarc names.
  *
  * DIAGNOSTICS
  *	"ID: list=NAME post from=<a> status=sent (N members)", "...
@@ -48,6 +57,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "dns.h"
 #include "list_store.h"
 #include "log.h"
 #include "server.h"
@@ -56,12 +66,14 @@
 #include "listmgr.h"
 
 struct listmgr_settings listmgr_settings;
+struct __res_state listmgr_res;
 
 /* listmgr_pre_jail - the settings */
 static void
 listmgr_pre_jail(void)
 {
 	struct config *cfg = conf();
+	const char *role;
 
 	listmgr_settings.myhostname = config_str(cfg, "myhostname");
 	listmgr_settings.size_limit = config_size(cfg, "list_message_size_limit");
@@ -76,6 +88,24 @@ listmgr_pre_jail(void)
 	if (listmgr_settings.expansion_processes > 64)
 		listmgr_settings.expansion_processes = 64;
 	listmgr_settings.dmarc_lookup = config_bool(cfg, "list_dmarc_lookup");
+	listmgr_settings.http_timeout = config_time(cfg, "list_http_timeout");
+	role = config_str(cfg, "list_role");
+	if (strcmp(role, "http") == 0)
+		listmgr_settings.http = true;
+	else if (strcmp(role, "lmtp") != 0)
+		log_fatal(NULL, "list_role: \"%s\" is not lmtp or http", role);
+	listmgr_settings.news_domain = config_str(cfg,
+	    "list_news_gateway_domain");
+	if (listmgr_settings.dmarc_lookup && !listmgr_settings.http) {
+		struct str *why = str_new(0, 0);
+
+		/* resolv.conf is read now, before any chroot */
+		if (dns_resolver_init(&listmgr_res, config_str(cfg,
+		    "list_dns_server"), why) < 0)
+			log_fatal(NULL, "list_dns_server: %s", str_c(why));
+		listmgr_settings.dns_ok = true;
+		str_free(&why);
+	}
 }
 
 /* listmgr_rcpt_ok - see listmgr.h */
@@ -138,7 +168,10 @@ listmgr_serve(const struct server_conn *conn)
 		str_append_cstr(peer, "local");
 	else
 		str_printf(peer, "[%s]:%u", conn->peer_addr, conn->peer_port);
-	listmgr_session_run(conn->fd, str_c(peer));
+	if (listmgr_settings.http)
+		listmgr_http_run(conn->fd, str_c(peer));
+	else
+		listmgr_session_run(conn->fd, str_c(peer));
 	str_free(&peer);
 }
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <resolv.h>
 #include <time.h>
 
 #include "list_store.h"
@@ -29,8 +30,14 @@ struct listmgr_settings {
 	const char *cleanup_socket;
 	unsigned expansion_processes;
 	bool dmarc_lookup;
+	bool dns_ok;		/* listmgr_res is set up */
+	bool http;		/* list_role = http */
+	unsigned http_timeout;
+	const char *news_domain;	/* $list_news_gateway_domain */
 };
 extern struct listmgr_settings listmgr_settings;
+/* the resolver for DMARC lookups (lib/dns), set up before the jail */
+extern struct __res_state listmgr_res;
 
 /* One message as it came by LMTP, for one recipient. */
 struct listmgr_msg {
@@ -115,6 +122,57 @@ void listmgr_periodic(void);
  */
 int listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
     struct str *error);
+
+/* listmgr_request.c */
+/*
+ * listmgr_member_change - op "subscribe" or "unsubscribe" addr now
+ * (no confirmation), tell addr by mail; a line of result text into
+ * out. Subscribing a member disabled by bounces re-enables it with a
+ * clean bounce score. 0, or -1 (database trouble) with out saying so.
+ */
+int listmgr_member_change(struct list *l, const char *op, const char *addr,
+    struct str *out, struct log_ctx *log);
+
+/* listmgr_http.c: the RFC 8058 one-click unsubscribe endpoint */
+void listmgr_http_run(int fd, const char *peer);
+/*
+ * listmgr_unsubscribe_url - the one-click URL for member on l into out
+ * (replaced): http_unsubscribe_url plus "?list=&member=&token=";
+ * false (logged) if the list has no such URL or no usable secret.
+ */
+bool listmgr_unsubscribe_url(const struct list *l, const char *member,
+    struct str *out, struct log_ctx *log);
+
+/* listmgr_httpreq.c: request parsing (pure; fuzzed) */
+#define LISTMGR_HTTP_LINE_MAX	4096	/* request line, each field line */
+#define LISTMGR_HTTP_HEAD_MAX	16384	/* the whole head */
+#define LISTMGR_HTTP_FIELDS_MAX	64
+#define LISTMGR_HTTP_BODY_MAX	1024
+
+struct listmgr_http_req {
+	struct str *method;	/* owned: listmgr_http_req_free */
+	struct str *path;	/* the target before '?' (not decoded) */
+	struct str *query;	/* after '?' (not decoded), "" if none */
+	struct str *content_type;
+	unsigned long content_length;
+	bool http11, have_host, have_length, have_te;
+};
+void listmgr_http_req_init(struct listmgr_http_req *req);
+void listmgr_http_req_free(struct listmgr_http_req *req);
+/*
+ * listmgr_http_parse_head - parse a complete request head (request line
+ * through the empty line, CRLF) into req (initialised); 0, or the HTTP
+ * status to answer (400, 413, 431, 501, 505).
+ */
+int listmgr_http_parse_head(const char *head, size_t len,
+    struct listmgr_http_req *req);
+/*
+ * listmgr_http_param - the decoded value of name in a query string or
+ * form body s[0..len) into out (replaced): 1 found once, 0 absent, -1
+ * malformed or given twice (out empty).
+ */
+int listmgr_http_param(const char *s, size_t len, const char *name,
+    struct str *out);
 
 /* listmgr_progress.c: per-post progress records (exactly-once) */
 struct listmgr_progress;

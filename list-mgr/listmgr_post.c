@@ -17,8 +17,11 @@
  *	and Precedence; adds the subject prefix once; rewrites From: to the
  *	list (author in Reply-To) when DMARC mitigation applies; appends
  *	List-Id (RFC 2919), List-Help/-Post/-Subscribe/-Unsubscribe/-Owner
- *	/-Archive (RFC 2369), List-Unsubscribe-Post (RFC 8058, only with an
- *	https unsubscribe URL), Precedence: list and X-Loop.
+ *	/-Archive (RFC 2369), Precedence: list and X-Loop. With an https
+ *	http_unsubscribe_url each member's copy gets its own
+ *	List-Unsubscribe with the one-click URL (an HMAC token for that
+ *	member, listmgr_http.c) and List-Unsubscribe-Post (RFC 8058); the
+ *	archive and digests keep the mailto form only.
  *
  *	The footer never touches existing MIME parts: a plain 7bit/8bit
  *	text/plain body gets it appended; a multipart/mixed gets a new last
@@ -29,9 +32,18 @@
  *
  *	DMARC: dmarc_mitigation=always rewrites every From:; auto looks up
  *	the author's domain in $list_dmarc_policy_maps, then (with
- *	$list_dmarc_lookup) the _dmarc.DOMAIN TXT record through the
- *	system resolver, and rewrites for p=reject or p=quarantine. No
+ *	$list_dmarc_lookup) the _dmarc.DOMAIN TXT record through lib/dns
+ *	(the resolver smtp uses; $list_dns_server overrides the name
+ *	servers), and rewrites for p=reject or p=quarantine. No
  *	organisational-domain fallback (XXX: needs the public suffix list).
+ *
+ *	Newsgroup: with newsgroup = G and $list_news_gateway_domain D, the
+ *	post as archived (no per-member fields) is also queued once to
+ *	G@D, which the site routes to news-gw (transport_maps) and maps to
+ *	G ($newsgroups_maps). It keeps our List-Id and X-Loop, so when the
+ *	article comes back as mail (a news-to-mail map naming the list)
+ *	it is dropped here as a loop, even if news-gw's own history does
+ *	not stop it first.
  *
  *	Distribution: one queue entry per receiving member, each with its
  *	VERP envelope sender NAME-bounces+local=domain@listdomain, queued
@@ -41,10 +53,8 @@
  *	progress record (listmgr_progress.c) lets the retry skip the
  *	members whose copy is already queued.
  */
-#include <arpa/nameser.h>
 #include <ctype.h>
 #include <errno.h>
-#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +67,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "dns.h"
 #include "header.h"
 #include "header_address.h"
 #include "list_store.h"
@@ -178,43 +189,23 @@ listmgr_is_member(const struct list *l, const char *addr)
 	return r;
 }
 
-/* listmgr_dmarc_dns - p= of _dmarc.domain TXT into out; false if none */
+/* listmgr_dmarc_dns - the _dmarc.domain DMARC record into out; false if none */
 static bool
-listmgr_dmarc_dns(const char *domain, struct str *out)
+listmgr_dmarc_dns(const char *domain, struct str *out, struct log_ctx *log)
 {
-	unsigned char ans[4096];
-	char name[300];
-	ns_msg msg;
-	ns_rr rr;
-	int len, i;
+	struct str *name;
+	enum dns_txt_result r;
 
-	if (snprintf(name, sizeof(name), "_dmarc.%s", domain) >= (int)sizeof(name))
+	if (!listmgr_settings.dns_ok)
 		return false;
-	len = res_query(name, ns_c_in, ns_t_txt, ans, sizeof(ans));
-	if (len < 0 || ns_initparse(ans, len, &msg) < 0)
-		return false;
-	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-		const unsigned char *rd;
-		size_t rl, off = 0;
-
-		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0 ||
-		    ns_rr_type(rr) != ns_t_txt)
-			continue;
-		rd = ns_rr_rdata(rr);
-		rl = ns_rr_rdlen(rr);
-		str_clear(out);
-		while (off < rl) {
-			size_t sl = rd[off];
-
-			if (off + 1 + sl > rl)
-				break;
-			str_append(out, rd + off + 1, sl);
-			off += 1 + sl;
-		}
-		if (strncasecmp(str_c(out), "v=DMARC1", 8) == 0)
-			return true;
-	}
-	return false;
+	name = str_new(0, 0);
+	str_printf(name, "_dmarc.%s", domain);
+	r = dns_txt_first(&listmgr_res, str_c(name), "v=DMARC1", out);
+	if (r == DNS_TXT_TEMP)
+		log_warn(log, "DMARC lookup %s: temporary DNS failure "
+		    "(From: not rewritten)", str_c(name));
+	str_free(&name);
+	return r == DNS_TXT_FOUND;
 }
 
 /* listmgr_dmarc_strict - whether domain's DMARC policy is reject/quarantine */
@@ -244,7 +235,7 @@ listmgr_dmarc_strict(const char *domain, struct log_ctx *log)
 		map_close(&m);
 	}
 	if (!found && listmgr_settings.dmarc_lookup &&
-	    listmgr_dmarc_dns(domain, v)) {
+	    listmgr_dmarc_dns(domain, v, log)) {
 		for (p = str_c(v); (p = strstr(p, "p=")) != NULL; p += 2) {
 			if (p != str_c(v) && p[-1] != ';' && p[-1] != ' ')
 				continue;
@@ -331,7 +322,8 @@ listmgr_footer_text(const struct list *l, struct str *out)
 /* listmgr_rewrite - the message members get, into out */
 static void
 listmgr_rewrite(const struct list *l, const struct listmgr_msg *msg,
-    const char *author, struct str *out)
+    const char *author, struct str *out, size_t *unsub_at_r,
+    size_t *unsub_len_r)
 {
 	struct header_iter it;
 	struct header_field f;
@@ -410,15 +402,11 @@ listmgr_rewrite(const struct list *l, const struct listmgr_msg *msg,
 	str_printf(out, "List-Post: <mailto:%s>\r\n", str_c(addr));
 	str_printf(out, "List-Subscribe: <mailto:%s-join@%s>\r\n", l->name,
 	    list_get(l, "domain"));
-	if (strncmp(list_get(l, "http_unsubscribe_url"), "https://", 8) == 0) {
-		str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>, <%s>\r\n",
-		    l->name, list_get(l, "domain"),
-		    list_get(l, "http_unsubscribe_url"));
-		str_append_cstr(out,
-		    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
-	} else
-		str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>\r\n",
-		    l->name, list_get(l, "domain"));
+	/* the per-member one-click form replaces this line (listmgr_send_slice) */
+	*unsub_at_r = str_len(out);
+	str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>\r\n",
+	    l->name, list_get(l, "domain"));
+	*unsub_len_r = str_len(out) - *unsub_at_r;
 	str_printf(out, "List-Owner: <mailto:%s-owner@%s>\r\n", l->name,
 	    list_get(l, "domain"));
 	str_append_cstr(out, "Precedence: list\r\n");
@@ -541,13 +529,42 @@ listmgr_verp(const struct list *l, const char *member, struct str *out)
 		    (int)(at - member), member, at + 1, list_get(l, "domain"));
 }
 
+/*
+ * listmgr_member_copy - the member's copy: m with its List-Unsubscribe
+ * line (at unsub_at, unsub_len octets) replaced by the one-click form;
+ * false (m as it is) when the list has no one-click URL
+ */
+static bool
+listmgr_member_copy(const struct list *l, const char *member,
+    const struct str *m, size_t unsub_at, size_t unsub_len, struct str *copy,
+    struct log_ctx *log)
+{
+	struct str *url = str_new(0, 0);
+	bool ok;
+
+	ok = listmgr_unsubscribe_url(l, member, url, log);
+	if (ok) {
+		str_set(copy, str_c(m), unsub_at);
+		str_printf(copy, "List-Unsubscribe: <mailto:%s-leave@%s>,\r\n"
+		    " <%s>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"
+		    "\r\n", l->name, list_get(l, "domain"), str_c(url));
+		str_append(copy, str_c(m) + unsub_at + unsub_len,
+		    str_len(m) - unsub_at - unsub_len);
+	}
+	str_free(&url);
+	return ok;
+}
+
 /* listmgr_send_slice - queue copies for members i = first, first+step, ... */
 static int
 listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
-    size_t first, size_t step, const struct str *m,
-    struct listmgr_progress *p, struct log_ctx *log)
+    size_t first, size_t step, const struct str *m, size_t unsub_at,
+    size_t unsub_len, struct listmgr_progress *p, struct log_ctx *log)
 {
-	struct str *verp = str_new(0, 0);
+	struct str *verp = str_new(0, 0), *copy = str_new(0, 0);
+	/* LDAP members leave through the directory, not by one click */
+	bool one_click = list_get(l, "http_unsubscribe_url")[0] != '\0' &&
+	    strcmp(list_get(l, "membership"), "db") == 0;
 	size_t i;
 	int rc = 0;
 
@@ -555,10 +572,54 @@ listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
 		const char *to = r->addr[i];
 
 		listmgr_verp(l, to, verp);
-		rc = listmgr_inject_copy(str_c(verp), to, str_c(m), str_len(m),
-		    p, log);
+		if (one_click && listmgr_member_copy(l, to, m, unsub_at,
+		    unsub_len, copy, log))
+			rc = listmgr_inject_copy(str_c(verp), to, str_c(copy),
+			    str_len(copy), p, log);
+		else
+			rc = listmgr_inject_copy(str_c(verp), to, str_c(m),
+			    str_len(m), p, log);
 	}
 	str_free(&verp);
+	str_free(&copy);
+	return rc;
+}
+
+/*
+ * listmgr_news - the copy for the list's newsgroup: to GROUP@
+ * $list_news_gateway_domain (news-gw, by qmgr's transport_maps), once
+ * per post (progress record); 0 or -1
+ */
+static int
+listmgr_news(const struct list *l, const struct str *m,
+    struct listmgr_progress *p, struct log_ctx *log)
+{
+	struct str *to = str_new(0, 0), *bounces = str_new(0, 0);
+	const char *group = list_get(l, "newsgroup");
+	int rc = 0, st;
+
+	if (group[0] == '\0')
+		goto out;
+	if (listmgr_settings.news_domain[0] == '\0') {
+		log_warn(log, "list=%s: newsgroup %s set but "
+		    "list_news_gateway_domain is empty: not gatewayed",
+		    l->name, group);
+		goto out;
+	}
+	str_printf(to, "%s@%s", group, listmgr_settings.news_domain);
+	if ((st = listmgr_progress_pending(p, str_c(to), log)) <= 0) {
+		rc = st;	/* queued by an earlier attempt, or not known */
+		goto out;
+	}
+	list_address(l, "bounces", bounces);
+	rc = listmgr_inject_copy(str_c(bounces), str_c(to), str_c(m),
+	    str_len(m), p, log);
+	if (rc == 0)
+		log_info(log, "list=%s: gatewayed to %s (<%s>)", l->name,
+		    group, str_c(to));
+out:
+	str_free(&to);
+	str_free(&bounces);
 	return rc;
 }
 
@@ -604,7 +665,7 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 	struct listmgr_progress *prog;
 	struct str *out;
 	const char *error;
-	size_t k, nproc, skipped = 0;
+	size_t k, nproc, skipped = 0, unsub_at = 0, unsub_len = 0;
 	pid_t *pids, parent = getpid();
 	bool busy;
 	int rc = 0, status;
@@ -663,13 +724,14 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 	if (skipped > 0)
 		log_info(msg->log, "list=%s: resuming: %zu members already "
 		    "have their copy", l->name, skipped);
-	listmgr_rewrite(l, msg, author, out);
+	listmgr_rewrite(l, msg, author, out, &unsub_at, &unsub_len);
 
 	nproc = listmgr_settings.expansion_processes;
 	if (nproc > r.n / 50 + 1)
 		nproc = r.n / 50 + 1;
 	if (nproc <= 1) {
-		rc = listmgr_send_slice(l, &r, 0, 1, out, prog, msg->log);
+		rc = listmgr_send_slice(l, &r, 0, 1, out, unsub_at, unsub_len,
+		    prog, msg->log);
 	} else {
 		pids = xcalloc(nproc, sizeof(pid_t));
 		for (k = 0; k < nproc; k++) {
@@ -684,7 +746,8 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 				    getppid() != parent)
 					_exit(1);
 				_exit(listmgr_send_slice(l, &r, k, nproc, out,
-				    prog, msg->log) == 0 ? 0 : 1);
+				    unsub_at, unsub_len, prog, msg->log) == 0 ?
+				    0 : 1);
 			}
 			if (pids[k] < 0) {
 				log_error(msg->log, "fork: %m");
@@ -701,6 +764,8 @@ listmgr_distribute(struct list *l, const struct listmgr_msg *msg,
 		}
 		free(pids);
 	}
+	if (rc == 0)
+		rc = listmgr_news(l, out, prog, msg->log);
 	if (rc == 0) {
 		log_info(msg->log, "list=%s post from=<%s> status=sent "
 		    "(%zu members, %zu digest)", l->name, author, r.n + skipped,

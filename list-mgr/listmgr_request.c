@@ -175,8 +175,8 @@ listmgr_welcome(struct list *l, const char *addr, bool joined,
 	str_free(&post);
 }
 
-/* listmgr_subscribe_now - add or remove addr; result text into out */
-static int
+/* listmgr_member_change - see listmgr.h */
+int
 listmgr_member_change(struct list *l, const char *op, const char *addr,
     struct str *out, struct log_ctx *log)
 {
@@ -191,6 +191,15 @@ listmgr_member_change(struct list *l, const char *op, const char *addr,
 	}
 	if (strcmp(op, "subscribe") == 0) {
 		r = list_member_get(mp, addr, &m, &error);
+		if (r > 0 && (m.flags & LIST_MEMBER_BOUNCING ||
+		    m.score > 0 || m.last_bounce != 0)) {
+			/* subscribing again: a fresh start for bounces */
+			m.flags &= ~(unsigned)LIST_MEMBER_BOUNCING;
+			m.score = 0;
+			m.last_bounce = 0;
+			m.disabled = 0;
+			r = list_member_put(mp, &m, &error) == 0 ? 3 : -1;
+		}
 		list_member_clear(&m);
 		if (r == 0) {
 			memset(&m, 0, sizeof(m));
@@ -210,6 +219,12 @@ listmgr_member_change(struct list *l, const char *op, const char *addr,
 	}
 	if (strcmp(op, "subscribe") == 0 && r == 1)
 		str_printf(out, "subscribe %s: already a member\n", addr);
+	else if (strcmp(op, "subscribe") == 0 && r == 3) {
+		str_printf(out, "subscribe %s: already a member; bounce "
+		    "state cleared, delivery enabled again\n", addr);
+		log_info(log, "list=%s: member <%s> re-enabled (bounce state "
+		    "cleared)", l->name, addr);
+	}
 	else if (r == 0)
 		str_printf(out, "unsubscribe %s: not a member\n", addr);
 	else {

@@ -12,7 +12,8 @@
  *	timeouts) temporary.
  *
  *	All queries go through one private res_state, set up by
- *	smtp_dns_init() before the jail (res_ninit reads /etc/resolv.conf).
+ *	smtp_dns_init() before the jail (lib/dns: res_ninit reads
+ *	/etc/resolv.conf).
  *	$smtp_dns_server, when set, replaces its name servers with one IPv4
  *	address and port (a site or test option: the tests run their own
  *	DNS server on loopback). Names are looked up as given, never with
@@ -39,6 +40,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "dns.h"
 #include "smtp.h"
 
 #define SMTP_DNS_ANSWER_MAX	65536
@@ -52,45 +54,17 @@ static bool smtp_res_custom;
 int
 smtp_dns_init(const char *server, struct str *why)
 {
-	struct sockaddr_in sin;
-	const char *colon;
-	char host[64];
-	unsigned long port = 53;
-
-	memset(&smtp_res, 0, sizeof(smtp_res));
-	if (res_ninit(&smtp_res) != 0) {
-		str_set_cstr(why, "res_ninit failed");
+	if (dns_resolver_init(&smtp_res, server, why) < 0) {
+		if (server != NULL && *server != '\0') {
+			str_clear(why);
+			str_printf(why, "bad smtp_dns_server \"%s\" (want "
+			    "IPv4[:port])", server);
+		}
 		return -1;
 	}
-	smtp_res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
 	smtp_res_ok = true;
-	if (server == NULL || *server == '\0')
-		return 0;
-	colon = strchr(server, ':');
-	if ((size_t)(colon != NULL ? colon - server : (ptrdiff_t)strlen(server))
-	    >= sizeof(host))
-		goto bad;
-	(void)snprintf(host, sizeof(host), "%.*s", colon != NULL ?
-	    (int)(colon - server) : (int)strlen(server), server);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-		goto bad;
-	if (colon != NULL && (!str_to_ulong(colon + 1, strlen(colon + 1),
-	    65535, &port) || port == 0))
-		goto bad;
-	sin.sin_port = htons((uint16_t)port);
-	smtp_res.nsaddr_list[0] = sin;
-	smtp_res.nscount = 1;
-	smtp_res.retrans = 2;
-	smtp_res.retry = 2;
-	smtp_res_custom = true;
+	smtp_res_custom = server != NULL && *server != '\0';
 	return 0;
-bad:
-	str_clear(why);
-	str_printf(why, "bad smtp_dns_server \"%s\" (want IPv4[:port])",
-	    server);
-	return -1;
 }
 
 /* smtp_addrs_add - append one address */
