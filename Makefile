@@ -75,7 +75,7 @@ LIBS_list-mgr := $(LIBS_BASE) -lresolv
 LIBS_news-gw  := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_smtp     := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) -lresolv
 LIBS_qmgr     := $(LIBS_BASE) $(LIBS_SSL)
-LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z)
+LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z) -lresolv
 
 # ---------------------------------------------------------------- sources
 LIB_SRCS := $(filter-out %_test.c %_fuzz.c,$(wildcard lib/*.c lib/*/*.c))

@@ -209,6 +209,10 @@ smtp_sasl_init(struct str *why)
 	if ((r = sasl_client_init(global)) != SASL_OK) {
 		str_printf(why, "SASL client library: %s",
 		    sasl_errstring(r, NULL, NULL));
+		for (i = 0; i < smtp_sasl_nmaps; i++)
+			map_close(&smtp_sasl_maps[i]);
+		free(smtp_sasl_maps);
+		smtp_sasl_maps = NULL;
 		return -1;
 	}
 	smtp_sasl_inited = true;

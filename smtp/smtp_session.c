@@ -3,7 +3,9 @@
  * smtp_session - the SMTP/LMTP client conversation of one delivery
  *
  * DESCRIPTION
- *	Greeting, EHLO (falling back to HELO) or LHLO, then MAIL FROM with
+ *	Greeting, EHLO (falling back to HELO) or LHLO, STARTTLS by the
+ *	TLS policy, AUTH when SASL is on and the next hop has credentials
+ *	(smtp_sasl.c; a failure defers, 5xx included), then MAIL FROM with
  *	the parameters the server offers (SIZE, BODY, SMTPUTF8, RET and
  *	ENVID), one RCPT TO per recipient (NOTIFY and ORCPT with DSN, and
  *	XTOKEN=<delivery token> when the server advertises XPOSTERN-TOKEN,
@@ -25,7 +27,7 @@
  *	stream before the phase.
  *
  * SEE ALSO
- *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, smtp(8)
+ *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, RFC 4954, smtp(8)
  */
 #include <errno.h>
 #include <stdarg.h>
