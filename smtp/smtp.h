@@ -228,7 +228,10 @@ struct smtp_sasl;
 int smtp_sasl_init(struct str *why);
 /* smtp_sasl_enabled - smtp_sasl_init turned SASL on */
 bool smtp_sasl_enabled(void);
-/* smtp_sasl_deinit - close the tables and libsasl2 (before exit) */
+/*
+ * smtp_sasl_deinit - close the tables and turn SASL off (before exit);
+ * libsasl2 stays loaded, so smtp_sasl_init may run again
+ */
 void smtp_sasl_deinit(void);
 
 /*

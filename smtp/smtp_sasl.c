@@ -61,6 +61,7 @@ struct smtp_sasl {
 };
 
 static bool smtp_sasl_inited;
+static bool smtp_sasl_lib_inited;	/* sasl_client_init done (once) */
 static unsigned smtp_sasl_flags;	/* plaintext connection */
 static unsigned smtp_sasl_tls_flags;	/* inside TLS */
 static const char *const *smtp_sasl_filter;
@@ -205,8 +206,8 @@ smtp_sasl_init(struct str *why)
 			log_warn(NULL, "SASL password table %s: %s",
 			    smtp_sasl_map_specs[i], error);
 	}
-	/* loads the plugins, so before any chroot */
-	if ((r = sasl_client_init(global)) != SASL_OK) {
+	/* loads the plugins, so before any chroot; once per process */
+	if (!smtp_sasl_lib_inited && (r = sasl_client_init(global)) != SASL_OK) {
 		str_printf(why, "SASL client library: %s",
 		    sasl_errstring(r, NULL, NULL));
 		for (i = 0; i < smtp_sasl_nmaps; i++)
@@ -215,6 +216,7 @@ smtp_sasl_init(struct str *why)
 		smtp_sasl_maps = NULL;
 		return -1;
 	}
+	smtp_sasl_lib_inited = true;
 	smtp_sasl_inited = true;
 	return 0;
 }
@@ -238,7 +240,11 @@ smtp_sasl_deinit(void)
 		map_close(&smtp_sasl_maps[i]);
 	free(smtp_sasl_maps);
 	smtp_sasl_maps = NULL;
-	sasl_client_done();
+	/*
+	 * XXX no sasl_client_done(): in libsasl2 2.1.28 it unloads the
+	 * plugins but leaks what they allocated (LeakSanitizer reports it
+	 * at exit), and this runs only when the process ends anyway.
+	 */
 	smtp_sasl_inited = false;
 }
 
