@@ -295,7 +295,6 @@ smtp_auth(struct smtp_conv *c)
 	why = str_new(128, 0);
 	r = smtp_sasl_passwd_lookup(&d->log, keys, N_ELEMENTS(keys), cred, why);
 	if (r < 0) {
-		c->next_ok = false;
 		log_warn(&d->log, "%s", str_c(why));
 		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.3.0", str_c(why));
 		goto out;
