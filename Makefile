@@ -73,7 +73,7 @@ LIBS_imapd := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_Z) $(LIBS_SASL)
 LIBS_smtpd    := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL)
 LIBS_list-mgr := $(LIBS_BASE) $(LIBS_SSL) -lresolv
 LIBS_news-gw  := $(LIBS_BASE) $(LIBS_SSL)
-LIBS_smtp     := $(LIBS_BASE) $(LIBS_SSL) -lresolv
+LIBS_smtp     := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) -lresolv
 LIBS_qmgr     := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_ALL      := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL) $(LIBS_LDAP) $(LIBS_Z) -lresolv
 

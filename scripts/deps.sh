@@ -20,7 +20,7 @@ TEST_PKGS=(
 	postfix unbound
 	inn2
 	heimdal-kdc heimdal-clients slapd ldap-utils python3-gssapi
-	libsasl2-modules-gssapi-heimdal
+	libsasl2-modules libsasl2-modules-gssapi-heimdal
 )
 
 # inn2 (INN, the real NNTP peer of the news-gw tests): its post-install step

@@ -31,7 +31,9 @@
  * SECURITY
  *	Runs as $mail_owner (unprivileged), possibly chrooted into
  *	$queue_directory. Before the jail it reads /etc/resolv.conf
- *	(res_ninit) and $smtp_tls_CAfile. Reads queue files and the requests of qmgr (which
+ *	(res_ninit), $smtp_tls_CAfile, $smtp_sasl_password_maps (which
+ *	may therefore be readable by root alone) and libsasl2's plugins.
+ *	Reads queue files and the requests of qmgr (which
  *	it distrusts: every field is checked by the strict decoder, every
  *	recipient index against the queue file). Writes nothing to disk.
  *	Talks to the next hop named in the request (and keeps idle
@@ -228,6 +230,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 		nexthop += 5;
 		direct = true;
 	}
+	d->nexthop = nexthop;		/* SASL password lookup key */
 	if (smtp_split_hostport(nexthop, smtp_settings.lmtp ? 24 :
 	    smtp_settings.mx_port, &host, &port) < 0) {
 		str_printf(why, "malformed next hop \"%s\"", nexthop);
@@ -302,6 +305,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.1", str_c(why));
 out:
 	d->host = NULL;
+	d->nexthop = NULL;
 	free(was_done);
 	smtp_addrs_free(&addrs);
 	free(host);
@@ -407,7 +411,10 @@ out:
 	stream_free(&s);
 }
 
-/* smtp_pre_jail - the resolver and the TLS context read files in /etc */
+/*
+ * smtp_pre_jail - the resolver and the TLS context read files in /etc;
+ * libsasl2 loads its plugins and the SASL password tables are opened
+ */
 static void
 smtp_pre_jail(void)
 {
@@ -430,6 +437,9 @@ smtp_pre_jail(void)
 		smtp_settings.tls_ctx = tls_context_new_client(&tp, err);
 		if (smtp_settings.tls_ctx == NULL)
 			log_warn(NULL, "no outbound TLS: %s", str_c(err));
+		str_clear(err);
+		if (smtp_sasl_init(err) < 0)
+			log_fatal(NULL, "%s", str_c(err));
 	}
 	str_free(&err);
 }
@@ -478,6 +488,7 @@ static void
 smtp_pre_exit(void)
 {
 	smtp_cache_close_all();
+	smtp_sasl_deinit();
 }
 
 int

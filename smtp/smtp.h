@@ -70,6 +70,7 @@ struct smtp_delivery {
 	size_t nrcpts;
 	struct str *relay;		/* "host[addr]:port" or the socket path */
 	const char *host;		/* the server's name (SNI, logs) */
+	const char *nexthop;		/* TCP next hop as given ("[h]:p", domain) */
 	int tls_level;			/* SMTP_TLS_* for this next hop */
 };
 
@@ -212,6 +213,66 @@ void smtp_cache_close_all(void);
 bool smtp_conn_probe(struct smtp_conn *conn, unsigned timeout);
 /* smtp_conn_close - QUIT (when quit, not waited for), free, zero conn */
 void smtp_conn_close(struct smtp_conn *conn, bool quit);
+
+/* ---------------------------------------------------------- smtp_sasl.c */
+#define SMTP_SASL_CHALLENGE_MAX	12288	/* base64 octets, RFC 4954 4 */
+
+struct smtp_sasl;
+
+/*
+ * smtp_sasl_init - pre_jail, as root: with $smtp_sasl_auth_enable, read
+ * the security options and mechanism filter, open
+ * $smtp_sasl_password_maps and load libsasl2's client plugins. 0 (also
+ * when SASL is off), or -1 with why (the caller ends the process).
+ */
+int smtp_sasl_init(struct str *why);
+/* smtp_sasl_enabled - smtp_sasl_init turned SASL on */
+bool smtp_sasl_enabled(void);
+/*
+ * smtp_sasl_deinit - close the tables and turn SASL off (before exit);
+ * libsasl2 stays loaded, so smtp_sasl_init may run again
+ */
+void smtp_sasl_deinit(void);
+
+/*
+ * smtp_sasl_passwd_lookup - the first of keys[0..nkeys) (NULL or empty
+ * ones skipped) that $smtp_sasl_password_maps know: 1 with
+ * "user:password" in value_r (the caller wipes it), 0 when none, -1
+ * with why (appended) on a table error or a value without "user:".
+ */
+int smtp_sasl_passwd_lookup(const struct log_ctx *log,
+    const char *const *keys, size_t nkeys, struct str *value_r,
+    struct str *why);
+
+/*
+ * smtp_sasl_filter_mechs - the names in offered (separated by spaces)
+ * that are in filter[0..nfilter) (any case), or all when nfilter is 0,
+ * into out (replaced), separated by spaces, in the server's order
+ */
+void smtp_sasl_filter_mechs(const char *offered, const char *const *filter,
+    size_t nfilter, struct str *out);
+
+/*
+ * smtp_sasl_start - a client session for host, among the mechanisms the
+ * server offered, with cred "user:password" (credlen octets, copied;
+ * the copy is wiped at free). tls selects the security options. out
+ * (replaced) gets the base64 initial response; *has_ir_r says whether
+ * there is one (out may be empty: send "="); *mech_r the mechanism
+ * (valid while the session lives). NULL with why (appended) when no
+ * mechanism is acceptable or libsasl2 fails. log is borrowed.
+ */
+struct smtp_sasl *smtp_sasl_start(const struct log_ctx *log,
+    const char *host, const char *offered, bool tls, const char *cred,
+    size_t credlen, struct str *out, bool *has_ir_r, const char **mech_r,
+    struct str *why);
+/*
+ * smtp_sasl_step - the answer (base64, into out, replaced) to the
+ * server's base64 challenge (len octets); -1 with why (appended)
+ */
+int smtp_sasl_step(struct smtp_sasl *sa, const char *challenge, size_t len,
+    struct str *out, struct str *why);
+/* smtp_sasl_free - end the session, wipe the secret; accepts NULL */
+void smtp_sasl_free(struct smtp_sasl **sap);
 
 /*
  * smtp_8bit_downgrade - append msg (CRLF, BODY=8BITMIME) converted to

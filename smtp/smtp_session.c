@@ -3,7 +3,9 @@
  * smtp_session - the SMTP/LMTP client conversation of one delivery
  *
  * DESCRIPTION
- *	Greeting, EHLO (falling back to HELO) or LHLO, then MAIL FROM with
+ *	Greeting, EHLO (falling back to HELO) or LHLO, STARTTLS by the
+ *	TLS policy, AUTH when SASL is on and the next hop has credentials
+ *	(smtp_sasl.c; a failure defers, 5xx included), then MAIL FROM with
  *	the parameters the server offers (SIZE, BODY, SMTPUTF8, RET and
  *	ENVID), one RCPT TO per recipient (NOTIFY and ORCPT with DSN, and
  *	XTOKEN=<delivery token> when the server advertises XPOSTERN-TOKEN,
@@ -25,7 +27,7 @@
  *	stream before the phase.
  *
  * SEE ALSO
- *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, smtp(8)
+ *	RFC 5321, RFC 2033, RFC 2920, RFC 3030, RFC 3461, RFC 4954, smtp(8)
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -59,6 +61,7 @@ struct smtp_conv {
 	bool downgrade;			/* 8BITMIME -> quoted-printable */
 	bool greeted;			/* EHLO/LHLO (and STARTTLS) done */
 	struct tls_session *tls;
+	struct str *auth_mechs;		/* the last EHLO's AUTH mechanisms */
 };
 
 /* smtp_conv_broken - the connection failed: defer everything open */
@@ -207,6 +210,163 @@ smtp_ehlo_token(const struct smtp_reply *reply)
 	return false;
 }
 
+/*
+ * smtp_ehlo_parse - extensions, size limit, XPOSTERN-TOKEN and the AUTH
+ * mechanisms ("AUTH PLAIN LOGIN", or the old "AUTH=PLAIN LOGIN") of the
+ * EHLO/LHLO reply in c->reply
+ */
+static void
+smtp_ehlo_parse(struct smtp_conv *c)
+{
+	size_t i;
+
+	c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
+	c->token_ext = smtp_ehlo_token(c->reply);
+	str_clear(c->auth_mechs);
+	for (i = 1; i < c->reply->nlines; i++) {
+		const char *p = str_c(c->reply->lines[i]);
+		size_t len = str_len(c->reply->lines[i]);
+
+		if (len > 5 && strncasecmp(p, "AUTH", 4) == 0 &&
+		    (p[4] == ' ' || p[4] == '=') && str_len(c->auth_mechs) == 0)
+			mem_printable(c->auth_mechs, p + 5, len - 5, 1000);
+	}
+}
+
+/*
+ * smtp_auth_fail - SASL authentication did not work with this server:
+ * defer everything (a 5xx from the server too, as Postfix does: the
+ * credentials are a local setting an operator can fix), try the next
+ */
+static bool
+smtp_auth_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static bool
+smtp_auth_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
+{
+	struct str *t = str_new(128, 0);
+	va_list ap;
+
+	va_start(ap, fmt);
+	str_vprintf(t, fmt, ap);
+	va_end(ap);
+	log_warn(&c->d->log, "%s", str_c(t));
+	smtp_set_all(c->d, DELIVER_STATUS_DEFERRED, dsn, str_c(t));
+	str_free(&t);
+	c->next_ok = true;
+	return false;
+}
+
+/*
+ * smtp_auth - after EHLO (and STARTTLS): with SASL on, a server that
+ * offers AUTH and credentials for this next hop, authenticate (RFC
+ * 4954) before MAIL. true when the session may go on (also without
+ * AUTH: then the mail goes unauthenticated, as in Postfix).
+ */
+static bool
+smtp_auth(struct smtp_conv *c)
+{
+	struct smtp_delivery *d = c->d;
+	struct str *cred, *out, *why;
+	struct smtp_sasl *sa = NULL;
+	const char *keys[3], *mech = NULL;
+	char *hostkey = NULL, *p;
+	bool has_ir = false, ok = false;
+	int r;
+
+	if (smtp_settings.lmtp || !smtp_sasl_enabled() ||
+	    (c->ext & SMTP_EXT_AUTH) == 0 || str_len(c->auth_mechs) == 0 ||
+	    d->nexthop == NULL)
+		return true;
+	/* "[host]:port", then "[host]" or "domain", then the server's name */
+	keys[0] = d->nexthop;
+	hostkey = xstrdup(d->nexthop);
+	p = hostkey[0] == '[' ? strchr(hostkey, ']') : NULL;
+	if (p != NULL)
+		p[1] = '\0';
+	else if ((p = strrchr(hostkey, ':')) != NULL &&
+	    strchr(hostkey, ':') == p)
+		*p = '\0';
+	keys[1] = strcmp(hostkey, d->nexthop) != 0 ? hostkey : NULL;
+	keys[2] = d->host;
+	cred = str_new(64, 0);
+	out = str_new(256, 0);
+	why = str_new(128, 0);
+	r = smtp_sasl_passwd_lookup(&d->log, keys, N_ELEMENTS(keys), cred, why);
+	if (r < 0) {
+		log_warn(&d->log, "%s", str_c(why));
+		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.3.0", str_c(why));
+		goto out;
+	}
+	if (r == 0) {
+		ok = true;		/* no credentials: go on without */
+		goto out;
+	}
+	sa = smtp_sasl_start(&d->log, d->host != NULL ? d->host : "localhost",
+	    str_c(c->auth_mechs), c->tls != NULL, str_c(cred), str_len(cred),
+	    out, &has_ir, &mech, why);
+	if (sa == NULL) {
+		(void)smtp_auth_fail(c, "4.7.0", "SASL authentication failed; "
+		    "cannot authenticate to server %s: %s", str_c(d->relay),
+		    str_c(why));
+		goto out;
+	}
+	/* never logged: the exchange carries the password */
+	c->stage = "sending AUTH";
+	stream_set_timeout(c->s, smtp_settings.helo_timeout);
+	(void)stream_printf(c->s, "AUTH %s", mech);
+	if (has_ir)
+		(void)stream_printf(c->s, " %s", str_len(out) > 0 ?
+		    str_c(out) : "=");
+	(void)stream_puts(c->s, "\r\n");
+	for (;;) {
+		if (!smtp_flush(c) || !smtp_read_reply(c)) {
+			c->next_ok = true;
+			goto out;
+		}
+		if (c->reply->code != 334)
+			break;
+		if (smtp_sasl_step(sa, c->reply->nlines > 0 ?
+		    str_c(c->reply->lines[0]) : "", c->reply->nlines > 0 ?
+		    str_len(c->reply->lines[0]) : 0, out, why) < 0) {
+			/* cancel (RFC 4954 4), then give up on this server */
+			(void)stream_puts(c->s, "*\r\n");
+			if (smtp_flush(c))
+				(void)smtp_read_reply(c);
+			(void)smtp_auth_fail(c, "4.7.0", "SASL authentication "
+			    "failed; cannot authenticate to server %s: %s",
+			    str_c(d->relay), str_c(why));
+			goto out;
+		}
+		(void)stream_printf(c->s, "%s\r\n", str_c(out));
+	}
+	/* 235; any 2xx, as Postfix takes it (smtp-sink answers 250) */
+	if (c->reply->code / 100 == 2) {
+		log_debug(&d->log, "SASL authentication to %s with %s "
+		    "succeeded", str_c(d->relay), mech);
+		ok = true;
+		goto out;
+	}
+	{
+		char dsn[12];
+
+		smtp_reply_dsn(c->reply, dsn);
+		dsn[0] = '4';	/* deferred, whatever the class: see above */
+		(void)smtp_auth_fail(c, dsn, "SASL authentication failed; "
+		    "server %s said: %s", str_c(d->relay), str_c(c->text));
+	}
+out:
+	smtp_sasl_free(&sa);
+	explicit_bzero(str_data(cred), str_len(cred));
+	explicit_bzero(str_data(out), str_len(out));
+	str_free(&cred);
+	str_free(&out);
+	str_free(&why);
+	free(hostkey);
+	return ok;
+}
+
 /* smtp_tls_fail - the TLS policy stops this server: defer, try the next */
 static bool
 smtp_tls_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
@@ -297,8 +457,7 @@ smtp_starttls(struct smtp_conv *c)
 		c->next_ok = true;
 		return false;
 	}
-	c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
-	c->token_ext = smtp_ehlo_token(c->reply);
+	smtp_ehlo_parse(c);
 	return true;
 }
 
@@ -320,9 +479,8 @@ smtp_helo(struct smtp_conv *c)
 	if (!smtp_flush(c) || !smtp_read_reply(c))
 		return false;
 	if (c->reply->code / 100 == 2) {
-		c->ext = smtp_reply_ehlo(c->reply, &c->size_max);
-		c->token_ext = smtp_ehlo_token(c->reply);
-		return smtp_starttls(c);
+		smtp_ehlo_parse(c);
+		return smtp_starttls(c) && smtp_auth(c);
 	}
 	if (smtp_settings.lmtp || c->reply->code / 100 != 5) {
 		smtp_reply_status(c, (size_t)-1, smtp_settings.lmtp ? "LHLO" :
@@ -338,6 +496,7 @@ smtp_helo(struct smtp_conv *c)
 		return false;
 	}
 	c->ext = 0;
+	str_clear(c->auth_mechs);
 	return smtp_starttls(c);
 }
 
@@ -617,6 +776,7 @@ smtp_session_run(struct smtp_conv *c, const char *cache_key)
 	c->reply = smtp_reply_new();
 	c->line = str_new(512, 0);
 	c->text = str_new(512, 0);
+	c->auth_mechs = str_new(64, 0);
 
 	if (!c->greeted) {
 		if (!smtp_helo(c)) {
@@ -757,6 +917,7 @@ quit:
 	smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.2",
 	    "no reply from the server for this recipient");
 	free(accepted);
+	str_free(&c->auth_mechs);
 	str_free(&c->text);
 	str_free(&c->line);
 	smtp_reply_free(&c->reply);
