@@ -312,26 +312,20 @@ ldapdir_collect(struct ldapdir *ld, LDAPMessage *res, struct str *value_r,
 	return n;
 }
 
-/* ldapdir_do_search - one search; 1/0/-1 as ldapdir_search */
-static int
-ldapdir_do_search(struct ldapdir *ld, const char *key, struct str *value_r,
-    struct str *dn_r, bool unique, const char **error_r)
+/* ldapdir_run - search for ld->expanded (one reconnect); the result, or NULL with ld->error */
+static LDAPMessage *
+ldapdir_run(struct ldapdir *ld, char **attrs, int sizelimit, int *rc_r)
 {
 	struct timeval tv = { .tv_sec = (time_t)ld->timeout };
-	static char *no_attrs[] = { (char *)(uintptr_t)LDAP_NO_ATTRS, NULL };
 	LDAPMessage *res = NULL;
-	bool too_long;
-	int rc = LDAP_OTHER, n, tries;
+	int rc = LDAP_OTHER, tries;
 
-	if (!ldapdir_filter_expand(ld->filter, key, ld->expanded))
-		return 0;
 	for (tries = 0; tries < 2; tries++) {
 		if (ldapdir_connect(ld) < 0)
 			continue;
 		rc = ldap_search_ext_s(ld->conn, *ld->base != '\0' ? ld->base :
-		    NULL, ld->scope, str_c(ld->expanded), ld->n_attrs > 0 ?
-		    ld->attrs : no_attrs, 0, NULL, NULL, &tv, unique ? 2 : 0,
-		    &res);
+		    NULL, ld->scope, str_c(ld->expanded), attrs, 0, NULL, NULL,
+		    &tv, sizelimit, &res);
 		if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED ||
 		    rc == LDAP_NO_SUCH_OBJECT)
 			break;
@@ -345,6 +339,24 @@ ldapdir_do_search(struct ldapdir *ld, const char *key, struct str *value_r,
 			break;
 		ldapdir_disconnect(ld);
 	}
+	*rc_r = rc;
+	return res;
+}
+
+/* ldapdir_do_search - one search; 1/0/-1 as ldapdir_search */
+static int
+ldapdir_do_search(struct ldapdir *ld, const char *key, struct str *value_r,
+    struct str *dn_r, bool unique, const char **error_r)
+{
+	static char *no_attrs[] = { (char *)(uintptr_t)LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res;
+	bool too_long;
+	int rc, n;
+
+	if (!ldapdir_filter_expand(ld->filter, key, ld->expanded))
+		return 0;
+	res = ldapdir_run(ld, ld->n_attrs > 0 ? ld->attrs : no_attrs,
+	    unique ? 2 : 0, &rc);
 	if (res == NULL) {
 		*error_r = str_c(ld->error);
 		return -1;
@@ -383,6 +395,58 @@ ldapdir_search_unique(struct ldapdir *ld, const char *key,
     struct str *value_r, struct str *dn_r, const char **error_r)
 {
 	return ldapdir_do_search(ld, key, value_r, dn_r, true, error_r);
+}
+
+/* ldapdir_search_entry - see ldapdir.h */
+int
+ldapdir_search_entry(struct ldapdir *ld, const char *key,
+    const char *const *attrs, ldapdir_value_cb *cb, void *ctx,
+    struct str *dn_r, const char **error_r)
+{
+	struct berval **vals;
+	LDAPMessage *res, *e;
+	size_t i, j, total = 0;
+	char *dn;
+	int rc, ret = 1;
+
+	if (!ldapdir_filter_expand(ld->filter, key, ld->expanded))
+		return 0;
+	/* ldap_search_ext_s does not write through the attribute list. */
+	if ((res = ldapdir_run(ld, (char **)(uintptr_t)attrs, 2, &rc)) ==
+	    NULL) {
+		*error_r = str_c(ld->error);
+		return -1;
+	}
+	if (rc != LDAP_SUCCESS || ldap_count_entries(ld->conn, res) != 1 ||
+	    (e = ldap_first_entry(ld->conn, res)) == NULL) {
+		ldap_msgfree(res);
+		return 0;	/* none, or ambiguous */
+	}
+	if (dn_r != NULL) {
+		str_clear(dn_r);
+		if ((dn = ldap_get_dn(ld->conn, e)) != NULL) {
+			(void)str_set_cstr(dn_r, dn);
+			ldap_memfree(dn);
+		}
+	}
+	for (i = 0; attrs[i] != NULL && ret == 1; i++) {
+		if ((vals = ldap_get_values_len(ld->conn, e, attrs[i])) == NULL)
+			continue;
+		for (j = 0; vals[j] != NULL && ret == 1; j++) {
+			total += vals[j]->bv_len;
+			if (total > LDAPDIR_VALUE_MAX) {
+				(void)ldapdir_fail(ld, "search %s: result too "
+				    "long", str_c(ld->expanded));
+				*error_r = str_c(ld->error);
+				ret = -1;
+			} else if (cb(ctx, i, vals[j]->bv_val, vals[j]->bv_len,
+			    error_r) < 0)
+				ret = -1;
+		}
+		ldap_value_free_len(vals);
+	}
+	ldap_msgfree(res);
+	return ret;
 }
 
 /* ldapdir_check_password - see ldapdir.h */

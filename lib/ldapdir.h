@@ -72,6 +72,22 @@ int ldapdir_search_unique(struct ldapdir *ld, const char *key,
     struct str *value_r, struct str *dn_r, const char **error_r);
 
 /*
+ * ldapdir_search_entry - search for key (the configured filter, base and
+ * scope) and read the attributes attrs (NULL-terminated; the configured
+ * result attributes are not used) of the one entry found: cb is called
+ * for each value with the index of its attribute in attrs and the value
+ * (ptr, len; borrowed for the call, not NUL-terminated). dn_r (if not
+ * NULL) gets the entry's DN. 1 found, 0 no entry or more than one
+ * (ambiguous, as ldapdir_search_unique), -1 error (ldapdir's, or a cb
+ * that returned -1 with *error_r set).
+ */
+typedef int ldapdir_value_cb(void *ctx, size_t attr, const char *value,
+    size_t len, const char **error_r);
+int ldapdir_search_entry(struct ldapdir *ld, const char *key,
+    const char *const *attrs, ldapdir_value_cb *cb, void *ctx,
+    struct str *dn_r, const char **error_r);
+
+/*
  * ldapdir_check_password - simple bind as dn with password on a fresh
  * connection (never the shared one, which stays bound as the service
  * account). 1 right, 0 wrong (invalidCredentials, or an empty password:

@@ -13,7 +13,8 @@
  *	    tag 6  mime         1 octet, 0 or 1
  *	    tag 7  handle       string
  *	    tag 8  reason       string (required)
- *	    tag 9  source       1 octet (enum vacation_source)
+ *	    tag 9  source       1 octet (enum vacation_source: 1 Sieve,
+ *	                        2 settings.db, 3 LDAP)
  *	    tag 10 start        i64 big endian (settings only)
  *	    tag 11 end          i64 big endian (settings only)
  *
@@ -205,7 +206,8 @@ decode(const void *data, size_t len, struct vacation_params *p,
 				p->mime = v == 1;
 			} else if (tag == TAG_SOURCE) {
 				if (v != VACATION_SOURCE_SIEVE &&
-				    v != VACATION_SOURCE_SETTING) {
+				    v != VACATION_SOURCE_SETTING &&
+				    v != VACATION_SOURCE_LDAP) {
 					*error_r = "bad source";
 					goto fail;
 				}
@@ -326,6 +328,7 @@ void
 vacation_setting_clear(struct vacation_setting *s)
 {
 	vacation_params_clear(&s->params);
+	free(s->origin);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -333,7 +336,7 @@ vacation_setting_clear(struct vacation_setting *s)
 bool
 vacation_setting_active(const struct vacation_setting *s, time_t now)
 {
-	return (int64_t)now >= s->start && (int64_t)now < s->end;
+	return !s->off && (int64_t)now >= s->start && (int64_t)now < s->end;
 }
 
 /* the group settings.db gets when root writes it (vacation.h) */

@@ -6,9 +6,10 @@
  * which owns the RFC 3834 / RFC 5230 rules and the "already answered"
  * databases:
  *   - a Sieve vacation action (lmtpd runs the user's script), and
- *   - a vacation setting (start, end, subject, text, extra addresses)
- *     made with `postern vacation set`, which lmtpd looks up at each
- *     delivery (vacation_setting_get + vacation_setting_active).
+ *   - a vacation setting (start, end, subject, text, extra addresses),
+ *     made with `postern vacation set` or kept in the user's LDAP entry
+ *     ($vacation_setting_maps), which lmtpd looks up at each delivery
+ *     (vacation_setting_lookup + vacation_setting_active).
  * lmtpd hands either to vacationd with vacation_client_send(): an LMTP
  * transaction whose RCPT carries the typed parameter record
  * (vacation_params_encode) xtext-encoded in the private ESMTP parameter
@@ -26,6 +27,13 @@
  * start and end times). Writers hold $vacation_directory/settings.lock
  * and replace the whole file atomically, so readers (lmtpd, vacationd)
  * need no lock and never see a partial update (as lib/userdb).
+ *
+ * Directory settings (lib/vacation_ldap.c) are the posternVacation*
+ * attributes of conf/postern.schema, read from the user's entry through
+ * an ldap: source: a file in the ldap_table format of the ldap: map type
+ * (ldapdir_from_text; its result_attribute is not used). The sources
+ * are asked in order, then settings.db; the first that holds a setting
+ * for the user decides (vacation_setting_lookup).
  *
  * Calls return -1 with *error_r (static text, or text valid until the
  * next call into this module) on failure; none exits.
@@ -51,6 +59,7 @@ struct str;
 enum vacation_source {
 	VACATION_SOURCE_SIEVE = 1,	/* a Sieve vacation action */
 	VACATION_SOURCE_SETTING = 2,	/* postern vacation set */
+	VACATION_SOURCE_LDAP = 3,	/* a setting in the user's LDAP entry */
 };
 
 struct vacation_params {
@@ -85,15 +94,21 @@ void vacation_xtext_encode(const void *p, size_t n, struct str *out);
 /* vacation_xtext_decode - append the decoding to out; -1 if malformed */
 int vacation_xtext_decode(const char *p, size_t n, struct str *out);
 
-/* A vacation setting: params apply while start <= now < end. */
+/*
+ * A vacation setting: params apply while start <= now < end and not off.
+ * A directory setting without a start has start = INT64_MIN, without an
+ * end end = INT64_MAX.
+ */
 struct vacation_setting {
 	int64_t start;
 	int64_t end;
-	struct vacation_params params;	/* user = the key; handle unused */
+	bool off;		/* switched off (posternVacationActive FALSE) */
+	char *origin;		/* vacation_setting_lookup: where it was found */
+	struct vacation_params params;	/* user = the key */
 };
 
 void vacation_setting_clear(struct vacation_setting *s);
-/* vacation_setting_active - start <= now < end */
+/* vacation_setting_active - !off and start <= now < end */
 bool vacation_setting_active(const struct vacation_setting *s, time_t now);
 /*
  * vacation_setting_get - user's setting from $dir/settings.db: 1 found
@@ -115,6 +130,40 @@ extern gid_t vacation_setting_gid;
  */
 int vacation_setting_put(const char *dir, const char *user,
     const struct vacation_setting *s, const char **error_r);
+
+/* Where vacation_setting_lookup looks (borrowed). */
+struct vacation_sources {
+	const char *const *maps;	/* $vacation_setting_maps: "ldap:FILE" */
+	size_t nmaps;
+	const char *dir;		/* $vacation_directory (settings.db) */
+	unsigned default_period;	/* $vacation_default_period, seconds */
+};
+
+/*
+ * vacation_setting_lookup - the setting that applies to user: each
+ * directory source in src->maps in order, then settings.db; the first
+ * that holds a setting decides (a directory entry holds one when it has
+ * posternVacationActive, posternVacationStart or posternVacationEnd; an
+ * entry that says FALSE thus switches a settings.db setting off). 1
+ * found: s_r owned by the caller (vacation_setting_clear), with
+ * params.user = user, params.source and params.handle set ("setting/
+ * START" or "ldap/START": one "already answered" record per vacation)
+ * and origin naming the source; 0 none; -1 error: a source could not be
+ * read or asked (the directory is down) or its entry is malformed. An
+ * error does not fall through to the later sources, which the failed
+ * one might override. Directory connections are kept for the next call.
+ */
+int vacation_setting_lookup(const struct vacation_sources *src,
+    const char *user, struct vacation_setting *s_r, const char **error_r);
+/* vacation_setting_lookup_deinit - close the directory connections */
+void vacation_setting_lookup_deinit(void);
+/*
+ * vacation_ldap_time - parse an LDAP GeneralizedTime (RFC 4517 3.3.13:
+ * YYYYMMDDHH[MM[SS]][(.|,)FRACTION](Z|(+|-)HH[MM])) from p[0..n) into
+ * epoch seconds (a fraction of the last unit is truncated to seconds);
+ * false if malformed.
+ */
+bool vacation_ldap_time(const char *p, size_t n, int64_t *t_r);
 
 /*
  * vacation_now - the current time. Test hook: with POSTERN_TEST_HOOKS=1

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vacation_fuzz - libFuzzer target for vacation_params_decode() and
- * vacation_xtext_decode()
+ * vacation_fuzz - libFuzzer target for vacation_params_decode(),
+ * vacation_xtext_decode() and vacation_ldap_time()
  *
  * The input is tried as a parameter record and as xtext. A record that
  * decodes must encode to a record that decodes to the same encoding
  * (one canonical form per set of fields); decoded xtext must encode to
- * xtext that decodes to the same octets.
+ * xtext that decodes to the same octets. A GeneralizedTime that parses
+ * parses the same with anything appended outside its length, and from
+ * a copy of exactly its length (no read past the end).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +52,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct str *d = str_new(0, 0), *x = str_new(0, 0), *e = str_new(0, 0);
 
 	check_record(data, size);
+	{
+		char *copy = malloc(size > 0 ? size : 1);
+		int64_t t1, t2;
+		bool ok;
+
+		if (size > 0)
+			memcpy(copy, data, size);
+		ok = vacation_ldap_time(copy, size, &t1);
+		if (ok && (size < 11 || !vacation_ldap_time((const char *)data,
+		    size, &t2) || t1 != t2))
+			abort();
+		free(copy);
+	}
 	if (vacation_xtext_decode((const char *)data, size, d) == 0) {
 		vacation_xtext_encode(str_c(d), str_len(d), x);
 		if (vacation_xtext_decode(str_c(x), str_len(x), e) < 0 ||

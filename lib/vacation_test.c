@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vacation_test - parameter record round trip and strictness, xtext,
- * settings database, the test clock
+ * settings database, the lookup over sources, GeneralizedTime, the test
+ * clock (directory settings: tests/test_vacation_ldap.py, real slapd)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,118 @@ test_settings(void)
 }
 
 static void
+test_lookup(void)
+{
+	static const char *const bad_type[] = { "db:/etc/postern/vac" };
+	static const char *const missing[] = { "ldap:/nonexistent/vac.cf" };
+	struct vacation_sources src;
+	struct vacation_setting s, t;
+	const char *err = NULL;
+	char dir[512], cf[512];
+	FILE *fp;
+
+	test_begin("vacation setting lookup");
+	snprintf(dir, sizeof(dir), "%s/lookup", test_tmpdir());
+	memset(&src, 0, sizeof(src));
+	src.dir = dir;
+	src.default_period = 86400;
+	TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) == 0);
+	memset(&s, 0, sizeof(s));
+	s.start = 100;
+	s.end = 200;
+	s.params.period = 7;
+	s.params.reason = strdup("away");
+	TEST_ASSERT(vacation_setting_put(dir, "alice", &s, &err) == 0);
+	vacation_setting_clear(&s);
+	TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) == 1);
+	TEST_ASSERT(t.params.source == VACATION_SOURCE_SETTING);
+	TEST_ASSERT_STR(t.params.user, "alice");
+	TEST_ASSERT_STR(t.params.handle, "setting/100");
+	TEST_ASSERT(t.origin != NULL && strstr(t.origin, "settings.db") != NULL);
+	vacation_setting_clear(&t);
+	/* a source that cannot be used is an error, not a fall-through */
+	src.maps = bad_type;
+	src.nmaps = 1;
+	TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) == -1);
+	TEST_ASSERT(strstr(err, "ldap:FILE") != NULL);
+	src.maps = missing;
+	TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) == -1);
+	TEST_ASSERT(strstr(err, "/nonexistent/vac.cf") != NULL);
+	/* a bad configuration file names the line */
+	snprintf(cf, sizeof(cf), "%s/vac.cf", test_tmpdir());
+	fp = fopen(cf, "w");
+	fprintf(fp, "server_host = ldap://127.0.0.1:1/\nnonsense = 1\n");
+	fclose(fp);
+	{
+		char spec[600];
+		const char *one[1];
+
+		snprintf(spec, sizeof(spec), "ldap:%s", cf);
+		one[0] = spec;
+		src.maps = one;
+		TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) ==
+		    -1);
+		TEST_ASSERT(strstr(err, "vac.cf:2") != NULL);
+		/* fixed, the file is read again; nothing listens: an error */
+		fp = fopen(cf, "w");
+		fprintf(fp, "server_host = ldap://127.0.0.1:1/\n"
+		    "query_filter = (uid=%%u)\ntimeout = 2\n");
+		fclose(fp);
+		TEST_ASSERT(vacation_setting_lookup(&src, "alice", &t, &err) ==
+		    -1);
+		TEST_ASSERT(strstr(err, "127.0.0.1:1") != NULL);
+	}
+	vacation_setting_lookup_deinit();
+	test_end();
+}
+
+static void
+test_ldap_time(void)
+{
+	static const struct {
+		const char *in;
+		int64_t want;	/* INT64_MIN: malformed */
+	} cases[] = {
+		{ "19700101000000Z", 0 },
+		{ "20261127120000Z", 1795780800 },
+		{ "2026112712Z", 1795780800 },
+		{ "202611271200Z", 1795780800 },
+		{ "20261127120000.5Z", 1795780800 },
+		{ "2026112712.5Z", 1795782600 },
+		{ "20261127130000+0100", 1795780800 },
+		{ "20261127110000-01", 1795780800 },
+		{ "20240229000000Z", 1709164800 },
+		{ "20230229000000Z", INT64_MIN },
+		{ "20261127120000", INT64_MIN },
+		{ "20261327120000Z", INT64_MIN },
+		{ "20261127240000Z", INT64_MIN },
+		{ "20261127126000Z", INT64_MIN },
+		{ "20261127120000.Z", INT64_MIN },
+		{ "20261127120000+1", INT64_MIN },
+		{ "20261127120000+0160", INT64_MIN },
+		{ "20261127120000ZZ", INT64_MIN },
+		{ "2026112712000Z", INT64_MIN },
+		{ "", INT64_MIN },
+		{ "Z", INT64_MIN },
+	};
+	size_t i;
+	int64_t t;
+	bool ok;
+
+	test_begin("vacation GeneralizedTime");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ok = vacation_ldap_time(cases[i].in, strlen(cases[i].in), &t);
+		if (cases[i].want == INT64_MIN)
+			TEST_ASSERT(!ok);
+		else
+			TEST_ASSERT(ok && t == cases[i].want);
+	}
+	/* parsed from (pointer, length): what follows does not count */
+	TEST_ASSERT(vacation_ldap_time("19700101000000Zjunk", 15, &t) && t == 0);
+	test_end();
+}
+
+static void
 test_clock(void)
 {
 	char path[512];
@@ -130,6 +243,8 @@ main(void)
 {
 	test_params();
 	test_settings();
+	test_lookup();
+	test_ldap_time();
 	test_clock();
 	return test_done();
 }

@@ -48,6 +48,7 @@
 #include "server.h"
 #include "stream.h"
 #include "str.h"
+#include "vacation.h"
 
 #include "lmtpd.h"
 
@@ -82,6 +83,7 @@ static void
 lmtpd_pre_exit(void)
 {
 	lmtpd_deliver_deinit();
+	vacation_setting_lookup_deinit();
 }
 
 int

@@ -6,17 +6,21 @@
  *	Both ways of asking for an out-of-office reply take one path:
  *	lmtpd_vacation_sieve() for a Sieve vacation action (called by
  *	lmtpd_sieve.c) and lmtpd_vacation_setting() for the user's vacation
- *	setting while it is active (postern vacation set; called by
- *	lmtpd_plan.c for every delivery that is not refused). Each sends
+ *	setting while it is active (the user's LDAP entry through
+ *	$vacation_setting_maps, else postern vacation set: lib/vacation.h
+ *	vacation_setting_lookup; called by lmtpd_plan.c for every delivery
+ *	that is not refused). Each sends
  *	the original message with the request's parameters to vacationd
  *	($vacation_service) with vacation_client_send(); vacationd decides
  *	whether a reply is due and sends it. When the user's Sieve script
  *	took a vacation action for this recipient in this transaction, the
  *	setting is not used as well (one reply, the script's).
  *
- *	A failed hand-off is logged and never fails the delivery: the mail
- *	is stored all the same, and a missing auto-reply is preferred to
- *	a delivery retried for its sake.
+ *	A failed setting lookup (the directory is down, a malformed entry)
+ *	or hand-off is logged and never fails the delivery: the mail is
+ *	stored all the same, and a missing auto-reply is preferred to a
+ *	delivery retried for its sake (and to a reply from a settings.db
+ *	setting that the directory might have switched off).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +95,8 @@ void
 lmtpd_vacation_setting(struct lmtpd_session *sess,
     const struct lmtpd_rcpt *rcpt)
 {
+	struct config *cf = conf();
+	struct vacation_sources src;
 	struct vacation_setting s;
 	const char *err = NULL;
 	char *me;
@@ -103,24 +109,22 @@ lmtpd_vacation_setting(struct lmtpd_session *sess,
 		return;
 	}
 	free(me);
-	r = vacation_setting_get(config_str(conf(), "vacation_directory"),
-	    rcpt->user, &s, &err);
+	memset(&src, 0, sizeof(src));
+	src.maps = config_list(cf, "vacation_setting_maps", &src.nmaps);
+	src.dir = config_str(cf, "vacation_directory");
+	src.default_period = config_time(cf, "vacation_default_period");
+	r = vacation_setting_lookup(&src, rcpt->user, &s, &err);
 	if (r < 0) {
-		log_warn(&sess->log, "to=<%s>, vacation setting: %s",
-		    rcpt->address, err);
+		/* the mail is delivered all the same; no reply this time */
+		log_warn(&sess->log, "to=<%s>, vacation setting lookup failed, "
+		    "no vacation reply: %s", rcpt->address, err);
 		return;
 	}
 	if (r == 0)
 		return;
-	if (vacation_setting_active(&s, vacation_now())) {
-		/* one "already answered" record per setting period */
-		free(s.params.handle);
-		s.params.handle = xasprintf("setting/%lld",
-		    (long long)s.start);
-		free(s.params.user);
-		s.params.user = xstrdup(rcpt->user);
-		s.params.source = VACATION_SOURCE_SETTING;
-		send_request(sess, rcpt, &s.params, "vacation setting");
-	}
+	if (vacation_setting_active(&s, vacation_now()))
+		send_request(sess, rcpt, &s.params,
+		    s.params.source == VACATION_SOURCE_LDAP ?
+		    "vacation setting (directory)" : "vacation setting");
 	vacation_setting_clear(&s);
 }

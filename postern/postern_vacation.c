@@ -9,7 +9,11 @@
  *	postern vacation off USER
  *
  *	The setting goes into $vacation_directory/settings.db
- *	(lib/vacation.h). While it is active (from <= now < until) lmtpd
+ *	(lib/vacation.h); a setting in the user's directory entry
+ *	($vacation_setting_maps) takes precedence, and set and off warn
+ *	when there is one. show prints the setting that applies, as lmtpd
+ *	looks it up, and where it comes from (source: directory ... or
+ *	source: settings ...). While it is active (from <= now < until) lmtpd
  *	hands every delivery to USER to vacationd, which answers each
  *	sender at most once per --days (default $vacation_default_period)
  *	under the RFC 3834 rules; see vacationd(8).
@@ -154,6 +158,48 @@ give_to_mail_owner(struct config *cfg, const char *dir)
 		    (unsigned long)uid, strerror(errno));
 }
 
+/* vacation_sources - where lmtpd looks; false (message printed) if unknown */
+static bool
+vacation_sources(struct config *cfg, const char *dir,
+    struct vacation_sources *src)
+{
+	memset(src, 0, sizeof(*src));
+	if (postern_param(cfg, "vacation_setting_maps") == NULL)
+		return false;
+	src->maps = config_list(cfg, "vacation_setting_maps", &src->nmaps);
+	src->dir = dir;
+	src->default_period = postern_param_time(cfg,
+	    "vacation_default_period", 7 * 86400);
+	return true;
+}
+
+/*
+ * shadowed_warning - after a change to settings.db: say so when a
+ * directory setting takes precedence over it for user
+ */
+static void
+shadowed_warning(struct config *cfg, const char *dir, const char *user)
+{
+	struct vacation_sources src;
+	struct vacation_setting s;
+	const char *err = NULL;
+	int r;
+
+	if (!vacation_sources(cfg, dir, &src) || src.nmaps == 0)
+		return;
+	r = vacation_setting_lookup(&src, user, &s, &err);
+	if (r < 0)
+		postern_warn("cannot tell whether the directory holds a "
+		    "vacation setting of %s that takes precedence: %s", user,
+		    err);
+	else if (r > 0 && s.params.source == VACATION_SOURCE_LDAP)
+		postern_warn("the directory's vacation setting of %s (%s) "
+		    "takes precedence over settings.db", user, s.origin);
+	if (r > 0)
+		vacation_setting_clear(&s);
+	vacation_setting_lookup_deinit();	/* err is gone */
+}
+
 static int
 vacation_set(struct config *cfg, const char *dir, int argc, char **argv)
 {
@@ -291,6 +337,7 @@ vacation_set(struct config *cfg, const char *dir, int argc, char **argv)
 		goto out;
 	}
 	give_to_mail_owner(cfg, dir);
+	shadowed_warning(cfg, dir, user);
 	ret = POSTERN_EXIT_OK;
 out:
 	vacation_setting_clear(&s);
@@ -299,35 +346,48 @@ out:
 }
 
 static int
-vacation_show(const char *dir, const char *user)
+vacation_show(struct config *cfg, const char *dir, const char *user)
 {
+	struct vacation_sources src;
 	struct vacation_setting s;
 	const char *err = NULL;
 	size_t i;
 	int r;
 
-	r = vacation_setting_get(dir, user, &s, &err);
-	if (r < 0) {
-		postern_error("vacation settings in %s: %s", dir, err);
+	if (!vacation_sources(cfg, dir, &src))
 		return POSTERN_EXIT_FAIL;
-	}
+	/* the lookup lmtpd makes at delivery, so this shows what applies */
+	r = vacation_setting_lookup(&src, user, &s, &err);
+	if (r < 0)
+		postern_error("vacation setting of %s: %s", user, err);
+	vacation_setting_lookup_deinit();	/* err is gone */
+	if (r < 0)
+		return POSTERN_EXIT_FAIL;
 	if (r == 0) {
 		printf("user: %s\nvacation: off\n", user);
 		return POSTERN_EXIT_OK;
 	}
 	printf("user: %s\n", user);
-	printf("vacation: %s\n", vacation_setting_active(&s, time(NULL)) ?
-	    "active" : "set, not active now");
-	print_time("from", s.start);
-	print_time("until", s.end);
+	printf("source: %s %s\n", s.params.source == VACATION_SOURCE_LDAP ?
+	    "directory" : "settings", s.origin);
+	printf("vacation: %s\n", s.off ? "off (posternVacationActive FALSE)" :
+	    vacation_setting_active(&s, time(NULL)) ? "active" :
+	    "set, not active now");
+	if (s.start != INT64_MIN)
+		print_time("from", s.start);
+	if (s.end != INT64_MAX)
+		print_time("until", s.end);
 	printf("days: %u\n", s.params.period / 86400);
 	printf("subject: %s\n", s.params.subject != NULL ? s.params.subject :
 	    "(Auto: original subject)");
+	if (s.params.from != NULL)
+		printf("reply from: %s\n", s.params.from);
 	printf("addresses:");
 	for (i = 0; i < s.params.naddresses; i++)
 		printf("%s%s", i > 0 ? "," : " ", s.params.addresses[i]);
-	printf("\nmessage:\n%s", s.params.reason);
-	if (*s.params.reason != '\0' &&
+	printf("\nmessage:\n%s", s.params.reason != NULL ? s.params.reason :
+	    "");
+	if (s.params.reason != NULL && *s.params.reason != '\0' &&
 	    s.params.reason[strlen(s.params.reason) - 1] != '\n')
 		printf("\n");
 	vacation_setting_clear(&s);
@@ -357,7 +417,7 @@ postern_cmd_vacation(int argc, char **argv)
 		return postern_usage_error("vacation", "unexpected argument %s",
 		    argv[3]);
 	if (strcmp(argv[1], "show") == 0)
-		return vacation_show(dir, argv[2]);
+		return vacation_show(cfg, dir, argv[2]);
 	if (strcmp(argv[1], "off") == 0) {
 		uid_t uid;
 
@@ -369,6 +429,7 @@ postern_cmd_vacation(int argc, char **argv)
 			return POSTERN_EXIT_FAIL;
 		}
 		give_to_mail_owner(cfg, dir);
+		shadowed_warning(cfg, dir, argv[2]);
 		return POSTERN_EXIT_OK;
 	}
 	return postern_usage_error("vacation", "unknown subcommand %s",

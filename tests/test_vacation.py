@@ -114,8 +114,10 @@ class Vac:
         return self.inst.wait_for_log(regex, timeout=30, start=start)
 
 
-@pytest.fixture
-def vac(instance_factory, request, monkeypatch):
+def make_vac(instance_factory, request, monkeypatch, config=None,
+             users=("alice", "bob", "carol")):
+    """An instance with the mail path and vacationd (config: more
+    postern.conf settings; users: added to the user database)."""
     # daemons may run as other users (root made the instance): the
     # clock must be readable by vacationd
     clock_dir = Path(tempfile.mkdtemp(prefix="pst-vac-clock-"))
@@ -141,9 +143,10 @@ def vac(instance_factory, request, monkeypatch):
         "service_throttle_time": "1s",
         "local_transport": f"lmtp:inet:{HOST}:{inst.port('LMTP')}",
     }
+    settings.update(config or {})
     for k, v in settings.items():
         inst.set_config(k, v)
-    for u in ("alice", "bob", "carol"):
+    for u in users:
         inst.postern("user", "add", u, "--password-stdin", input="pw\n")
     inst.start()
     for p in ("SMTP", "LMTP", "SIEVE"):
@@ -153,6 +156,11 @@ def vac(instance_factory, request, monkeypatch):
         assert time.monotonic() < deadline, "vacationd never started"
         time.sleep(0.05)
     return Vac(inst, clock)
+
+
+@pytest.fixture
+def vac(instance_factory, request, monkeypatch):
+    return make_vac(instance_factory, request, monkeypatch)
 
 
 def msg(subject, frm, to, msgid, extra="", refs=None):
