@@ -31,12 +31,12 @@
  *	AUTHENTICATE runs the mechanisms of $sasl_mechanisms through
  *	lib/sasl_server (Cyrus libsasl2: PLAIN and LOGIN checked by
  *	lib/auth, GSSAPI with the sieve/ key in $auth_krb5_keytab), one
- *	SASL session per connection, renewed after STARTTLS, after each
- *	failed exchange and after UNAUTHENTICATE; the SASL capability lists
- *	what that session offers. Challenges go out as strings of base64,
- *	the client answers with a string (quoted or literal, within the
- *	limits above), a quoted "*" cancels. If libsasl2 could not be set
- *	up, a built-in PLAIN remains.
+ *	SASL session per connection, renewed after STARTTLS and after
+ *	each exchange (so UNAUTHENTICATE finds a fresh one); the SASL
+ *	capability lists what that session offers. Challenges go out as
+ *	strings of base64, the client answers with a string (quoted or
+ *	literal, within the limits above), a quoted "*" cancels. If
+ *	libsasl2 could not be set up, a built-in PLAIN remains.
  *
  *	In the login role a successful AUTHENTICATE hands the connection
  *	to the mail role (lib/login_proxy), which answers OK; in the
