@@ -65,6 +65,7 @@ struct sasl_server {
 	bool fold;		/* password mechanism: fold names */
 	bool tempfail;		/* the checkpass backend failed */
 	bool pwfail;		/* lib/auth refused the password */
+	bool pwok;		/* lib/auth accepted the password */
 	bool noauthz;		/* the proxy policy refused */
 	const char *err;
 };
@@ -283,6 +284,7 @@ sasl_server_cb_checkpass(sasl_conn_t *conn, void *context, const char *user,
 	copy[passlen] = '\0';
 	switch (auth_verify_password(user, copy, &err)) {
 	case AUTH_OK:
+		sa->pwok = true;
 		ret = SASL_OK;
 		break;
 	case AUTH_TEMPFAIL:
@@ -556,7 +558,13 @@ sasl_server_answer(struct sasl_server *sa, int ret, const char *out,
 		return SASL_SERVER_TEMPFAIL;
 	}
 	*error_r = sasl_errdetail(sa->conn);
-	if (sa->noauthz || ret == SASL_NOAUTHZ)
+	/*
+	 * A right password and still no success: what failed is the
+	 * authorization identity (PLAIN with an authzid that libsasl2's
+	 * own canonicalization refuses before our proxy policy is asked,
+	 * which it reports as SASL_NOMECH)
+	 */
+	if (sa->noauthz || ret == SASL_NOAUTHZ || sa->pwok)
 		return SASL_SERVER_NOAUTHZ;
 	/* whatever libsasl2's fall-back verifier answered */
 	if (sa->pwfail)
@@ -590,7 +598,7 @@ sasl_server_begin(struct sasl_server *sa, const char *mech, const char *ir,
 		if (sa->mech[i] >= 'a' && sa->mech[i] <= 'z')
 			sa->mech[i] = (char)(sa->mech[i] - 'a' + 'A');
 	sa->fold = sasl_server_mech_plaintext(mech);
-	sa->tempfail = sa->noauthz = sa->pwfail = false;
+	sa->tempfail = sa->noauthz = sa->pwfail = sa->pwok = false;
 	str_clear(sa->user);
 	in = str_new(0, 0);
 	if (ir != NULL && !(ilen == 1 && ir[0] == '=') &&

@@ -69,7 +69,9 @@ enum sasl_server_result {
 	SASL_SERVER_CONTINUE,	/* send the challenge in out, read the answer */
 	SASL_SERVER_OK,		/* authenticated: sasl_server_user() */
 	SASL_SERVER_FAIL,	/* wrong credentials, refused identity */
-	SASL_SERVER_NOAUTHZ,	/* authorization identity not allowed */
+	SASL_SERVER_NOAUTHZ,	/* authorization identity not allowed (for
+				 * PLAIN with the right password: any authzid
+				 * other than the authcid as sent) */
 	SASL_SERVER_TEMPFAIL,	/* a backend failed: try again later */
 	SASL_SERVER_BADMECH,	/* mechanism not offered in this session */
 	SASL_SERVER_BADB64,	/* the client's text is not valid base64 */

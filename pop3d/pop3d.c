@@ -12,7 +12,8 @@
  *
  *	The login role (pop3d_login.c) greets, offers STLS (or runs
  *	implicit TLS), and runs the AUTHORIZATION state: CAPA, USER/PASS,
- *	AUTH PLAIN, STLS, QUIT. On success it hands the connection to the
+ *	AUTH (the mechanisms of $sasl_mechanisms through lib/sasl_server:
+ *	libsasl2, GSSAPI with the pop/ key), STLS, QUIT. On success it hands the connection to the
  *	mail role through $pop3_mail_service (lib/login_proxy.h): the
  *	client socket itself, or under TLS one end of a socketpair, and
  *	then relays TLS <-> plaintext until the session ends. The mail
@@ -22,8 +23,9 @@
  *
  * SECURITY
  *	The login role runs as $mail_owner: it reads postern.conf, the TLS
- *	key (pre_jail, as root), and the user database (password checks);
- *	it cannot read the store. Everything it reads from the network is
+ *	key and the SASL plugins (pre_jail, as root), the user database
+ *	(password checks) and $auth_krb5_keytab (GSSAPI); it cannot read
+ *	the store. Everything it reads from the network is
  *	bounded (pop3_login_timeout, POP3D_LINE_MAX per command,
  *	POP3D_LOGIN_ERRORS). It writes only the hand-off socket and its
  *	connection-slot files under $data_directory/pop3-conn/.
@@ -35,7 +37,7 @@
  *	$store_directory/.pop3-conn/ and $store_directory/.pop3-lock/.
  *
  * DIAGNOSTICS
- *	"connect from ADDR", "login: user=NAME, method=PLAIN, tls=...",
+ *	"connect from ADDR", "login: user=NAME, method=MECH, tls=...",
  *	"login failed: ...", "disconnect: user=NAME top=N retr=N/BYTES
  *	del=N/M size=BYTES", through lib/log with the session ID.
  *
@@ -55,6 +57,7 @@
 #include "config.h"
 #include "log.h"
 #include "login_proxy.h"
+#include "sasl_server.h"
 #include "server.h"
 #include "stream.h"
 #include "str.h"
@@ -104,10 +107,14 @@ pop3d_pre_jail(void)
 {
 	struct tls_params p;
 	struct str *err;
+	const char *why;
 
 	pop3d_settings_load();
 	if (pop3d_settings.role == POP3D_ROLE_MAIL)
 		return;
+	/* SASL plugins load here, as root and before any chroot */
+	if (sasl_server_setup("postern", &why) < 0)
+		log_error(NULL, "SASL disabled (AUTH PLAIN only): %s", why);
 	memset(&p, 0, sizeof(p));
 	p.cert_file = config_str(conf(), "tls_cert_file");
 	p.key_file = config_str(conf(), "tls_key_file");
@@ -283,15 +290,18 @@ static void
 pop3d_pre_exit(void)
 {
 	tls_context_free(&pop3d_tls_ctx);
+	sasl_server_deinit();
 }
 
 int
 main(int argc, char **argv)
 {
+	static const char *const keep_env[] = { SASL_SERVER_KEEP_ENV, NULL };
 	static const struct server_ops ops = {
 		.pre_jail = pop3d_pre_jail,
 		.serve = pop3d_serve,
 		.pre_exit = pop3d_pre_exit,
+		.keep_env = keep_env,
 	};
 
 	return server_main(argc, argv, &ops);

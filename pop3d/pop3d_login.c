@@ -3,15 +3,25 @@
  * pop3d_login - the AUTHORIZATION state (login role)
  *
  * DESCRIPTION
- *	Greeting, CAPA, STLS, USER/PASS, AUTH PLAIN (with or without an
- *	initial response, RFC 5034), APOP (refused: the user database
- *	keeps hashes, not the shared secret APOP needs) and QUIT. Every
- *	other command gets -ERR in this state. Command lines are at most
- *	POP3D_LINE_MAX bytes; POP3D_LOGIN_ERRORS bad commands or failed
- *	logins end the connection. Password logins over a connection that
- *	is neither TLS nor (with pop3_loopback_secure) loopback are refused
- *	with -ERR [AUTH] while disable_plaintext_auth is set, and CAPA then
- *	offers neither USER nor SASL PLAIN (RFC 2595 4).
+ *	Greeting, CAPA, STLS, USER/PASS, AUTH (RFC 5034, with or without
+ *	an initial response), APOP (refused: the user database keeps
+ *	hashes, not the shared secret APOP needs) and QUIT. Every other
+ *	command gets -ERR in this state. Command lines are at most
+ *	POP3D_LINE_MAX bytes, except AUTH with an initial response
+ *	(POP3D_SASL_LINE_MAX: a Kerberos ticket does not fit in 1024);
+ *	POP3D_LOGIN_ERRORS bad commands or failed logins end the
+ *	connection. Password logins over a connection that is neither TLS
+ *	nor (with pop3_loopback_secure) loopback are refused with -ERR
+ *	[AUTH] while disable_plaintext_auth is set, and CAPA then offers
+ *	neither USER nor the password mechanisms (RFC 2595 4).
+ *
+ *	AUTH runs the mechanisms of $sasl_mechanisms through
+ *	lib/sasl_server (Cyrus libsasl2: PLAIN and LOGIN checked by
+ *	lib/auth, GSSAPI with the pop/ key in $auth_krb5_keytab), one SASL
+ *	session per connection, renewed after STLS and after each failed
+ *	exchange; CAPA's SASL line and AUTH without an argument list what
+ *	that session offers. Challenges go out as "+ base64", a "*" line
+ *	cancels. If libsasl2 could not be set up, a built-in PLAIN remains.
  *
  *	After a successful login: in the standalone role the session goes
  *	on in this process (pop3d_session_run); in the login role the
@@ -31,6 +41,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "login_proxy.h"
+#include "sasl_server.h"
 #include "stream.h"
 #include "str.h"
 #include "tls.h"
@@ -45,6 +56,13 @@ struct login_state {
 	bool done;
 };
 
+/*
+ * The connection's SASL session (NULL without libsasl2). A login
+ * process serves one connection at a time, and pop3d_capa (which the
+ * mail role shares) finds it here.
+ */
+static struct sasl_server *login_sasl;
+
 /* pop3d_plaintext_ok - may passwords be sent on this connection? */
 static bool
 pop3d_plaintext_ok(const struct pop3d_conn *c)
@@ -52,11 +70,40 @@ pop3d_plaintext_ok(const struct pop3d_conn *c)
 	return c->secured || !pop3d_settings.disable_plaintext_auth;
 }
 
+/* login_sasl_reset - a fresh SASL session for the connection's state */
+static void
+login_sasl_reset(const struct pop3d_conn *c)
+{
+	const char *err;
+
+	sasl_server_free(&login_sasl);
+	if (!sasl_server_ready())
+		return;
+	login_sasl = sasl_server_create("pop", &c->log, pop3d_plaintext_ok(c),
+	    &err);
+	if (login_sasl == NULL)
+		log_error(&c->log, "SASL session: %s", err);
+}
+
+/* login_mechs - the mechanisms AUTH accepts now, each after prefix */
+static void
+login_mechs(const struct pop3d_conn *c, struct str *out, const char *prefix)
+{
+	if (login_sasl != NULL)
+		sasl_server_mechs(login_sasl, out, prefix);
+	else if (pop3d_plaintext_ok(c)) {
+		str_append_cstr(out, prefix);
+		str_append_cstr(out, "PLAIN");
+	}
+}
+
 /* pop3d_capa - see pop3d.h */
 void
 pop3d_capa(struct str *out, const struct pop3d_conn *c, bool tls_available,
     bool authenticated)
 {
+	struct str *mechs;
+
 	str_append_cstr(out, "CAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
 	    "AUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n"
 	    "LOGIN-DELAY 0\r\nIMPLEMENTATION Postern\r\n");
@@ -65,7 +112,12 @@ pop3d_capa(struct str *out, const struct pop3d_conn *c, bool tls_available,
 	if (tls_available && !c->tls)
 		str_append_cstr(out, "STLS\r\n");
 	if (pop3d_plaintext_ok(c))
-		str_append_cstr(out, "USER\r\nSASL PLAIN\r\n");
+		str_append_cstr(out, "USER\r\n");
+	mechs = str_new(0, 0);
+	login_mechs(c, mechs, " ");
+	if (str_len(mechs) > 0)
+		str_printf(out, "SASL%s\r\n", str_c(mechs));
+	str_free(&mechs);
 }
 
 static void
@@ -276,21 +328,130 @@ login_plain(struct login_state *st, const struct str *resp)
 	free(ps);
 }
 
+/*
+ * login_sasl_read - send the challenge ("+ base64") and read the
+ * client's answer into line. 1 with the answer; 0 if the exchange
+ * ended with a reply sent (too long, "*"); -1 if the connection broke.
+ */
+static int
+login_sasl_read(struct login_state *st, const struct str *challenge,
+    struct str *line)
+{
+	enum stream_result r;
+
+	stream_printf(st->c->s, "+ %s\r\n", str_c(challenge));
+	stream_flush(st->c->s);
+	r = stream_read_line(st->c->s, line, POP3D_SASL_LINE_MAX);
+	if (r == STREAM_TOO_LONG) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Response too long");
+		return 0;
+	}
+	if (r != STREAM_OK) {
+		st->done = true;
+		return -1;
+	}
+	str_chomp(line);
+	if (str_equals_cstr(line, "*")) {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Authentication aborted");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * login_sasl_run - AUTH through lib/sasl_server: challenges as
+ * "+ base64", the client's lines back, until a result
+ */
 static void
-cmd_auth(struct login_state *st, const struct pop3_cmd *cmd)
+login_sasl_run(struct login_state *st, const char *mech, const char *ir,
+    size_t ilen)
+{
+	struct str *out = str_new(0, 0), *line = str_new(0, 0), *shown;
+	enum sasl_server_result r;
+	const char *err = NULL;
+	bool reset = true;
+
+	if (!sasl_server_mech_offered(login_sasl, mech)) {
+		if (sasl_server_mech_plaintext(mech) && !login_allowed(st))
+			goto out;
+		st->errors++;
+		login_reply(st, "-ERR Unsupported authentication mechanism.");
+		goto out;
+	}
+	r = sasl_server_begin(login_sasl, mech, ir, ilen, out, &err);
+	while (r == SASL_SERVER_CONTINUE) {
+		if (login_sasl_read(st, out, line) <= 0)
+			goto out;
+		r = sasl_server_next(login_sasl, str_c(line), str_len(line), out,
+		    &err);
+		explicit_bzero(str_data(line), str_len(line));
+	}
+	mech = sasl_server_mech(login_sasl);
+	switch (r) {
+	case SASL_SERVER_OK:
+		log_info(&st->c->log, "login: user=%s, method=%s%s%s",
+		    sasl_server_user(login_sasl), mech,
+		    st->c->tls ? ", tls=" : "", st->c->tls ? st->c->tls_desc : "");
+		reset = false;
+		shown = str_new_cstr(sasl_server_user(login_sasl));
+		login_handoff(st, str_c(shown));
+		str_free(&shown);
+		break;
+	case SASL_SERVER_TEMPFAIL:
+		log_error(&st->c->log, "authentication backend: %s",
+		    err != NULL ? err : "failed");
+		login_reply(st, "-ERR [SYS/TEMP] Authentication service "
+		    "unavailable, try again later");
+		break;
+	case SASL_SERVER_BADB64:
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Invalid base64 data");
+		break;
+	case SASL_SERVER_BADMECH:
+		st->errors++;
+		login_reply(st, "-ERR Unsupported authentication mechanism.");
+		break;
+	case SASL_SERVER_ERROR:
+		log_error(&st->c->log, "SASL %s: %s", mech,
+		    err != NULL ? err : "failed");
+		login_reply(st, "-ERR [SYS/TEMP] Internal error");
+		break;
+	case SASL_SERVER_NOAUTHZ:
+	case SASL_SERVER_FAIL:
+	default:
+		shown = str_new(0, 0);
+		if (err != NULL)
+			mem_printable(shown, err, strlen(err), 200);
+		log_info(&st->c->log, "login failed: method=%s%s%s", mech,
+		    err != NULL ? ": " : "", str_c(shown));
+		str_free(&shown);
+		st->errors++;
+		sleep(1);	/* slow down guessing */
+		login_reply(st, r == SASL_SERVER_NOAUTHZ ?
+		    "-ERR [AUTH] Authorization as another user is not allowed" :
+		    "-ERR [AUTH] Authentication failed.");
+		break;
+	}
+out:
+	/* a session that ran an exchange is not reused for another */
+	if (reset && !st->done)
+		login_sasl_reset(st->c);
+	if (str_len(line) > 0)
+		explicit_bzero(str_data(line), str_len(line));
+	str_free(&out);
+	str_free(&line);
+}
+
+/* login_plain_builtin - AUTH PLAIN without libsasl2 */
+static void
+login_plain_builtin(struct login_state *st, const struct pop3_cmd *cmd)
 {
 	struct str *ir = str_new(0, 0), *resp = str_new(0, 0);
 	struct str *line = str_new(0, 0);
-	enum stream_result r;
+	struct str *none = str_new(0, 0);
 
-	if (cmd->nargs == 0) {
-		/* the mechanism list (RFC 1734 style; clients probe with it) */
-		stream_puts(st->c->s, "+OK\r\n");
-		if (pop3d_plaintext_ok(st->c))
-			stream_puts(st->c->s, "PLAIN\r\n");
-		login_reply(st, ".");
-		goto out;
-	}
 	if (cmd->arg_len != 5 || strncasecmp(cmd->arg, "PLAIN", 5) != 0) {
 		st->errors++;
 		login_reply(st, "-ERR Unsupported authentication mechanism.");
@@ -301,25 +462,9 @@ cmd_auth(struct login_state *st, const struct pop3_cmd *cmd)
 	if (cmd->nargs == 2) {
 		str_set(ir, cmd->arg2, cmd->arg2_len);
 	} else {
-		stream_puts(st->c->s, "+ \r\n");
-		stream_flush(st->c->s);
-		r = stream_read_line(st->c->s, line, POP3D_SASL_LINE_MAX);
-		if (r == STREAM_TOO_LONG) {
-			st->errors++;
-			login_reply(st, "-ERR [AUTH] Response too long");
+		if (login_sasl_read(st, none, line) <= 0)
 			goto out;
-		}
-		if (r != STREAM_OK) {
-			st->done = true;
-			goto out;
-		}
-		str_chomp(line);
 		str_set(ir, str_c(line), str_len(line));
-	}
-	if (str_equals_cstr(ir, "*")) {
-		st->errors++;
-		login_reply(st, "-ERR [AUTH] Authentication aborted");
-		goto out;
 	}
 	if (str_equals_cstr(ir, "="))
 		str_clear(ir);
@@ -339,6 +484,40 @@ out:
 	str_free(&ir);
 	str_free(&resp);
 	str_free(&line);
+	str_free(&none);
+}
+
+/* cmd_auth - AUTH [mechanism [initial-response]] (RFC 5034) */
+static void
+cmd_auth(struct login_state *st, const struct pop3_cmd *cmd)
+{
+	struct str *mechs;
+	char *mech;
+
+	if (cmd->nargs == 0) {
+		/* the mechanism list (RFC 1734 style; clients probe with it) */
+		mechs = str_new(0, 0);
+		login_mechs(st->c, mechs, "\r\n");
+		stream_puts(st->c->s, "+OK");
+		stream_write(st->c->s, str_c(mechs), str_len(mechs));
+		stream_puts(st->c->s, "\r\n");
+		login_reply(st, ".");
+		str_free(&mechs);
+		return;
+	}
+	if (cmd->nargs == 2 && cmd->arg2_len == 1 && cmd->arg2[0] == '*') {
+		st->errors++;
+		login_reply(st, "-ERR [AUTH] Authentication aborted");
+		return;
+	}
+	if (login_sasl == NULL) {
+		login_plain_builtin(st, cmd);
+		return;
+	}
+	mech = xstrndup(cmd->arg, cmd->arg_len);
+	login_sasl_run(st, mech, cmd->nargs == 2 ? cmd->arg2 : NULL,
+	    cmd->nargs == 2 ? cmd->arg2_len : 0);
+	free(mech);
 }
 
 static void
@@ -372,6 +551,7 @@ cmd_stls(struct login_state *st)
 	st->c->tls = st->c->secured = true;
 	/* RFC 2595 4: forget anything from before the handshake */
 	XFREE(st->user);
+	login_sasl_reset(st->c);
 }
 
 /* pop3d_login_run - see pop3d.h */
@@ -386,6 +566,7 @@ pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
 	memset(&st, 0, sizeof(st));
 	st.c = c;
 	st.tls_ctx = tls_ctx;
+	login_sasl_reset(c);
 	stream_printf(c->s, "+OK %s\r\n", pop3d_settings.banner);
 	stream_flush(c->s);
 	while (!st.done) {
@@ -393,7 +574,8 @@ pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
 			login_reply(&st, "-ERR Too many errors, closing.");
 			break;
 		}
-		r = stream_read_line(c->s, line, POP3D_LINE_MAX);
+		/* room for AUTH with an initial response; see below */
+		r = stream_read_line(c->s, line, POP3D_SASL_LINE_MAX + 64);
 		if (r == STREAM_TOO_LONG) {
 			st.errors++;
 			login_reply(&st, "-ERR Line too long");
@@ -407,6 +589,12 @@ pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
 			break;
 		}
 		str_chomp(line);
+		if (str_len(line) + 2 > POP3D_LINE_MAX &&
+		    (str_len(line) < 5 || strncasecmp(str_c(line), "AUTH ", 5) != 0)) {
+			st.errors++;
+			login_reply(&st, "-ERR Line too long");
+			continue;
+		}
 		if (!pop3_parse_command(str_c(line), str_len(line), &cmd)) {
 			st.errors++;
 			stream_printf(c->s, "-ERR %s\r\n", cmd.error);
@@ -451,6 +639,7 @@ pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
 			explicit_bzero(str_data(line), str_len(line));
 	}
 	XFREE(st.user);
+	sasl_server_free(&login_sasl);
 	str_free(&line);
 	str_free(&caps);
 }

@@ -16,7 +16,7 @@ TEST_PKGS=(
 	dovecot-sieve
 	fetchmail curl
 	mutt
-	sieve-connect
+	sieve-connect libgssapi-perl
 	postfix unbound
 	inn2
 	heimdal-kdc heimdal-clients slapd ldap-utils python3-gssapi

@@ -11,7 +11,9 @@
  *
  *	The login role greets with the capabilities, offers STARTTLS and
  *	runs the non-authenticated state (sieved_session.c): CAPABILITY,
- *	STARTTLS, AUTHENTICATE PLAIN, NOOP, LOGOUT. On success it hands
+ *	STARTTLS, AUTHENTICATE (the mechanisms of $sasl_mechanisms through
+ *	lib/sasl_server: libsasl2, GSSAPI with the sieve/ key), NOOP,
+ *	LOGOUT. On success it hands
  *	the connection to the mail role through $managesieve_mail_service
  *	(lib/login_proxy.h) and, under TLS, relays TLS <-> plaintext until
  *	the session ends. The mail role answers the AUTHENTICATE with OK
@@ -21,8 +23,9 @@
  *
  * SECURITY
  *	The login role runs as $mail_owner: it reads postern.conf, the TLS
- *	key (pre_jail, as root) and the user database (password checks);
- *	it cannot read the store. Everything it reads from the network is
+ *	key and the SASL plugins (pre_jail, as root), the user database
+ *	(password checks) and $auth_krb5_keytab (GSSAPI); it cannot read
+ *	the store. Everything it reads from the network is
  *	bounded (managesieve_login_timeout, SIEVED_LINE_MAX per line,
  *	SIEVED_PRELOGIN_LITERAL_MAX per literal, SIEVED_LOGIN_ERRORS). It
  *	writes only the hand-off socket and its connection-slot files under
@@ -36,7 +39,7 @@
  *	the engine's limits (sieve_max_script_size ...).
  *
  * DIAGNOSTICS
- *	"connect from ADDR", "login: user=NAME, method=PLAIN, tls=...",
+ *	"connect from ADDR", "login: user=NAME, method=MECH, tls=...",
  *	"login failed: ...", "putscript: user=U, name=N, size=S",
  *	"setactive: ...", "deletescript: ...", "disconnect: user=U, put=N,
  *	get=N", through lib/log with the session ID.
@@ -57,6 +60,7 @@
 #include "config.h"
 #include "log.h"
 #include "login_proxy.h"
+#include "sasl_server.h"
 #include "server.h"
 #include "store/store.h"
 #include "stream.h"
@@ -109,8 +113,16 @@ sieved_pre_jail(void)
 {
 	struct tls_params p;
 	struct str *err;
+	const char *why;
 
 	sieved_settings_load();
+	/*
+	 * SASL plugins load here, as root and before any chroot; the mail
+	 * role too, which authenticates again after UNAUTHENTICATE
+	 */
+	if (sasl_server_setup("postern", &why) < 0)
+		log_error(NULL, "SASL disabled (AUTHENTICATE PLAIN only): %s",
+		    why);
 	if (sieved_settings.role == SIEVED_ROLE_MAIL)
 		return;
 	memset(&p, 0, sizeof(p));
@@ -258,15 +270,18 @@ static void
 sieved_pre_exit(void)
 {
 	tls_context_free(&sieved_tls_ctx);
+	sasl_server_deinit();
 }
 
 int
 main(int argc, char **argv)
 {
+	static const char *const keep_env[] = { SASL_SERVER_KEEP_ENV, NULL };
 	static const struct server_ops ops = {
 		.pre_jail = sieved_pre_jail,
 		.serve = sieved_serve,
 		.pre_exit = sieved_pre_exit,
+		.keep_env = keep_env,
 	};
 
 	return server_main(argc, argv, &ops);

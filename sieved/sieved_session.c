@@ -4,7 +4,7 @@
  *
  * DESCRIPTION
  *	Two states. Not authenticated: CAPABILITY, STARTTLS, AUTHENTICATE
- *	(PLAIN, with or without an initial response), NOOP, LOGOUT; any
+ *	(with or without an initial response), NOOP, LOGOUT; any
  *	other command gets NO. Authenticated: CAPABILITY, HAVESPACE,
  *	PUTSCRIPT, CHECKSCRIPT, LISTSCRIPTS, SETACTIVE, GETSCRIPT,
  *	DELETESCRIPT, RENAMESCRIPT, NOOP, UNAUTHENTICATE, LOGOUT;
@@ -28,6 +28,16 @@
  *	(WARNINGS). SETACTIVE compiles the script again (a global script
  *	it includes may have changed). Storage is lib/sieve/sieve_user.
  *
+ *	AUTHENTICATE runs the mechanisms of $sasl_mechanisms through
+ *	lib/sasl_server (Cyrus libsasl2: PLAIN and LOGIN checked by
+ *	lib/auth, GSSAPI with the sieve/ key in $auth_krb5_keytab), one
+ *	SASL session per connection, renewed after STARTTLS and after
+ *	each exchange (so UNAUTHENTICATE finds a fresh one); the SASL
+ *	capability lists what that session offers. Challenges go out as
+ *	strings of base64, the client answers with a string (quoted or
+ *	literal, within the limits above), a quoted "*" cancels. If
+ *	libsasl2 could not be set up, a built-in PLAIN remains.
+ *
  *	In the login role a successful AUTHENTICATE hands the connection
  *	to the mail role (lib/login_proxy), which answers OK; in the
  *	standalone role, and in the mail role after UNAUTHENTICATE, the
@@ -43,6 +53,7 @@
 #include "alloc.h"
 #include "auth.h"
 #include "login_proxy.h"
+#include "sasl_server.h"
 #include "sieve/sieve.h"
 #include "sieve/sieve_user.h"
 #include "store/store.h"
@@ -55,6 +66,7 @@
 struct sess {
 	struct sieved_conn *c;
 	struct tls_context *tls_ctx;
+	struct sasl_server *sasl;	/* NULL without libsasl2 */
 	char *user;		/* NULL: not authenticated */
 	struct str *dir;	/* the user's script directory */
 	struct str *cmdbuf;
@@ -104,11 +116,26 @@ plaintext_ok(const struct sess *ss)
 	return ss->c->secured || !sieved_settings.disable_plaintext_auth;
 }
 
+/* sasl_reset - a fresh SASL session for the connection's state */
+static void
+sasl_reset(struct sess *ss)
+{
+	const char *err;
+
+	sasl_server_free(&ss->sasl);
+	if (!sasl_server_ready())
+		return;
+	ss->sasl = sasl_server_create("sieve", &ss->c->log, plaintext_ok(ss),
+	    &err);
+	if (ss->sasl == NULL)
+		log_error(&ss->c->log, "SASL session: %s", err);
+}
+
 /* capabilities - the capability lines (RFC 5804 1.7) */
 static void
 capabilities(struct sess *ss)
 {
-	struct str *o = ss->out;
+	struct str *o = ss->out, *mechs;
 
 	str_append_cstr(o, "\"IMPLEMENTATION\" ");
 	sieved_append_string(o, sieved_settings.implementation,
@@ -117,7 +144,16 @@ capabilities(struct sess *ss)
 	sieved_append_string(o, sieve_extensions(), strlen(sieve_extensions()));
 	str_append_cstr(o, "\r\n");
 	if (ss->user == NULL) {
-		str_printf(o, "\"SASL\" \"%s\"\r\n", plaintext_ok(ss) ? "PLAIN" : "");
+		mechs = str_new(0, 0);
+		if (ss->sasl != NULL)
+			sasl_server_mechs(ss->sasl, mechs, " ");
+		else if (plaintext_ok(ss))
+			str_append_cstr(mechs, " PLAIN");
+		str_append_cstr(o, "\"SASL\" ");
+		sieved_append_string(o, str_len(mechs) > 0 ? str_c(mechs) + 1 :
+		    "", str_len(mechs) > 0 ? str_len(mechs) - 1 : 0);
+		str_append_cstr(o, "\r\n");
+		str_free(&mechs);
 		if (ss->tls_ctx != NULL && !ss->c->tls)
 			str_append_cstr(o, "\"STARTTLS\"\r\n");
 	} else {
@@ -288,6 +324,24 @@ handoff(struct sess *ss, const char *user)
 	close(pair[0]);
 }
 
+/* login_ok - user (a valid local name) has authenticated with mech */
+static void
+login_ok(struct sess *ss, const char *user, const char *mech)
+{
+	if (!store_user_ok(user)) {
+		reply_no(ss, NULL, "Authentication failed.");
+		return;
+	}
+	log_info(&ss->c->log, "login: user=%s, method=%s%s%s", user, mech,
+	    ss->c->tls ? ", tls=" : "", ss->c->tls ? ss->c->tls_desc : "");
+	if (sieved_settings.role == SIEVED_ROLE_LOGIN)
+		handoff(ss, user);
+	else {
+		set_user(ss, user);
+		reply(ss, "OK", NULL, "Logged in.");
+	}
+}
+
 /* login_check - verify and go on as user */
 static void
 login_check(struct sess *ss, const char *user, const char *pass)
@@ -299,20 +353,7 @@ login_check(struct sess *ss, const char *user, const char *pass)
 	case AUTH_OK:
 		u = str_new_cstr(user);
 		user_fold(str_data(u));
-		if (!store_user_ok(str_c(u))) {
-			reply_no(ss, NULL, "Authentication failed.");
-			str_free(&u);
-			return;
-		}
-		log_info(&ss->c->log, "login: user=%s, method=PLAIN%s%s",
-		    str_c(u), ss->c->tls ? ", tls=" : "",
-		    ss->c->tls ? ss->c->tls_desc : "");
-		if (sieved_settings.role == SIEVED_ROLE_LOGIN)
-			handoff(ss, str_c(u));
-		else {
-			set_user(ss, str_c(u));
-			reply(ss, "OK", NULL, "Logged in.");
-		}
+		login_ok(ss, str_c(u), "PLAIN");
 		str_free(&u);
 		return;
 	case AUTH_TEMPFAIL:
@@ -333,22 +374,125 @@ login_check(struct sess *ss, const char *user, const char *pass)
 	}
 }
 
-/* cmd_authenticate - AUTHENTICATE "PLAIN" ["response"] */
-static void
-cmd_authenticate(struct sess *ss, const struct sieved_cmd *cmd)
+/*
+ * sasl_read - send challenge (base64 text) as a string and read the
+ * client's answer, a string, into resp. 1 with the answer; 0 if the
+ * exchange ended with a reply sent (not a string, "*"); -1 if the
+ * connection ended (ss->done set; BYE sent for a broken limit).
+ */
+static int
+sasl_read(struct sess *ss, const char *challenge, size_t n, struct str *resp)
 {
-	struct str *resp = str_new(0, 0), *dec = str_new(0, 0);
 	struct sieved_arg arg;
-	const char *authz, *authc, *pass, *err;
-	size_t zl, cl, pl;
-	char *zs, *cs, *ps;
-	int r;
+	const char *err;
 
-	if (ss->user != NULL) {
-		reply_no(ss, NULL, "Already authenticated");
+	sieved_append_string(ss->out, challenge, n);
+	str_append_cstr(ss->out, "\r\n");
+	send_out(ss);
+	if (read_command(ss) <= 0) {
+		ss->done = true;
+		return -1;
+	}
+	if (sieved_parse_args(str_c(ss->cmdbuf), str_len(ss->cmdbuf), &arg, 1,
+	    &err) != 1 || arg.number) {
+		reply_no(ss, NULL, "Invalid SASL response");
+		return 0;
+	}
+	sieved_unquote(&arg, resp);
+	if (!arg.literal && str_equals_cstr(resp, "*")) {
+		reply_no(ss, NULL, "Authentication aborted");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * sasl_run - AUTHENTICATE through lib/sasl_server: challenges as
+ * strings, the client's strings back, until a result
+ */
+static void
+sasl_run(struct sess *ss, const char *mech, const struct str *ir)
+{
+	struct str *out = str_new(0, 0), *resp = str_new(0, 0), *shown;
+	enum sasl_server_result r;
+	const char *err = NULL;
+
+	if (!sasl_server_mech_offered(ss->sasl, mech)) {
+		if (sasl_server_mech_plaintext(mech) && !plaintext_ok(ss))
+			reply_no(ss, "ENCRYPT-NEEDED", "Plaintext "
+			    "authentication disallowed on non-secure "
+			    "connections");
+		else
+			reply_no(ss, NULL, "Unsupported authentication "
+			    "mechanism");
 		goto out;
 	}
-	sieved_unquote(&cmd->args[0], ss->a1);
+	r = sasl_server_begin(ss->sasl, mech, ir != NULL ? str_c(ir) : NULL,
+	    ir != NULL ? str_len(ir) : 0, out, &err);
+	while (r == SASL_SERVER_CONTINUE) {
+		if (sasl_read(ss, str_c(out), str_len(out), resp) <= 0)
+			goto out;
+		r = sasl_server_next(ss->sasl, str_c(resp), str_len(resp), out,
+		    &err);
+		explicit_bzero(str_data(resp), str_len(resp));
+	}
+	mech = sasl_server_mech(ss->sasl);
+	switch (r) {
+	case SASL_SERVER_OK:
+		shown = str_new_cstr(sasl_server_user(ss->sasl));
+		login_ok(ss, str_c(shown), mech);
+		str_free(&shown);
+		break;
+	case SASL_SERVER_TEMPFAIL:
+		log_error(&ss->c->log, "authentication backend: %s",
+		    err != NULL ? err : "failed");
+		reply_no(ss, "TRYLATER", "Authentication service unavailable");
+		break;
+	case SASL_SERVER_BADB64:
+		reply_no(ss, NULL, "Invalid base64 data");
+		break;
+	case SASL_SERVER_BADMECH:
+		reply_no(ss, NULL, "Unsupported authentication mechanism");
+		break;
+	case SASL_SERVER_ERROR:
+		log_error(&ss->c->log, "SASL %s: %s", mech,
+		    err != NULL ? err : "failed");
+		reply_no(ss, "TRYLATER", "Internal error");
+		break;
+	case SASL_SERVER_NOAUTHZ:
+	case SASL_SERVER_FAIL:
+	default:
+		shown = str_new(0, 0);
+		if (err != NULL)
+			mem_printable(shown, err, strlen(err), 200);
+		log_info(&ss->c->log, "login failed: method=%s%s%s", mech,
+		    err != NULL ? ": " : "", str_c(shown));
+		str_free(&shown);
+		sleep(1);	/* slow down guessing */
+		reply_no(ss, NULL, r == SASL_SERVER_NOAUTHZ ?
+		    "Authorization as another user is not allowed" :
+		    "Authentication failed.");
+		break;
+	}
+out:
+	/* a session that ran an exchange is not reused for another */
+	if (!ss->done)
+		sasl_reset(ss);
+	if (str_len(resp) > 0)
+		explicit_bzero(str_data(resp), str_len(resp));
+	str_free(&out);
+	str_free(&resp);
+}
+
+/* plain_builtin - AUTHENTICATE "PLAIN" without libsasl2 */
+static void
+plain_builtin(struct sess *ss, struct str *resp, bool have_ir)
+{
+	struct str *dec = str_new(0, 0);
+	const char *authz, *authc, *pass;
+	size_t zl, cl, pl;
+	char *zs, *cs, *ps;
+
 	if (strcasecmp(str_c(ss->a1), "PLAIN") != 0) {
 		reply_no(ss, NULL, "Unsupported authentication mechanism");
 		goto out;
@@ -358,27 +502,8 @@ cmd_authenticate(struct sess *ss, const struct sieved_cmd *cmd)
 		    "disallowed on non-secure connections");
 		goto out;
 	}
-	if (cmd->nargs == 2)
-		sieved_unquote(&cmd->args[1], resp);
-	else {
-		str_append_cstr(ss->out, "\"\"\r\n");
-		send_out(ss);
-		r = read_command(ss);
-		if (r <= 0) {
-			ss->done = true;
-			goto out;
-		}
-		if (sieved_parse_args(str_c(ss->cmdbuf), str_len(ss->cmdbuf),
-		    &arg, 1, &err) != 1 || arg.number) {
-			reply_no(ss, NULL, "Invalid SASL response");
-			goto out;
-		}
-		sieved_unquote(&arg, resp);
-		if (!arg.literal && str_equals_cstr(resp, "*")) {
-			reply_no(ss, NULL, "Authentication aborted");
-			goto out;
-		}
-	}
+	if (!have_ir && sasl_read(ss, "", 0, resp) <= 0)
+		goto out;
 	if (!sieved_base64_strict(str_c(resp), str_len(resp), dec) ||
 	    !sieved_sasl_plain(str_c(dec), str_len(dec), &authz, &zl, &authc,
 	    &cl, &pass, &pl)) {
@@ -398,13 +523,33 @@ cmd_authenticate(struct sess *ss, const struct sieved_cmd *cmd)
 	free(cs);
 	free(ps);
 out:
-	if (str_len(resp) > 0)
-		explicit_bzero(str_data(resp), str_len(resp));
 	if (str_len(dec) > 0)
 		explicit_bzero(str_data(dec), str_len(dec));
+	str_free(&dec);
+}
+
+/* cmd_authenticate - AUTHENTICATE "MECH" ["initial response"] */
+static void
+cmd_authenticate(struct sess *ss, const struct sieved_cmd *cmd)
+{
+	struct str *resp = str_new(0, 0);
+
+	if (ss->user != NULL) {
+		reply_no(ss, NULL, "Already authenticated");
+		goto out;
+	}
+	sieved_unquote(&cmd->args[0], ss->a1);
+	if (cmd->nargs == 2)
+		sieved_unquote(&cmd->args[1], resp);
+	if (ss->sasl != NULL)
+		sasl_run(ss, str_c(ss->a1), cmd->nargs == 2 ? resp : NULL);
+	else
+		plain_builtin(ss, resp, cmd->nargs == 2);
+out:
+	if (str_len(resp) > 0)
+		explicit_bzero(str_data(resp), str_len(resp));
 	explicit_bzero(str_data(ss->cmdbuf), str_len(ss->cmdbuf));
 	str_free(&resp);
-	str_free(&dec);
 }
 
 /* cmd_starttls - STARTTLS (RFC 5804 2.2) */
@@ -436,6 +581,7 @@ cmd_starttls(struct sess *ss)
 	tls_session_describe(ss->c->tls_sess, err);
 	ss->c->tls_desc = str_steal(&err);
 	ss->c->tls = ss->c->secured = true;
+	sasl_reset(ss);
 	/* the capabilities again, now with the TLS-only ones */
 	capabilities(ss);
 	reply(ss, "OK", NULL, "TLS negotiation successful.");
@@ -799,6 +945,7 @@ sieved_session_run(struct sieved_conn *c, struct tls_context *tls_ctx,
 	ss.out = str_new(0, 0);
 	ss.a1 = str_new(0, 0);
 	ss.a2 = str_new(0, 0);
+	sasl_reset(&ss);
 	if (user != NULL) {
 		set_user(&ss, user);
 		reply(&ss, "OK", NULL, "Logged in.");
@@ -828,6 +975,7 @@ sieved_session_run(struct sieved_conn *c, struct tls_context *tls_ctx,
 		log_info(&c->log, "disconnect: user=%s, put=%u, get=%u",
 		    ss.user != NULL ? ss.user : "-", ss.puts, ss.gets);
 	XFREE(ss.user);
+	sasl_server_free(&ss.sasl);
 	str_free(&ss.dir);
 	str_free(&ss.cmdbuf);
 	str_free(&ss.line);
