@@ -19,7 +19,9 @@
  *	          $ldap_user_filter under $ldap_base (bound as $ldap_bind_dn
  *	          with the password in $ldap_bind_pw_file), exactly one entry
  *	          or none; the password is checked by a simple bind as that
- *	          entry's DN (ldapdir.c).
+ *	          entry's DN (ldapdir.c). $ldap_start_tls, ldaps:// URIs,
+ *	          $ldap_tls_ca_file and $ldap_tls_require_cert protect
+ *	          both; a TLS failure is AUTH_TEMPFAIL, never plaintext.
  *
  *	A password is right if any backend says so; the first AUTH_OK
  *	wins. A wrong password in one backend goes on to the next (as
@@ -128,6 +130,9 @@ auth_ldap_open(const char **error_r)
 	s.bind_dn = config_str(c, "ldap_bind_dn");
 	s.bind_pw = str_c(pw);
 	s.timeout = config_time(c, "ldap_timeout");
+	s.start_tls = config_bool(c, "ldap_start_tls");
+	s.tls_ca_file = config_str(c, "ldap_tls_ca_file");
+	s.tls_insecure = !config_bool(c, "ldap_tls_require_cert");
 	auth_ldap = ldapdir_new(&s);
 	explicit_bzero(str_data(pw), str_len(pw));
 	str_free(&pw);
