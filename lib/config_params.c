@@ -35,7 +35,7 @@ const struct config_param config_params[] = {
 	{ "allow_mail_to_files", CONFIG_BOOL, "no",
 	    "allow alias targets that are files (\"/path\"); refused (bounced) when no" },
 	{ "auth_backends", CONFIG_LIST, "userdb",
-	    "password and user backends, asked in this order: userdb (the embedded user database), kerberos (Heimdal, a ticket verified with auth_krb5_keytab), ldap (bind as the user found with ldap_user_filter)" },
+	    "password and user backends, asked in this order: userdb (the embedded user database), kerberos (Heimdal, a ticket verified with auth_krb5_keytab), ldap (bind as the user found with ldap_user_filter); see postern-auth(7)" },
 	{ "auth_failure_delay_decay", CONFIG_TIME, "1m",
 	    "quiet time after which a client address's or user's failed-login count drops by one, halving its delay (0: never)" },
 	{ "auth_failure_delay_max_ms", CONFIG_INT, "15000",
