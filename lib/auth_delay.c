@@ -245,6 +245,7 @@ auth_delay_open(const char *path, const struct auth_delay_settings *s,
 	}
 	errno = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		saved = errno;
 		(void)close(fd);
 		errno = saved != 0 ? saved : EINVAL;
 		*error_r = "auth delay table: not a regular file";
