@@ -24,6 +24,21 @@
  * user" (AUTH_FAIL), not a temporary failure: an instance without users
  * simply has nobody to log in.
  *
+ * Failed logins slow down (lib/auth_delay.h): auth_verify_password()
+ * keys the attempt on the client's address (server_peer_addr(), the
+ * connection the calling login process serves) and on the user name as
+ * given, waits what earlier failures of either left pending before it
+ * asks any backend (right password or not), and after AUTH_FAIL records
+ * the failure and waits again: $auth_failure_delay_ms, doubling per
+ * failure in a row up to $auth_failure_delay_max_ms, decaying by one
+ * step per $auth_failure_delay_decay of quiet. AUTH_OK forgets the
+ * user's failures (not the address's). An unknown user and a wrong
+ * password count and wait alike. The counts live in the shared table
+ * $auth_failure_delay_table, so every login process of every protocol
+ * sees them; if it cannot be opened every failure waits
+ * $auth_failure_delay_ms (logged once). So the call may take up to
+ * twice $auth_failure_delay_max_ms longer than the backends.
+ *
  * Nothing here exits except on memory exhaustion. Callers log failures
  * with the session's log context; *error_r (static text or valid until
  * the next call here) says why for AUTH_TEMPFAIL / -1.

@@ -48,6 +48,10 @@ struct ldapdir {
 	char *bind_dn;
 	char *bind_pw;
 	unsigned timeout;
+	bool start_tls;
+	bool tls;		/* set TLS options: start_tls or an ldaps:// URI */
+	char *tls_ca_file;	/* NULL: the system's */
+	bool tls_insecure;
 	LDAP *conn;
 	struct str *expanded;
 	struct str *error;
@@ -102,6 +106,11 @@ ldapdir_new(const struct ldapdir_settings *s)
 	ld->bind_dn = xstrdup(s->bind_dn != NULL ? s->bind_dn : "");
 	ld->bind_pw = xstrdup(s->bind_pw != NULL ? s->bind_pw : "");
 	ld->timeout = s->timeout > 0 ? s->timeout : 10;
+	ld->start_tls = s->start_tls;
+	ld->tls = s->start_tls || strstr(ld->uris, "ldaps://") != NULL;
+	if (s->tls_ca_file != NULL && *s->tls_ca_file != '\0')
+		ld->tls_ca_file = xstrdup(s->tls_ca_file);
+	ld->tls_insecure = s->tls_insecure;
 	ld->expanded = str_new(256, 64 * 1024);
 	ld->error = str_new(0, 0);
 	return ld;
@@ -132,6 +141,7 @@ ldapdir_free(struct ldapdir **ldp)
 	for (i = 0; i < ld->n_attrs; i++)
 		free(ld->attrs[i]);
 	free(ld->bind_dn);
+	free(ld->tls_ca_file);
 	if (ld->bind_pw != NULL) {
 		explicit_bzero(ld->bind_pw, strlen(ld->bind_pw));
 		free(ld->bind_pw);
@@ -212,7 +222,47 @@ ldapdir_filter_expand(const char *template, const char *key,
 	return ret == 0;
 }
 
-/* ldapdir_open - a new connection to the configured URIs, not yet bound */
+/* ldapdir_fail_conn - as ldapdir_fail, with libldap's diagnostic; frees conn */
+static int
+ldapdir_fail_conn(struct ldapdir *ld, LDAP *conn, const char *what, int rc)
+{
+	char *diag = NULL;
+
+	(void)ldap_get_option(conn, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	(void)ldapdir_fail(ld, "%s %s: %s%s%s", what, ld->uris,
+	    ldap_err2string(rc), diag != NULL && *diag != '\0' ? ": " : "",
+	    diag != NULL ? diag : "");
+	ldap_memfree(diag);
+	(void)ldap_unbind_ext_s(conn, NULL, NULL);
+	return -1;
+}
+
+/*
+ * ldapdir_tls_options - this handle's own TLS settings (never libldap's
+ * process-wide defaults or ldap.conf's TLS_REQCERT), then a TLS
+ * context made from them
+ */
+static int
+ldapdir_tls_options(struct ldapdir *ld, LDAP *conn)
+{
+	int req = ld->tls_insecure ? LDAP_OPT_X_TLS_NEVER :
+	    LDAP_OPT_X_TLS_DEMAND, client = 0, rc;
+
+	if ((rc = ldap_set_option(conn, LDAP_OPT_X_TLS_REQUIRE_CERT, &req)) !=
+	    LDAP_OPT_SUCCESS ||
+	    (ld->tls_ca_file != NULL && (rc = ldap_set_option(conn,
+	    LDAP_OPT_X_TLS_CACERTFILE, ld->tls_ca_file)) != LDAP_OPT_SUCCESS) ||
+	    (rc = ldap_set_option(conn, LDAP_OPT_X_TLS_NEWCTX, &client)) !=
+	    LDAP_OPT_SUCCESS)
+		return ldapdir_fail_conn(ld, conn, ld->tls_ca_file != NULL ?
+		    "TLS settings (CA file) for" : "TLS settings for", rc);
+	return 0;
+}
+
+/*
+ * ldapdir_open - a new connection to the configured URIs, not yet
+ * bound; with TLS (start_tls, ldaps://) already connected, TLS in place
+ */
 static int
 ldapdir_open(struct ldapdir *ld, LDAP **conn_r)
 {
@@ -227,6 +277,20 @@ ldapdir_open(struct ldapdir *ld, LDAP **conn_r)
 	(void)ldap_set_option(conn, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	(void)ldap_set_option(conn, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 	(void)ldap_set_option(conn, LDAP_OPT_TIMEOUT, &tv);
+	if (ld->tls && ldapdir_tls_options(ld, conn) < 0)
+		return -1;
+	if (ld->tls) {
+		/*
+		 * Connect now: a TLS failure then reads as one, and we see
+		 * which URI answered: an ldaps:// one has TLS already
+		 * (StartTLS on it would be refused).
+		 */
+		if ((rc = ldap_connect(conn)) != LDAP_SUCCESS)
+			return ldapdir_fail_conn(ld, conn, "TLS connect to", rc);
+		if (ld->start_tls && !ldap_tls_inplace(conn) &&
+		    (rc = ldap_start_tls_s(conn, NULL, NULL)) != LDAP_SUCCESS)
+			return ldapdir_fail_conn(ld, conn, "StartTLS with", rc);
+	}
 	*conn_r = conn;
 	return 0;
 }
@@ -480,13 +544,30 @@ ldapdir_check_password(struct ldapdir *ld, const char *dn,
 static const char *const ldapdir_cf_names[] = {
 	"server_host", "server_port", "search_base", "scope", "query_filter",
 	"result_attribute", "bind", "bind_dn", "bind_pw", "bind_pw_file",
-	"timeout", NULL,
+	"timeout", "start_tls", "tls_ca_cert_file", "tls_require_cert", NULL,
 };
 enum {
 	LDAPDIR_CF_HOST, LDAPDIR_CF_PORT, LDAPDIR_CF_BASE, LDAPDIR_CF_SCOPE,
 	LDAPDIR_CF_FILTER, LDAPDIR_CF_ATTRS, LDAPDIR_CF_BIND, LDAPDIR_CF_DN,
-	LDAPDIR_CF_PW, LDAPDIR_CF_PW_FILE, LDAPDIR_CF_TIMEOUT, LDAPDIR_CF_N,
+	LDAPDIR_CF_PW, LDAPDIR_CF_PW_FILE, LDAPDIR_CF_TIMEOUT,
+	LDAPDIR_CF_START_TLS, LDAPDIR_CF_CA_FILE, LDAPDIR_CF_REQUIRE_CERT,
+	LDAPDIR_CF_N,
 };
+
+/* ldapdir_cf_bool - a yes/no setting into *v (def if unset); false if neither */
+static bool
+ldapdir_cf_bool(const struct str *value, bool def, bool *v)
+{
+	if (value == NULL)
+		*v = def;
+	else if (str_equals_cstr(value, "yes"))
+		*v = true;
+	else if (str_equals_cstr(value, "no"))
+		*v = false;
+	else
+		return false;
+	return true;
+}
 
 /* ldapdir_cf_set - store one "name = value"; false if name is unknown */
 static bool
@@ -554,7 +635,7 @@ ldapdir_from_text(const char *text, size_t len, const char *filename,
 	struct ldapdir *ld = NULL;
 	const char *p = text, *end = text + len, *nl, *v;
 	unsigned long lineno = 0, start = 0, timeout;
-	bool failed = false;
+	bool failed = false, require_cert = true;
 	size_t i, n;
 
 #define CF(i) (values[i] != NULL ? str_c(values[i]) : NULL)
@@ -609,6 +690,20 @@ ldapdir_from_text(const char *text, size_t len, const char *filename,
 		    filename);
 		failed = true;
 	}
+	if (!ldapdir_cf_bool(values[LDAPDIR_CF_START_TLS], false,
+	    &s.start_tls)) {
+		(void)str_printf(errors, "%s: start_tls: yes or no\n",
+		    filename);
+		failed = true;
+	}
+	if (!ldapdir_cf_bool(values[LDAPDIR_CF_REQUIRE_CERT], true,
+	    &require_cert)) {
+		(void)str_printf(errors, "%s: tls_require_cert: yes or no\n",
+		    filename);
+		failed = true;
+	}
+	s.tls_insecure = !require_cert;
+	s.tls_ca_file = CF(LDAPDIR_CF_CA_FILE);
 	if (CF(LDAPDIR_CF_PW_FILE) != NULL) {
 		pw_from_file = str_new(0, 0);
 		if (read_file(CF(LDAPDIR_CF_PW_FILE), pw_from_file, 4096) < 0) {

@@ -9,6 +9,13 @@
  * (lib/map.c, Postfix ldap_table semantics) and the LDAP auth backend
  * (lib/auth.c).
  *
+ * TLS: an ldaps:// URI is TLS from the connect; with start_tls every
+ * other connection (searches and password binds alike) sends StartTLS
+ * before anything else. Either way the server certificate must verify
+ * against tls_ca_file (or the system's authorities) and name the URI's
+ * host, unless tls_insecure. A TLS failure is an error (-1), like a
+ * server that does not answer: a lookup never falls back to plaintext.
+ *
  * The connection is opened on the first search and reused; when the
  * server went away (LDAP_SERVER_DOWN, LDAP_CONNECT_ERROR, a timeout) the
  * search reconnects once (to the first URI that answers) and retries.
@@ -45,6 +52,9 @@ struct ldapdir_settings {
 	const char *bind_dn;		/* empty: anonymous */
 	const char *bind_pw;
 	unsigned timeout;		/* seconds, for connect and each operation */
+	bool start_tls;			/* StartTLS on ldap:// connections */
+	const char *tls_ca_file;	/* PEM CAs for the server certificate (NULL/empty: system) */
+	bool tls_insecure;		/* TLS without checking the certificate */
 };
 
 struct ldapdir;
@@ -110,7 +120,9 @@ bool ldapdir_filter_expand(const char *template, const char *key,
  * search_base, scope (sub, one, base), query_filter (default
  * "(mailacceptinggeneralid=%s)"), result_attribute (default "maildrop"),
  * bind (yes/no, default yes: bind if bind_dn is set), bind_dn, bind_pw,
- * bind_pw_file, timeout (seconds, default 10). NULL with "FILE:LINE:
+ * bind_pw_file, timeout (seconds, default 10), start_tls (yes/no,
+ * default no), tls_ca_cert_file, tls_require_cert (yes/no, default
+ * yes, unlike Postfix). NULL with "FILE:LINE:
  * what" lines in errors on an unknown name or bad value.
  */
 struct ldapdir *ldapdir_from_text(const char *text, size_t len,

@@ -86,10 +86,67 @@ test_from_text(void)
 	str_free(&errors);
 }
 
+static void
+test_tls_settings(void)
+{
+	struct str *errors = str_new(0, 0), *value = str_new(0, 0);
+	struct ldapdir *ld;
+	const char *err = NULL;
+	const char *tls =
+	    "server_host = ldap://127.0.0.1:1/\n"
+	    "start_tls = yes\n"
+	    "tls_ca_cert_file = /nonexistent/ca.pem\n"
+	    "tls_require_cert = yes\n"
+	    "timeout = 2\n";
+	const char *ldaps =
+	    "server_host = ldaps://127.0.0.1:1/\n"
+	    "tls_ca_cert_file = /nonexistent/ca.pem\n";
+
+	test_begin("ldapdir TLS settings fail closed");
+	ld = ldapdir_from_text(tls, strlen(tls), "t.cf", errors);
+	TEST_ASSERT(ld != NULL);
+	TEST_ASSERT_STR(str_c(errors), "");
+	/* the CA file cannot be read: an error, not a plaintext search */
+	if (ld != NULL) {
+		TEST_ASSERT(ldapdir_search(ld, "x", value, NULL, &err) == -1);
+		TEST_ASSERT(err != NULL && strstr(err, "TLS") != NULL);
+		TEST_ASSERT(ldapdir_check_password(ld, "uid=x", "pw", &err) ==
+		    -1);
+		ldapdir_free(&ld);
+	}
+	ld = ldapdir_from_text(ldaps, strlen(ldaps), "t.cf", errors);
+	TEST_ASSERT(ld != NULL);
+	if (ld != NULL) {
+		TEST_ASSERT(ldapdir_search(ld, "x", value, NULL, &err) == -1);
+		TEST_ASSERT(err != NULL && strstr(err, "TLS") != NULL);
+		ldapdir_free(&ld);
+	}
+	/* StartTLS with nobody listening: a connect error */
+	ld = ldapdir_from_text(tls, strlen(tls) - strlen(
+	    "tls_ca_cert_file = /nonexistent/ca.pem\ntls_require_cert = yes\n"
+	    "timeout = 2\n"), "t.cf", errors);
+	TEST_ASSERT(ld != NULL);
+	if (ld != NULL) {
+		TEST_ASSERT(ldapdir_search(ld, "x", value, NULL, &err) == -1);
+		TEST_ASSERT(err != NULL && strstr(err, "connect") != NULL);
+		ldapdir_free(&ld);
+	}
+	ld = ldapdir_from_text("start_tls = maybe\ntls_require_cert = 1\n",
+	    37, "t.cf", errors);
+	TEST_ASSERT(ld == NULL);
+	TEST_ASSERT(strstr(str_c(errors), "start_tls: yes or no") != NULL);
+	TEST_ASSERT(strstr(str_c(errors), "tls_require_cert: yes or no") !=
+	    NULL);
+	test_end();
+	str_free(&errors);
+	str_free(&value);
+}
+
 int
 main(void)
 {
 	test_expand();
 	test_from_text();
+	test_tls_settings();
 	return test_done();
 }

@@ -10,7 +10,9 @@
  *	                           file as Postfix's ldap_table(5): server_host,
  *	                           search_base, scope, query_filter (%s %u %d,
  *	                           escaped), result_attribute, bind_dn, bind_pw
- *	                           or bind_pw_file, timeout (lib/ldapdir.h). All
+ *	                           or bind_pw_file, timeout, start_tls,
+ *	                           tls_ca_cert_file, tls_require_cert (a TLS
+ *	                           failure is a lookup error; lib/ldapdir.h). All
  *	                           values of the result attributes of all
  *	                           entries found, joined with ", ". The
  *	                           connection is reused and reconnects; a

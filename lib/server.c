@@ -113,6 +113,7 @@ static bool server_full;		/* multi mode: listeners off, told BUSY */
 static bool server_draining;		/* multi mode: accept no more */
 static struct event_timer *server_idle_timer;
 static pid_t server_relay_pid;
+static const char *server_cur_peer;	/* single mode, during serve() */
 
 static void server_multi_listen(bool on);
 
@@ -555,7 +556,9 @@ server_serve_fd(int fd, const struct sockaddr_storage *peer, socklen_t plen)
 	server_uses++;
 	if (!server_ops->multi) {
 		server_report(SERVER_STATUS_BUSY);
+		server_cur_peer = conn.peer_addr;
 		server_ops->serve(&conn);
+		server_cur_peer = NULL;
 		(void)close(fd);
 		server_report(SERVER_STATUS_AVAILABLE);
 		return;
@@ -979,6 +982,13 @@ const char *
 server_service_name(void)
 {
 	return server_name;
+}
+
+/* server_peer_addr - see server.h */
+const char *
+server_peer_addr(void)
+{
+	return server_cur_peer;
 }
 
 char **

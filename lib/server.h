@@ -153,5 +153,13 @@ const char *server_service_name(void);
 char **server_argv(void);		/* the daemon's own arguments, NULL-terminated */
 struct event_loop *server_loop(void);	/* multi mode (NULL in single mode) */
 void server_conn_done(void);		/* multi mode: a connection ended */
+/*
+ * server_peer_addr - single mode: the peer address of the connection
+ * being served (as conn->peer_addr), valid during serve(); NULL outside
+ * serve() and always in multi mode (no one "current" connection). For
+ * lib/ code that keys state on the client without an argument for it
+ * (lib/auth's failed-login delay).
+ */
+const char *server_peer_addr(void);
 
 #endif

@@ -7,7 +7,15 @@
 
 slapd runs from a generated slapd.conf (schemas core, cosine,
 inetorgperson and Postern's conf/postern.schema) on ldap://127.0.0.1:PORT/
-with its mdb database in the folder. The mail server's read-only account
+with its mdb database in the folder.
+
+    d = Directory(tmpdir, tls=True)            # also StartTLS and ldaps://
+
+With tls=True the folder gets a test CA (d.ca_file) and a server
+certificate for 127.0.0.1 and localhost signed by it; slapd then offers
+StartTLS on d.uri and listens on d.ldaps_uri too. d.other_ca_file is a
+second CA that did not sign it (for "wrong CA" tests). With
+require_tls=True as well, slapd refuses every operation without TLS. The mail server's read-only account
 is MAIL_DN / MAIL_PW; anonymous clients may only bind (no reads), users
 may bind as themselves. The suffix is SUFFIX. stop() ends slapd by the
 pid in its pid file.
@@ -49,13 +57,61 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)}: {r.stderr}")
+
+
+def make_test_ca(directory, name):
+    """A self-signed CA in DIR/NAME.pem with its key in DIR/NAME.key."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+             "-subj", f"/CN=Postern test {name}", "-keyout", f"{name}.key",
+             "-out", f"{name}.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             cwd=directory)
+    return Path(directory) / f"{name}.pem"
+
+
+def make_server_cert(directory, ca_name, name):
+    """DIR/NAME.pem + DIR/NAME.key for 127.0.0.1 and localhost, signed by
+    the CA DIR/CA_NAME.pem."""
+    ext = Path(directory) / f"{name}.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                   "extendedKeyUsage=serverAuth\n"
+                   "basicConstraints=CA:FALSE\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca_name}.pem",
+             "-CAkey", f"{ca_name}.key", "-CAcreateserial", "-days", "30",
+             "-extfile", ext.name, "-out", f"{name}.pem", cwd=directory)
+    return Path(directory) / f"{name}.pem", Path(directory) / f"{name}.key"
+
+
 class Directory:
-    def __init__(self, directory):
+    def __init__(self, directory, tls=False, require_tls=False):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
         self.port = _free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}/"
+        self.tls = tls
+        self.ldaps_uri = None
+        self.ca_file = self.other_ca_file = None
+        tls_conf = ""
+        if tls:
+            self.ldaps_port = _free_port()
+            self.ldaps_uri = f"ldaps://127.0.0.1:{self.ldaps_port}/"
+            self.ca_file = make_test_ca(self.dir, "ca")
+            self.other_ca_file = make_test_ca(self.dir, "otherca")
+            cert, key = make_server_cert(self.dir, "ca", "server")
+            tls_conf = (f"TLSCACertificateFile {self.ca_file}\n"
+                        f"TLSCertificateFile {cert}\n"
+                        f"TLSCertificateKeyFile {key}\n")
+            if require_tls:
+                # every operation but StartTLS itself needs TLS
+                tls_conf += "security tls=1\n"
         self.db = self.dir / "db"
         self.db.mkdir(exist_ok=True)
         self.pidfile = self.dir / "slapd.pid"
@@ -69,7 +125,7 @@ pidfile {self.pidfile}
 argsfile {self.dir}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
-disallow bind_anon
+{tls_conf}disallow bind_anon
 require authc
 
 database mdb
@@ -133,7 +189,8 @@ userPassword: {hash_password(MAIL_PW)}
         return "\n".join(lines) + "\n\n"
 
     def start(self):
-        r = subprocess.run([SLAPD, "-f", str(self.conf), "-h", self.uri],
+        urls = self.uri + (" " + self.ldaps_uri if self.ldaps_uri else "")
+        r = subprocess.run([SLAPD, "-f", str(self.conf), "-h", urls],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError(f"slapd: {r.stderr}")

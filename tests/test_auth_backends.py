@@ -121,6 +121,8 @@ def start(factory, srv, kdc=None, **config):
         "ldap_bind_pw_file": str(srv["pwfile"]),
         "ldap_timeout": "5s",
         "smtpd_peername_lookup": "no",
+        # many failures in a row here; test_auth_delay.py tests delays
+        "auth_failure_delay_ms": "0",
     }
     settings.update(config)
     for k, v in settings.items():
