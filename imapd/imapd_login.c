@@ -218,7 +218,8 @@ login_check(struct login_state *st, const char *user, const char *pass,
 			str_free(&shown);
 		}
 		st->errors++;
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		login_reply(st, "NO [AUTHENTICATIONFAILED] Authentication "
 		    "failed.");
 		return;
@@ -360,7 +361,8 @@ login_sasl_run(struct login_state *st, const char *mech, const struct str *ir)
 		    err != NULL ? ": " : "", str_c(shown));
 		str_free(&shown);
 		st->errors++;
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		login_reply(st, r == SASL_SERVER_NOAUTHZ ?
 		    "NO [AUTHORIZATIONFAILED] Authorization as another user "
 		    "is not allowed" :

@@ -247,7 +247,8 @@ login_check(struct login_state *st, const char *user, const char *pass,
 			str_free(&shown);
 		}
 		st->errors++;
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		login_reply(st, "-ERR [AUTH] Authentication failed.");
 		return;
 	}
@@ -428,7 +429,8 @@ login_sasl_run(struct login_state *st, const char *mech, const char *ir,
 		    err != NULL ? ": " : "", str_c(shown));
 		str_free(&shown);
 		st->errors++;
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		login_reply(st, r == SASL_SERVER_NOAUTHZ ?
 		    "-ERR [AUTH] Authorization as another user is not allowed" :
 		    "-ERR [AUTH] Authentication failed.");

@@ -368,7 +368,8 @@ login_check(struct sess *ss, const char *user, const char *pass)
 		log_info(&ss->c->log, "login failed: user=%s, method=PLAIN",
 		    str_c(shown));
 		str_free(&shown);
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		reply_no(ss, NULL, "Authentication failed.");
 		return;
 	}
@@ -468,7 +469,8 @@ sasl_run(struct sess *ss, const char *mech, const struct str *ir)
 		log_info(&ss->c->log, "login failed: method=%s%s%s", mech,
 		    err != NULL ? ": " : "", str_c(shown));
 		str_free(&shown);
-		sleep(1);	/* slow down guessing */
+		/* no sleep here: lib/auth has waited out the growing
+		 * failed-login delay (auth_delay.h) for passwords */
 		reply_no(ss, NULL, r == SASL_SERVER_NOAUTHZ ?
 		    "Authorization as another user is not allowed" :
 		    "Authentication failed.");
