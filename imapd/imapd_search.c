@@ -9,9 +9,10 @@
  *	index only; header keys read the message's header and compare the
  *	RFC 2047-decoded value; BODY and TEXT decode each text part
  *	(base64/quoted-printable, then its charset to UTF-8). Comparisons
- *	are substring matches, case-insensitive for ASCII letters.
- *	XXX: non-ASCII letters compare case-sensitively (no Unicode
- *	case folding yet).
+ *	are substring matches after Unicode simple case folding of both
+ *	sides (lib/utf8.h), so capital and small umlauts, Greek or
+ *	Cyrillic letters match whatever the process locale; the search string is folded once at parse
+ *	time, the message text per comparison.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "store/store.h"
 #include "stream.h"
 #include "str.h"
+#include "utf8.h"
 
 #include "imapd.h"
 
@@ -56,6 +58,7 @@ struct search_ctx {
 	uint32_t seq;
 	struct store_msg m;
 	struct str *data;
+	struct str *fold;	/* scratch: the folded text being searched */
 	bool loaded, failed;
 	struct mime_message *mime;
 	uint32_t count, maxuid;
@@ -264,6 +267,16 @@ parse_sp_astring(struct imap_parser *ip, struct str *out)
 	return imap_parse_sp(ip) && imap_parse_astring(ip, out);
 }
 
+/* folded_dup - the search string case-folded once, for ci_find() */
+static char *
+folded_dup(const struct str *v)
+{
+	struct str *f = str_new(str_len(v) + 1, 0);
+
+	(void)utf8_casefold(str_c(v), strlen(str_c(v)), f);
+	return str_steal(&f);
+}
+
 /* parse_key - one search-key */
 static struct skey *
 parse_key(struct imapd_session *sess, unsigned depth)
@@ -393,7 +406,7 @@ parse_key(struct imapd_session *sess, unsigned depth)
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "HEADER") == 0) {
 		k = skey_new(SK_HEADER);
 		if (!parse_sp_astring(ip, a)) {
@@ -406,14 +419,14 @@ parse_key(struct imapd_session *sess, unsigned depth)
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "BODY") == 0 || strcasecmp(n, "TEXT") == 0) {
 		k = skey_new(strcasecmp(n, "BODY") == 0 ? SK_BODY : SK_TEXT);
 		if (!parse_sp_astring(ip, v)) {
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "MODSEQ") == 0) {
 		k = skey_new(SK_MODSEQ);
 		if (!imap_parse_sp(ip))
@@ -463,25 +476,11 @@ parse_keys(struct imapd_session *sess, bool one, unsigned depth)
 
 /* ---------------------------------------------------------------- matching */
 
-/* ci_find - ASCII case-insensitive substring search */
+/* ci_find - Unicode case-insensitive substring search (needle is folded) */
 static bool
-ci_find(const char *hay, size_t hn, const char *needle)
+ci_find(struct search_ctx *x, const char *hay, size_t hn, const char *needle)
 {
-	size_t nn = strlen(needle), i, j;
-
-	if (nn == 0)
-		return true;
-	if (nn > hn)
-		return false;
-	for (i = 0; i + nn <= hn; i++) {
-		for (j = 0; j < nn; j++)
-			if (tolower((unsigned char)hay[i + j]) !=
-			    tolower((unsigned char)needle[j]))
-				break;
-		if (j == nn)
-			return true;
-	}
-	return false;
+	return utf8_casefold_find(hay, hn, needle, strlen(needle), x->fold);
 }
 
 static bool
@@ -530,7 +529,7 @@ header_match(struct search_ctx *x, const char *name, const char *value)
 		}
 		str_clear(d);
 		rfc2047_decode(f.value, f.value_len, d);
-		found = ci_find(str_c(d), str_len(d), value);
+		found = ci_find(x, str_c(d), str_len(d), value);
 	}
 	str_free(&d);
 	return found;
@@ -557,9 +556,9 @@ body_match_part(struct search_ctx *x, const struct mime_part *p,
 	if ((p->flags & MIME_PART_TEXT) != 0 && cs != NULL &&
 	    strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0) {
 		rfc2047_charset_to_utf8(cs, strlen(cs), str_c(buf), str_len(buf), u8);
-		return ci_find(str_c(u8), str_len(u8), value);
+		return ci_find(x, str_c(u8), str_len(u8), value);
 	}
-	return ci_find(str_c(buf), str_len(buf), value);
+	return ci_find(x, str_c(buf), str_len(buf), value);
 }
 
 static bool
@@ -575,7 +574,7 @@ body_match(struct search_ctx *x, const char *value, bool text)
 		struct str *d = str_new(hs, 0);
 
 		rfc2047_decode(str_c(x->data), hs, d);
-		found = ci_find(str_c(d), str_len(d), value);
+		found = ci_find(x, str_c(d), str_len(d), value);
 		str_free(&d);
 		if (found)
 			return true;
@@ -707,6 +706,7 @@ search_run(struct imapd_session *sess, const struct skey *prog,
 	and.kids = (struct skey *)(uintptr_t)prog;
 	x.sess = sess;
 	x.data = str_new(0, 0);
+	x.fold = str_new(0, 0);
 	x.count = store_mailbox_count(sess->box);
 	x.maxuid = x.count > 0 ? store_msg_uid(sess->box, x.count) : 0;
 	for (s = 1; s <= x.count; s++) {
@@ -722,6 +722,7 @@ search_run(struct imapd_session *sess, const struct skey *prog,
 	}
 	mime_message_free(&x.mime);
 	str_free(&x.data);
+	str_free(&x.fold);
 	*max_modseq_r = x.max_modseq;
 	*modseq_r = x.modseq_used;
 }
