@@ -62,8 +62,8 @@ enum imapd_read {
  * imapd_read_command - read one command into cmd: lines and literals as
  * on the wire ("{n}\r\n" + n bytes, a "+" of LITERAL+ dropped), final
  * CRLF removed. Sends "+ OK" for synchronizing literals. max bounds the
- * whole command; APPEND (seen from the first line) may carry a literal
- * up to append_max.
+ * whole command; APPEND (seen from the first line) may carry literals
+ * of up to append_max bytes in all (MULTIAPPEND).
  */
 enum imapd_read imapd_read_command(struct stream *s, struct str *cmd,
     size_t max, uint64_t append_max, struct str *tag_r);
