@@ -62,8 +62,8 @@ enum imapd_read {
  * imapd_read_command - read one command into cmd: lines and literals as
  * on the wire ("{n}\r\n" + n bytes, a "+" of LITERAL+ dropped), final
  * CRLF removed. Sends "+ OK" for synchronizing literals. max bounds the
- * whole command; APPEND (seen from the first line) may carry a literal
- * up to append_max.
+ * whole command; APPEND (seen from the first line) may carry literals
+ * of up to append_max bytes in all (MULTIAPPEND).
  */
 enum imapd_read imapd_read_command(struct stream *s, struct str *cmd,
     size_t max, uint64_t append_max, struct str *tag_r);
@@ -209,6 +209,28 @@ void imapd_cmd_sort(struct imapd_session *sess, bool thread);
 /* imapd_parse_date - "1-Feb-1994" into a UTC midnight time; false if bad */
 bool imapd_parse_date(const char *p, size_t n, time_t *t_r);
 bool imapd_parse_datetime(const char *p, size_t n, time_t *t_r, int *tz_r);
+
+/* imapd_thread.c: base subjects, THREAD=ORDEREDSUBJECT and REFERENCES */
+struct imapd_thread_msg {
+	uint32_t seq, uid;
+	time_t date;		/* sent date: Date:, else the internal date */
+	const char *subject;	/* imapd_base_subject() */
+	bool reply;		/* the subject marked a reply or forward */
+	const char *msgid;	/* "<...>", or NULL */
+	char *const *refs;	/* References (else In-Reply-To), oldest first */
+	size_t nrefs;
+};
+/*
+ * imapd_base_subject - the base subject of the Subject value p/n (RFC
+ * 5256 2.1), case-folded, in a new string the caller frees; *reply_r
+ * tells whether a "Re:", "Fwd:", "(fwd)" or "[fwd: ...]" was removed.
+ */
+char *imapd_base_subject(const char *p, size_t n, bool *reply_r);
+/* imapd_thread_* - append the threads of v[0..n) (RFC 5256 thread-list) */
+void imapd_thread_orderedsubject(struct str *out, struct imapd_thread_msg *v,
+    size_t n, bool uid);
+void imapd_thread_references(struct str *out, struct imapd_thread_msg *v,
+    size_t n, bool uid);
 
 /* imapd_list.c */
 void imapd_cmd_list(struct imapd_session *sess, bool lsub);

@@ -135,7 +135,14 @@ imapd_read_command(struct stream *s, struct str *cmd, size_t max,
 		/* drop the '+' so the parser sees one literal syntax */
 		str_append(cmd, str_c(line), start);
 		str_append_c(cmd, '}');
-		allowed = is_append ? append_max + max :
+		/*
+		 * APPEND: every message is checked against append_max
+		 * (APPENDLIMIT) by the command; all of a MULTIAPPEND are
+		 * held in memory until the commit, so together they get
+		 * append_max too.
+		 */
+		allowed = is_append ? (append_max + max > str_len(cmd) ?
+		    append_max + max - str_len(cmd) : 0) :
 		    (max > str_len(cmd) ? max - str_len(cmd) : 0);
 		if (size > allowed) {
 			if (nonsync) {

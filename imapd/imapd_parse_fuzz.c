@@ -17,6 +17,12 @@
  *	other command a generic walk over astrings, nstrings, literals,
  *	literal8, flags, numbers, sequence sets and parenthesised lists.
  *
+ *	Every command is also read as a mailbox to thread (imapd_thread.c):
+ *	its lines are Subject values (through imapd_base_subject()), the
+ *	"<...>" tokens of a line the message's Message-ID and references.
+ *	Both algorithms must name every message exactly once, with
+ *	balanced parentheses.
+ *
  *	Checks: the parser never moves past the end; a FETCH that parses
  *	has items, a STORE a set, a SEARCH a program; every string read, written back with imap_write_string(),
  *	parses to the same octets; a mailbox name decoded from modified
@@ -36,6 +42,7 @@
 #include "imapd_parse.c"
 #include "imapd_fetch.c"
 #include "imapd_search.c"
+#include "imapd_thread.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -235,6 +242,94 @@ walk_args(struct imap_parser *ip, unsigned depth)
 	str_free(&v);
 }
 
+/* check_thread_list - every message 1..n once; parentheses balanced */
+static void
+check_thread_list(const struct str *out, size_t n)
+{
+	unsigned char *seen = calloc(n + 1, 1);
+	const char *p = str_c(out), *e = p + str_len(out);
+	long depth = 0;
+
+	if (seen == NULL)
+		abort();
+	while (p < e) {
+		if (*p == '(') {
+			depth++;
+			p++;
+		} else if (*p == ')') {
+			if (--depth < 0)
+				abort();
+			p++;
+		} else if (*p == ' ') {
+			p++;
+		} else {
+			char *end;
+			unsigned long v = strtoul(p, &end, 10);
+
+			if (end == p || v == 0 || v > n || seen[v])
+				abort();
+			seen[v] = 1;
+			p = end;
+		}
+	}
+	for (size_t i = 1; i <= n; i++)
+		if (!seen[i])
+			abort();
+	if (depth != 0)
+		abort();
+	free(seen);
+}
+
+/* fuzz_thread - the lines of data/n as messages to thread */
+static void
+fuzz_thread(const char *data, size_t n)
+{
+	struct imapd_thread_msg v[64];
+	char *subj[64], *ids[64][9];
+	size_t nmsg = 0, i, k, nids;
+	const char *p = data, *e = data + n, *eol;
+	struct str *out = str_new(0, 0);
+
+	memset(ids, 0, sizeof(ids));
+	while (p < e && nmsg < 64) {
+		eol = memchr(p, '\n', (size_t)(e - p));
+		if (eol == NULL)
+			eol = e;
+		memset(&v[nmsg], 0, sizeof(v[nmsg]));
+		v[nmsg].seq = v[nmsg].uid = (uint32_t)nmsg + 1;
+		v[nmsg].date = (time_t)((eol - p) % 7);
+		subj[nmsg] = imapd_base_subject(p, (size_t)(eol - p),
+		    &v[nmsg].reply);
+		v[nmsg].subject = subj[nmsg];
+		nids = 0;
+		for (const char *q = p; q < eol && nids < 9; ) {
+			char *id = msgid_token(&q, eol);
+
+			if (id == NULL)
+				break;
+			ids[nmsg][nids++] = id;
+		}
+		if (nids > 0) {
+			v[nmsg].msgid = ids[nmsg][0];
+			v[nmsg].refs = &ids[nmsg][1];
+			v[nmsg].nrefs = nids - 1;
+		}
+		nmsg++;
+		p = eol + 1;
+	}
+	imapd_thread_references(out, v, nmsg, false);
+	check_thread_list(out, nmsg);
+	str_clear(out);
+	imapd_thread_orderedsubject(out, v, nmsg, true);
+	check_thread_list(out, nmsg);
+	for (i = 0; i < nmsg; i++) {
+		free(subj[i]);
+		for (k = 0; k < 9; k++)
+			free(ids[i][k]);
+	}
+	str_free(&out);
+}
+
 /* fuzz_command - parse one command as dispatch() would */
 static void
 fuzz_command(const char *data, size_t n)
@@ -305,6 +400,7 @@ fuzz_command(const char *data, size_t n)
 	}
 	check_parser(&sess.ip, ok);
 out:
+	fuzz_thread(buf, n);
 	imap_seqset_free(&set);
 	str_free(&name);
 	str_free(&sess.tag);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imapd_search - SEARCH (ESEARCH, SEARCHRES, CONDSTORE MODSEQ), SORT
- * and THREAD (ORDEREDSUBJECT, REFERENCES)
+ * and THREAD (the messages; the algorithms are in imapd_thread.c)
  *
  * DESCRIPTION
  *	The search program is parsed into a tree and evaluated per
@@ -9,9 +9,10 @@
  *	index only; header keys read the message's header and compare the
  *	RFC 2047-decoded value; BODY and TEXT decode each text part
  *	(base64/quoted-printable, then its charset to UTF-8). Comparisons
- *	are substring matches, case-insensitive for ASCII letters.
- *	XXX: non-ASCII letters compare case-sensitively (no Unicode
- *	case folding yet).
+ *	are substring matches after Unicode simple case folding of both
+ *	sides (lib/utf8.h), so capital and small umlauts, Greek or
+ *	Cyrillic letters match whatever the process locale; the search string is folded once at parse
+ *	time, the message text per comparison.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "store/store.h"
 #include "stream.h"
 #include "str.h"
+#include "utf8.h"
 
 #include "imapd.h"
 
@@ -56,6 +58,7 @@ struct search_ctx {
 	uint32_t seq;
 	struct store_msg m;
 	struct str *data;
+	struct str *fold;	/* scratch: the folded text being searched */
 	bool loaded, failed;
 	struct mime_message *mime;
 	uint32_t count, maxuid;
@@ -264,6 +267,16 @@ parse_sp_astring(struct imap_parser *ip, struct str *out)
 	return imap_parse_sp(ip) && imap_parse_astring(ip, out);
 }
 
+/* folded_dup - the search string case-folded once, for ci_find() */
+static char *
+folded_dup(const struct str *v)
+{
+	struct str *f = str_new(str_len(v) + 1, 0);
+
+	(void)utf8_casefold(str_c(v), strlen(str_c(v)), f);
+	return str_steal(&f);
+}
+
 /* parse_key - one search-key */
 static struct skey *
 parse_key(struct imapd_session *sess, unsigned depth)
@@ -393,7 +406,7 @@ parse_key(struct imapd_session *sess, unsigned depth)
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "HEADER") == 0) {
 		k = skey_new(SK_HEADER);
 		if (!parse_sp_astring(ip, a)) {
@@ -406,14 +419,14 @@ parse_key(struct imapd_session *sess, unsigned depth)
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "BODY") == 0 || strcasecmp(n, "TEXT") == 0) {
 		k = skey_new(strcasecmp(n, "BODY") == 0 ? SK_BODY : SK_TEXT);
 		if (!parse_sp_astring(ip, v)) {
 			skey_free(k);
 			k = NULL;
 		} else
-			k->value = xstrdup(str_c(v));
+			k->value = folded_dup(v);
 	} else if (strcasecmp(n, "MODSEQ") == 0) {
 		k = skey_new(SK_MODSEQ);
 		if (!imap_parse_sp(ip))
@@ -463,25 +476,11 @@ parse_keys(struct imapd_session *sess, bool one, unsigned depth)
 
 /* ---------------------------------------------------------------- matching */
 
-/* ci_find - ASCII case-insensitive substring search */
+/* ci_find - Unicode case-insensitive substring search (needle is folded) */
 static bool
-ci_find(const char *hay, size_t hn, const char *needle)
+ci_find(struct search_ctx *x, const char *hay, size_t hn, const char *needle)
 {
-	size_t nn = strlen(needle), i, j;
-
-	if (nn == 0)
-		return true;
-	if (nn > hn)
-		return false;
-	for (i = 0; i + nn <= hn; i++) {
-		for (j = 0; j < nn; j++)
-			if (tolower((unsigned char)hay[i + j]) !=
-			    tolower((unsigned char)needle[j]))
-				break;
-		if (j == nn)
-			return true;
-	}
-	return false;
+	return utf8_casefold_find(hay, hn, needle, strlen(needle), x->fold);
 }
 
 static bool
@@ -530,7 +529,7 @@ header_match(struct search_ctx *x, const char *name, const char *value)
 		}
 		str_clear(d);
 		rfc2047_decode(f.value, f.value_len, d);
-		found = ci_find(str_c(d), str_len(d), value);
+		found = ci_find(x, str_c(d), str_len(d), value);
 	}
 	str_free(&d);
 	return found;
@@ -557,9 +556,9 @@ body_match_part(struct search_ctx *x, const struct mime_part *p,
 	if ((p->flags & MIME_PART_TEXT) != 0 && cs != NULL &&
 	    strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0) {
 		rfc2047_charset_to_utf8(cs, strlen(cs), str_c(buf), str_len(buf), u8);
-		return ci_find(str_c(u8), str_len(u8), value);
+		return ci_find(x, str_c(u8), str_len(u8), value);
 	}
-	return ci_find(str_c(buf), str_len(buf), value);
+	return ci_find(x, str_c(buf), str_len(buf), value);
 }
 
 static bool
@@ -575,7 +574,7 @@ body_match(struct search_ctx *x, const char *value, bool text)
 		struct str *d = str_new(hs, 0);
 
 		rfc2047_decode(str_c(x->data), hs, d);
-		found = ci_find(str_c(d), str_len(d), value);
+		found = ci_find(x, str_c(d), str_len(d), value);
 		str_free(&d);
 		if (found)
 			return true;
@@ -707,6 +706,7 @@ search_run(struct imapd_session *sess, const struct skey *prog,
 	and.kids = (struct skey *)(uintptr_t)prog;
 	x.sess = sess;
 	x.data = str_new(0, 0);
+	x.fold = str_new(0, 0);
 	x.count = store_mailbox_count(sess->box);
 	x.maxuid = x.count > 0 ? store_msg_uid(sess->box, x.count) : 0;
 	for (s = 1; s <= x.count; s++) {
@@ -722,6 +722,7 @@ search_run(struct imapd_session *sess, const struct skey *prog,
 	}
 	mime_message_free(&x.mime);
 	str_free(&x.data);
+	str_free(&x.fold);
 	*max_modseq_r = x.max_modseq;
 	*modseq_r = x.modseq_used;
 }
@@ -932,7 +933,8 @@ struct sort_msg {
 	time_t arrival, date;
 	uint64_t size;
 	char *from, *to, *cc, *subject;
-	char *msgid, *parent;	/* THREAD=REFERENCES */
+	bool reply;		/* subject: a reply or forward */
+	char *msgid;		/* THREAD=REFERENCES */
 	char **refs;
 	size_t nrefs;
 };
@@ -962,64 +964,6 @@ first_mailbox(const char *p, size_t n)
 	for (i = 0; r[i] != '\0'; i++)
 		r[i] = (char)tolower((unsigned char)r[i]);
 	str_free(&d);
-	return r;
-}
-
-/* base_subject - RFC 5256 2.1, simplified: decoded, lower case, no Re:/Fwd: */
-static char *
-base_subject(const char *p, size_t n)
-{
-	struct str *d = str_new(0, 0), *t = str_new(0, 0);
-	const char *s;
-	char *r;
-	size_t i, len;
-	bool changed = true;
-
-	rfc2047_decode(p, n, d);
-	for (i = 0; i < str_len(d); i++) {
-		char c = str_c(d)[i];
-
-		if (c == '\t')
-			c = ' ';
-		if (c == ' ' && (str_len(t) == 0 || str_c(t)[str_len(t) - 1] == ' '))
-			continue;
-		str_append_c(t, (char)tolower((unsigned char)c));
-	}
-	s = str_c(t);
-	len = str_len(t);
-	while (changed) {
-		changed = false;
-		while (len > 0 && s[len - 1] == ' ')
-			len--;
-		if (len >= 5 && strncmp(s + len - 5, "(fwd)", 5) == 0) {
-			len -= 5;
-			changed = true;
-		}
-		while (len > 0 && *s == ' ') {
-			s++;
-			len--;
-		}
-		if (len >= 3 && (strncmp(s, "re:", 3) == 0 || strncmp(s, "fw:", 3) == 0)) {
-			s += 3;
-			len -= 3;
-			changed = true;
-		} else if (len >= 4 && strncmp(s, "fwd:", 4) == 0) {
-			s += 4;
-			len -= 4;
-			changed = true;
-		} else if (len > 0 && *s == '[') {
-			const char *e = memchr(s, ']', len);
-
-			if (e != NULL && (size_t)(e - s + 1) < len) {
-				len -= (size_t)(e - s + 1);
-				s = e + 1;
-				changed = true;
-			}
-		}
-	}
-	r = xstrndup(s, len);
-	str_free(&d);
-	str_free(&t);
 	return r;
 }
 
@@ -1073,7 +1017,7 @@ sort_msg_load(struct imapd_session *sess, struct sort_msg *sm, uint32_t seq,
 	sm->cc = header_find(hp, hs, "Cc", &f) ?
 	    first_mailbox(f.value, f.value_len) : xstrdup("");
 	sm->subject = header_find(hp, hs, "Subject", &f) ?
-	    base_subject(f.value, f.value_len) : xstrdup("");
+	    imapd_base_subject(f.value, f.value_len, &sm->reply) : xstrdup("");
 	if (header_find(hp, hs, "Date", &f))
 		(void)rfc5322_date(f.value, f.value_len, &sm->date, &day);
 	if (header_find(hp, hs, "Message-ID", &f)) {
@@ -1154,247 +1098,6 @@ sort_cmp(const void *va, const void *vb)
 	if (c == 0)
 		c = a->seq < b->seq ? -1 : a->seq > b->seq;
 	return c;
-}
-
-static int
-thread_date_cmp(const void *va, const void *vb)
-{
-	const struct sort_msg *a = *(struct sort_msg *const *)va,
-	    *b = *(struct sort_msg *const *)vb;
-
-	if (a->date != b->date)
-		return a->date < b->date ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
-/* ORDEREDSUBJECT: group by base subject, first message the parent */
-static void
-thread_orderedsubject(struct imapd_session *sess, struct sort_msg *v, size_t n)
-{
-	size_t i, j, k;
-	bool *done = xcalloc(n + 1, sizeof(bool));
-	struct sort_msg **order = xcalloc(n + 1, sizeof(*order));
-	struct sort_msg **grp = xcalloc(n + 1, sizeof(*grp));
-
-	for (i = 0; i < n; i++)
-		order[i] = &v[i];
-	qsort(order, n, sizeof(*order), thread_date_cmp);
-	for (i = 0; i < n; i++) {
-		size_t g = 0;
-
-		if (done[order[i] - v])
-			continue;
-		for (j = i; j < n; j++)
-			if (!done[order[j] - v] &&
-			    strcmp(order[j]->subject, order[i]->subject) == 0) {
-				grp[g++] = order[j];
-				done[order[j] - v] = true;
-			}
-		str_printf(sess->out, "(%u", sess->uid ? grp[0]->uid : grp[0]->seq);
-		if (g == 2)
-			str_printf(sess->out, " %u", sess->uid ? grp[1]->uid :
-			    grp[1]->seq);
-		else if (g > 2) {
-			str_append_c(sess->out, ' ');
-			for (k = 1; k < g; k++)
-				str_printf(sess->out, "(%u)", sess->uid ?
-				    grp[k]->uid : grp[k]->seq);
-		}
-		str_append_c(sess->out, ')');
-	}
-	free(done);
-	free(order);
-	free(grp);
-}
-
-/* REFERENCES (RFC 5256 3, steps 1-4 and the final sort; no subject merge) */
-struct tnode {
-	const char *id;
-	struct sort_msg *msg;
-	struct tnode *parent, *child, *next;
-	time_t date;
-};
-
-static struct tnode *
-tnode_get(struct tnode **nodes, size_t *nn, size_t *cap, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < *nn; i++)
-		if (nodes[i]->id != NULL && strcmp(nodes[i]->id, id) == 0)
-			return nodes[i];
-	if (*nn == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		nodes = NULL;
-	}
-	return NULL;
-}
-
-static bool
-tnode_is_ancestor(const struct tnode *a, const struct tnode *b)
-{
-	for (; b != NULL; b = b->parent)
-		if (a == b)
-			return true;
-	return false;
-}
-
-static time_t
-tnode_date(struct tnode *t)
-{
-	struct tnode *c;
-
-	if (t->msg != NULL)
-		return t->msg->date;
-	for (c = t->child; c != NULL; c = c->next)
-		return tnode_date(c);
-	return 0;
-}
-
-/* tnode_seq - the sequence number that orders equal dates */
-static uint32_t
-tnode_seq(const struct tnode *t)
-{
-	if (t->msg != NULL)
-		return t->msg->seq;
-	return t->child != NULL ? tnode_seq(t->child) : 0;
-}
-
-static void
-tnode_sort(struct tnode **head)
-{
-	struct tnode *sorted = NULL, *t, **pp;
-
-	while ((t = *head) != NULL) {
-		*head = t->next;
-		t->date = tnode_date(t);
-		for (pp = &sorted; *pp != NULL && ((*pp)->date < t->date ||
-		    ((*pp)->date == t->date && tnode_seq(*pp) < tnode_seq(t)));
-		    pp = &(*pp)->next)
-			;
-		t->next = *pp;
-		*pp = t;
-	}
-	*head = sorted;
-	for (t = *head; t != NULL; t = t->next)
-		tnode_sort(&t->child);
-}
-
-static void
-tnode_write(struct imapd_session *sess, struct tnode *t, bool top)
-{
-	struct tnode *c;
-
-	if (top)
-		str_append_c(sess->out, '(');
-	for (; t != NULL; ) {
-		if (t->msg != NULL)
-			str_printf(sess->out, "%u", sess->uid ? t->msg->uid :
-			    t->msg->seq);
-		c = t->child;
-		if (c == NULL)
-			break;
-		if (c->next == NULL) {
-			if (t->msg != NULL)
-				str_append_c(sess->out, ' ');
-			t = c;
-			continue;
-		}
-		if (t->msg != NULL)
-			str_append_c(sess->out, ' ');
-		for (; c != NULL; c = c->next) {
-			str_append_c(sess->out, '(');
-			tnode_write(sess, c, false);
-			str_append_c(sess->out, ')');
-		}
-		break;
-	}
-	if (top)
-		str_append_c(sess->out, ')');
-}
-
-static void
-thread_references(struct imapd_session *sess, struct sort_msg *v, size_t n)
-{
-	struct tnode **nodes = NULL, *root = NULL, *t, *prev, **pp;
-	size_t nn = 0, cap = 0, i, r;
-
-	(void)tnode_get;
-#define NODE_FOR(idstr, out) do { \
-	size_t _i; \
-	(out) = NULL; \
-	for (_i = 0; _i < nn; _i++) \
-		if (strcmp(nodes[_i]->id, (idstr)) == 0) { (out) = nodes[_i]; break; } \
-	if ((out) == NULL) { \
-		if (nn == cap) { cap = cap ? cap * 2 : 64; \
-		    nodes = xreallocarray(nodes, cap, sizeof(*nodes)); } \
-		(out) = xcalloc(1, sizeof(struct tnode)); \
-		(out)->id = (idstr); nodes[nn++] = (out); \
-	} } while (0)
-	for (i = 0; i < n; i++) {
-		struct tnode *me;
-		char uniq[32];
-
-		if (v[i].msgid == NULL) {
-			snprintf(uniq, sizeof(uniq), "<#%u>", v[i].seq);
-			v[i].msgid = xstrdup(uniq);
-		}
-		NODE_FOR(v[i].msgid, me);
-		if (me->msg != NULL) {
-			/* duplicate Message-ID: treat as unique */
-			snprintf(uniq, sizeof(uniq), "<#%u>", v[i].seq);
-			free(v[i].msgid);
-			v[i].msgid = xstrdup(uniq);
-			NODE_FOR(v[i].msgid, me);
-		}
-		me->msg = &v[i];
-		prev = NULL;
-		for (r = 0; r < v[i].nrefs; r++) {
-			NODE_FOR(v[i].refs[r], t);
-			if (prev != NULL && t->parent == NULL &&
-			    !tnode_is_ancestor(t, prev) && t != prev)
-				t->parent = prev;
-			prev = t;
-		}
-		if (prev != NULL && (prev == me || tnode_is_ancestor(me, prev)))
-			prev = NULL;
-		me->parent = prev;
-	}
-#undef NODE_FOR
-	/* children lists */
-	for (i = 0; i < nn; i++) {
-		t = nodes[i];
-		if (t->parent != NULL) {
-			t->next = t->parent->child;
-			t->parent->child = t;
-		} else {
-			t->next = root;
-			root = t;
-		}
-	}
-	/* prune dummies without children; promote children of dummies at root */
-	for (pp = &root; *pp != NULL; ) {
-		t = *pp;
-		if (t->msg == NULL && t->child == NULL) {
-			*pp = t->next;
-			continue;
-		}
-		if (t->msg == NULL && t->child != NULL && t->child->next == NULL) {
-			struct tnode *c = t->child;
-
-			c->parent = NULL;
-			c->next = t->next;
-			*pp = c;
-			continue;
-		}
-		pp = &t->next;
-	}
-	tnode_sort(&root);
-	for (t = root; t != NULL; t = t->next)
-		tnode_write(sess, t, true);
-	for (i = 0; i < nn; i++)
-		free(nodes[i]);
-	free(nodes);
 }
 
 /*
@@ -1492,11 +1195,27 @@ imapd_cmd_sort(struct imapd_session *sess, bool thread)
 	for (i = 0; i < res.count; i++)
 		sort_msg_load(sess, &v[i], res.uids[i], data);
 	if (thread) {
+		struct imapd_thread_msg *tm = xcalloc(res.count + 1,
+		    sizeof(*tm));
+
+		for (i = 0; i < res.count; i++) {
+			tm[i].seq = v[i].seq;
+			tm[i].uid = v[i].uid;
+			tm[i].date = v[i].date;
+			tm[i].subject = v[i].subject;
+			tm[i].reply = v[i].reply;
+			tm[i].msgid = v[i].msgid;
+			tm[i].refs = v[i].refs;
+			tm[i].nrefs = v[i].nrefs;
+		}
 		str_append_cstr(sess->out, "* THREAD ");
 		if (refs)
-			thread_references(sess, v, res.count);
+			imapd_thread_references(sess->out, tm, res.count,
+			    sess->uid);
 		else
-			thread_orderedsubject(sess, v, res.count);
+			imapd_thread_orderedsubject(sess->out, tm, res.count,
+			    sess->uid);
+		free(tm);
 	} else {
 		qsort(v, res.count, sizeof(*v), sort_cmp);
 		str_append_cstr(sess->out, "* SORT");

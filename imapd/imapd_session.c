@@ -59,7 +59,7 @@ imapd_capability_auth(struct str *out, const struct imapd_session *sess)
 	    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
 	    "ESEARCH SEARCHRES SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
 	    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
-	    "BINARY UTF8=ACCEPT STATUS=SIZE APPENDLIMIT=%llu",
+	    "BINARY UTF8=ACCEPT STATUS=SIZE MULTIAPPEND APPENDLIMIT=%llu",
 	    (unsigned long long)imapd_settings.append_max);
 	if (sess != NULL && sess->c->tls_sess == NULL)
 		str_append_cstr(out, " COMPRESS=DEFLATE");
@@ -609,15 +609,23 @@ out:
 	str_free(&opt);
 }
 
+static bool parse_mailbox_raw(struct imapd_session *sess, struct str *raw,
+    struct str *out);
+static bool wire_is_canonical(struct imapd_session *sess,
+    const struct str *raw, const char *name);
+static void write_list_oldname(struct imapd_session *sess, const char *name,
+    const struct str *supplied);
+
 static void
 cmd_create(struct imapd_session *sess)
 {
-	struct str *name = str_new(0, 0), *a = str_new(0, 0);
+	struct str *name = str_new(0, 0), *a = str_new(0, 0),
+	    *raw = str_new(0, 0);
 	struct imap_parser *ip = &sess->ip;
 	unsigned attrs = 0;
 	const char *err, *why;
 
-	if (!imap_parse_sp(ip) || !imapd_parse_mailbox(sess, name))
+	if (!imap_parse_sp(ip) || !parse_mailbox_raw(sess, raw, name))
 		goto bad;
 	if (imap_parse_peek(ip, ' ')) {
 		/* RFC 6154 CREATE-SPECIAL-USE: (USE (\Sent ...)) */
@@ -667,14 +675,19 @@ cmd_create(struct imapd_session *sess)
 	}
 	if (store_mailbox_create(sess->store, str_c(name), attrs, &err) < 0)
 		reply_store_error(sess, err);
-	else
+	else {
+		/* RFC 9051 6.3.4: a normalized name is announced */
+		if (sess->rev2 && !wire_is_canonical(sess, raw, str_c(name)))
+			write_list_oldname(sess, str_c(name), raw);
 		imapd_reply(sess, "OK Create completed.");
+	}
 	goto out;
 bad:
 	reply_bad(sess, ip->error);
 out:
 	str_free(&name);
 	str_free(&a);
+	str_free(&raw);
 }
 
 /* cmd_mailbox_op - DELETE, SUBSCRIBE, UNSUBSCRIBE */
@@ -710,24 +723,85 @@ out:
 	str_free(&name);
 }
 
+/*
+ * write_list_oldname - the untagged LIST of CREATE and RENAME (RFC 9051
+ * 6.3.4, 6.3.6, 7.3.1): the mailbox under its canonical name, with the
+ * name the client supplied as OLDNAME.
+ */
+static void
+write_list_oldname(struct imapd_session *sess, const char *name,
+    const struct str *supplied)
+{
+	str_append_cstr(sess->out, "* LIST () \"");
+	str_append_c(sess->out, imapd_settings.sep);
+	str_append_cstr(sess->out, "\" ");
+	imap_write_mailbox(sess->out, name, imapd_settings.sep, sess->utf8);
+	str_append_cstr(sess->out, " (\"OLDNAME\" (");
+	imap_write_string(sess->out, str_c(supplied), str_len(supplied));
+	str_append_cstr(sess->out, "))\r\n");
+}
+
+/* parse_mailbox_raw - a mailbox argument, as sent and as a store name */
+static bool
+parse_mailbox_raw(struct imapd_session *sess, struct str *raw, struct str *out)
+{
+	bool ok;
+
+	if (!imap_parse_astring(&sess->ip, raw))
+		return false;
+	imapd_mailbox_from_wire(sess, str_c(raw), str_len(raw), out, &ok);
+	if (!ok)
+		sess->ip.error = "Invalid mailbox name";
+	return ok;
+}
+
+/* wire_is_canonical - raw is exactly how imapd writes the store name name */
+static bool
+wire_is_canonical(struct imapd_session *sess, const struct str *raw,
+    const char *name)
+{
+	struct str *w = str_new(0, 0), *q = str_new(0, 0);
+	bool same;
+
+	imap_write_mailbox(w, name, imapd_settings.sep, sess->utf8);
+	imap_write_string(q, str_c(raw), str_len(raw));
+	same = str_len(w) == str_len(q) &&
+	    memcmp(str_c(w), str_c(q), str_len(q)) == 0;
+	str_free(&w);
+	str_free(&q);
+	return same;
+}
+
+/*
+ * cmd_rename - RENAME. An IMAP4rev2 session gets the untagged LIST of
+ * the new name with OLDNAME, the existing name as it supplied it (RFC
+ * 9051 6.3.6 makes it a SHOULD when a name was normalized; it is sent
+ * after every rename so a client learns the canonical new name).
+ */
 static void
 cmd_rename(struct imapd_session *sess)
 {
-	struct str *a = str_new(0, 0), *b = str_new(0, 0);
+	struct str *a = str_new(0, 0), *b = str_new(0, 0),
+	    *rawa = str_new(0, 0), *rawb = str_new(0, 0);
 	const char *err, *why;
 
-	if (!imap_parse_sp(&sess->ip) || !imapd_parse_mailbox(sess, a) ||
-	    !imap_parse_sp(&sess->ip) || !imapd_parse_mailbox(sess, b) ||
+	if (!imap_parse_sp(&sess->ip) || !parse_mailbox_raw(sess, rawa, a) ||
+	    !imap_parse_sp(&sess->ip) || !parse_mailbox_raw(sess, rawb, b) ||
 	    !imap_parse_end(&sess->ip))
 		reply_bad(sess, sess->ip.error);
 	else if (!store_mailbox_name_ok(str_c(b), &why))
 		imapd_reply(sess, "NO [CANNOT] Invalid mailbox name: %s", why);
 	else if (store_mailbox_rename(sess->store, str_c(a), str_c(b), &err) < 0)
 		reply_store_error(sess, err);
-	else
+	else {
+		if (sess->rev2)
+			write_list_oldname(sess, str_c(b), rawa);
 		imapd_reply(sess, "OK Rename completed.");
+	}
 	str_free(&a);
 	str_free(&b);
+	str_free(&rawa);
+	str_free(&rawb);
 }
 
 /* parse_flag_list - "(\Seen kw)" or a single flag into flags/keyword names */
@@ -796,105 +870,170 @@ free_keywords(char **kw, size_t n)
 	free(kw);
 }
 
-/* date_time of APPEND: "dd-Mon-yyyy hh:mm:ss +zzzz" */
+/* One message of an APPEND command, with its cached strings. */
+struct append_msg {
+	struct str *data, *env, *body, *bs;
+	char **kw;
+	size_t nkw;
+	uint32_t flags;
+	time_t t;
+	int tz;
+	bool binary;
+};
+
 static void
-cmd_append(struct imapd_session *sess)
+append_msg_free(struct append_msg *am)
+{
+	str_free(&am->data);
+	str_free(&am->env);
+	str_free(&am->body);
+	str_free(&am->bs);
+	free_keywords(am->kw, am->nkw);
+}
+
+/*
+ * parse_append_msg - append-opts SP append-data (RFC 3502 append-message):
+ * [flag-list SP] [date-time SP] (literal / literal8 / "UTF8 (" literal8 ")")
+ */
+static bool
+parse_append_msg(struct imapd_session *sess, struct append_msg *am,
+    struct str *d)
 {
 	struct imap_parser *ip = &sess->ip;
-	struct str *name = str_new(0, 0), *d = str_new(0, 0),
-	    *msg = str_new(0, 0);
-	struct str *env = str_new(0, 0), *body = str_new(0, 0),
-	    *bs = str_new(0, 0);
-	struct store_append_req req;
-	struct store_append_result res;
-	char **kw = NULL;
-	size_t nkw = 0;
-	uint32_t flags = 0;
-	time_t t = 0;
-	int tz = 0;
-	bool binary;
-	const char *err;
 
-	if (!imap_parse_sp(ip) || !imapd_parse_mailbox(sess, name) ||
-	    !imap_parse_sp(ip))
-		goto bad;
+	memset(am, 0, sizeof(*am));
+	am->data = str_new(0, 0);
 	if (imap_parse_peek(ip, '(')) {
-		if (!parse_flag_list(sess, &flags, &kw, &nkw) || !imap_parse_sp(ip))
-			goto bad;
+		if (!parse_flag_list(sess, &am->flags, &am->kw, &am->nkw) ||
+		    !imap_parse_sp(ip))
+			return false;
 	}
 	if (imap_parse_peek(ip, '"')) {
 		if (!imap_parse_string(ip, d) || !imap_parse_sp(ip))
-			goto bad;
-		if (!imapd_parse_datetime(str_c(d), str_len(d), &t, &tz)) {
+			return false;
+		if (!imapd_parse_datetime(str_c(d), str_len(d), &am->t, &am->tz)) {
 			ip->error = "Invalid date-time";
-			goto bad;
+			return false;
 		}
 	}
 	if (ip->n - ip->pos > 8 && strncasecmp(ip->p + ip->pos, "UTF8 (", 6) == 0) {
 		/* RFC 6855 APPEND UTF8 (literal8) */
 		ip->pos += 6;
-		if (!imap_parse_literal_any(ip, msg, &binary) ||
-		    !imap_parse_char(ip, ')'))
-			goto bad;
-	} else if (!imap_parse_literal_any(ip, msg, &binary))
+		return imap_parse_literal_any(ip, am->data, &am->binary) &&
+		    imap_parse_char(ip, ')');
+	}
+	return imap_parse_literal_any(ip, am->data, &am->binary);
+}
+
+/*
+ * cmd_append - APPEND with one message or several (MULTIAPPEND, RFC
+ * 3502). Every message is parsed and checked before anything is stored,
+ * then all go into the mailbox in one store_append_multi(): either all
+ * of them are there, with consecutive UIDs (APPENDUID names them as a
+ * set), or, on any NO, none.
+ */
+#define APPEND_MESSAGES_MAX	1000
+
+static void
+cmd_append(struct imapd_session *sess)
+{
+	struct imap_parser *ip = &sess->ip;
+	struct str *name = str_new(0, 0), *d = str_new(0, 0),
+	    *code = str_new(0, 0);
+	struct append_msg *msgs = NULL;
+	struct store_append_req *reqs = NULL;
+	struct store_append_result *res = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0, i;
+	const char *err;
+
+	if (!imap_parse_sp(ip) || !imapd_parse_mailbox(sess, name))
 		goto bad;
-	if (!imap_parse_end(ip)) {
-		if (imap_parse_peek(ip, ' '))
-			imapd_reply(sess, "NO MULTIAPPEND is not supported");
-		else
+	for (;;) {
+		if (n == APPEND_MESSAGES_MAX) {
+			imapd_reply(sess, "NO [LIMIT] Too many messages in one "
+			    "APPEND (at most %u)", APPEND_MESSAGES_MAX);
+			goto out;
+		}
+		if (!imap_parse_sp(ip))
 			goto bad;
-		goto out;
+		msgs = xreallocarray(msgs, n + 1, sizeof(*msgs));
+		if (!parse_append_msg(sess, &msgs[n++], d))
+			goto bad;
+		if (imap_parse_end(ip))
+			break;
+		ip->error = NULL;
 	}
-	if (str_len(msg) == 0) {
-		imapd_reply(sess, "NO Empty message");
-		goto out;
+	for (i = 0; i < n; i++) {
+		struct append_msg *am = &msgs[i];
+
+		if (str_len(am->data) == 0) {
+			imapd_reply(sess, "NO Empty message");
+			goto out;
+		}
+		if (str_len(am->data) > imapd_settings.append_max) {
+			imapd_reply(sess, "NO [TOOBIG] Message too big");
+			goto out;
+		}
+		if (!am->binary &&
+		    memchr(str_c(am->data), '\0', str_len(am->data)) != NULL) {
+			imapd_reply(sess, "NO Message contains NUL (use literal8)");
+			goto out;
+		}
 	}
-	if (str_len(msg) > imapd_settings.append_max) {
-		imapd_reply(sess, "NO [TOOBIG] Message too big");
-		goto out;
+	reqs = xcalloc(n, sizeof(*reqs));
+	res = xcalloc(n, sizeof(*res));
+	uids = xcalloc(n, sizeof(*uids));
+	for (i = 0; i < n; i++) {
+		struct append_msg *am = &msgs[i];
+
+		am->env = str_new(0, 0);
+		am->body = str_new(0, 0);
+		am->bs = str_new(0, 0);
+		(void)imap_envelope_message(str_c(am->data), str_len(am->data),
+		    NULL, am->env, am->body, am->bs);
+		reqs[i].mailbox = str_c(name);
+		reqs[i].data = str_c(am->data);
+		reqs[i].size = str_len(am->data);
+		reqs[i].fd = -1;
+		reqs[i].flags = am->flags;
+		reqs[i].keywords = (const char *const *)am->kw;
+		reqs[i].internaldate = am->t;
+		reqs[i].tz_minutes = am->tz;
+		reqs[i].envelope = str_c(am->env);
+		reqs[i].envelope_len = str_len(am->env);
+		reqs[i].body = str_c(am->body);
+		reqs[i].body_len = str_len(am->body);
+		reqs[i].bodystructure = str_c(am->bs);
+		reqs[i].bodystructure_len = str_len(am->bs);
+		reqs[i].quota_bytes = sess->quota_bytes;
 	}
-	if (!binary && memchr(str_c(msg), '\0', str_len(msg)) != NULL) {
-		imapd_reply(sess, "NO Message contains NUL (use literal8)");
-		goto out;
-	}
-	(void)imap_envelope_message(str_c(msg), str_len(msg), NULL, env, body, bs);
-	memset(&req, 0, sizeof(req));
-	req.mailbox = str_c(name);
-	req.data = str_c(msg);
-	req.size = str_len(msg);
-	req.fd = -1;
-	req.flags = flags;
-	req.keywords = (const char *const *)kw;
-	req.internaldate = t;
-	req.tz_minutes = tz;
-	req.envelope = str_c(env);
-	req.envelope_len = str_len(env);
-	req.body = str_c(body);
-	req.body_len = str_len(body);
-	req.bodystructure = str_c(bs);
-	req.bodystructure_len = str_len(bs);
-	req.quota_bytes = sess->quota_bytes;
-	if (store_append(sess->store, &req, &res, &err) < 0) {
+	if (store_append_multi(sess->store, reqs, n, res, &err) < 0) {
 		if (store_error(sess->store) == STORE_ERR_NOTFOUND)
 			imapd_reply(sess, "NO [TRYCREATE] Mailbox doesn't exist");
 		else
 			reply_store_error(sess, err);
 		goto out;
 	}
+	for (i = 0; i < n; i++)
+		uids[i] = res[i].uid;
+	str_printf(code, "APPENDUID %u ", res[0].uidvalidity);
+	imap_seqset_write(code, uids, n);
 	imapd_sync(sess, true, NULL, 0);
-	imapd_reply(sess, "OK [APPENDUID %u %u] Append completed.",
-	    res.uidvalidity, res.uid);
+	imapd_reply(sess, "OK [%s] Append completed.", str_c(code));
 	goto out;
 bad:
 	reply_bad(sess, ip->error);
 out:
-	free_keywords(kw, nkw);
+	for (i = 0; i < n; i++)
+		append_msg_free(&msgs[i]);
+	free(msgs);
+	free(reqs);
+	free(res);
+	free(uids);
 	str_free(&name);
 	str_free(&d);
-	str_free(&msg);
-	str_free(&env);
-	str_free(&body);
-	str_free(&bs);
+	str_free(&code);
 }
 
 static bool

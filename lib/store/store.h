@@ -258,6 +258,20 @@ int store_append(struct store *store, const struct store_append_req *req,
     struct store_append_result *result_r, const char **error_r);
 
 /*
+ * store_append_multi - store the n messages reqs[0..n) in one mailbox
+ * atomically (IMAP MULTIAPPEND, RFC 3502): when this returns 0 all of
+ * them are committed, with consecutive UIDs, results_r[i] for reqs[i];
+ * on -1 (or a crash at any point) none of them is in the mailbox.
+ * reqs[0] names the mailbox and the quota limits, which cover the
+ * messages' total; the other requests' mailbox and limits are ignored.
+ * Delivery tokens are allowed only with n == 1 (STORE_ERR_INVALID).
+ * store_append() is this with n == 1.
+ */
+int store_append_multi(struct store *store,
+    const struct store_append_req *reqs, size_t n,
+    struct store_append_result *results_r, const char **error_r);
+
+/*
  * store_token_lookup - was token committed for this user? 1 and the
  * result filled if so, 0 if not, -1 on error. (store_append checks by
  * itself; this is for lmtpd to skip Sieve on a retried delivery.)

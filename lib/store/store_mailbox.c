@@ -375,7 +375,10 @@ kw_find(struct store_mailbox *box, const char *name)
 
 /*
  * kw_resolve - bits for names, appending KEYWORD entries to entries for
- * new ones (lock held; box->kw reloaded from the index first).
+ * new ones. The caller holds the lock and reloaded box->kw from the index
+ * (store_box_load_keywords) once before the first call of a commit: the
+ * names added by earlier calls for the same commit are in box->kw only,
+ * so reloading between calls would hand their indexes out twice.
  */
 static int
 kw_resolve(struct store_mailbox *box, const char *const *names,
@@ -383,7 +386,6 @@ kw_resolve(struct store_mailbox *box, const char *const *names,
 {
 	unsigned next;
 
-	store_box_load_keywords(box);
 	next = box->kw_count;
 	*bits_r = 0;
 	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
@@ -444,6 +446,7 @@ store_keyword_lookup(struct store_mailbox *box, const char *name, bool create,
 		    "mailbox is read-only");
 	if (store_box_lock(box, error_r) < 0)
 		return -1;
+	store_box_load_keywords(box);
 	entries = str_new(128, 0);
 	ret = kw_resolve(box, names, &bits, entries, error_r);
 	if (ret == 0)
@@ -548,41 +551,75 @@ append_entry(struct str *out, uint64_t modseq, const struct store_log_append *a,
 	    payload);
 }
 
-int
-store_append(struct store *store, const struct store_append_req *req,
-    struct store_append_result *result_r, const char **error_r)
+/* append_req_ok - the request's own fields are valid */
+static bool
+append_req_ok(const struct store_append_req *req)
 {
-	struct store_mailbox *box = NULL;
-	struct store_log_append a;
-	struct str *entries = NULL;
-	char *tmp = NULL, *dst = NULL, *canon = NULL, *mdir = NULL;
-	bool user_locked = false;
-	uint64_t size;
-	uint32_t id;
-	int ret = -1;
-
-	memset(result_r, 0, sizeof(*result_r));
 	if ((req->flags & ~STORE_FLAGS_ALL) != 0 ||
 	    (req->token != NULL && !store_token_ok(req->token)) ||
 	    req->envelope_len > CACHE_STRING_MAX ||
 	    req->bodystructure_len > CACHE_STRING_MAX ||
 	    req->body_len > CACHE_STRING_MAX ||
 	    (req->fd < 0 && req->data == NULL && req->size > 0))
-		return store_set_err(store, STORE_ERR_INVALID, error_r,
-		    "invalid append request");
+		return false;
 	for (size_t i = 0; req->keywords != NULL && req->keywords[i] != NULL; i++)
 		if (!store_keyword_ok(req->keywords[i]))
+			return false;
+	return true;
+}
+
+int
+store_append(struct store *store, const struct store_append_req *req,
+    struct store_append_result *result_r, const char **error_r)
+{
+	return store_append_multi(store, req, 1, result_r, error_r);
+}
+
+/*
+ * store_append_multi - DESIGN.md section 4 for n messages at once: every
+ * message is written to tmp/ first, then under the locks they get
+ * consecutive UIDs, are renamed into msg/ and committed by one log write,
+ * so a failure (or a crash) before the commit leaves none of them.
+ */
+int
+store_append_multi(struct store *store, const struct store_append_req *reqs,
+    size_t n, struct store_append_result *results_r, const char **error_r)
+{
+	const struct store_append_req *req = &reqs[0];
+	struct store_mailbox *box = NULL;
+	struct store_log_append *a = NULL;
+	struct str *entries = NULL;
+	char **tmp = NULL, **dst = NULL, *canon = NULL, *mdir = NULL;
+	bool user_locked = false, committed = false;
+	uint64_t *size = NULL, total = 0;
+	uint32_t id;
+	size_t i, renamed = 0;
+	int ret = -1;
+
+	if (n == 0)
+		return store_set_err(store, STORE_ERR_INVALID, error_r,
+		    "no message to append");
+	memset(results_r, 0, n * sizeof(*results_r));
+	for (i = 0; i < n; i++)
+		if (!append_req_ok(&reqs[i]) || (n > 1 && reqs[i].token != NULL))
 			return store_set_err(store, STORE_ERR_INVALID, error_r,
-			    "invalid keyword");
+			    "invalid append request");
 	if (store_mbox_lookup(store, req->mailbox, &id, &canon, error_r) < 0)
 		return -1;
 	box = store_box_open_id(store, id, canon, false, error_r);
 	if (box == NULL)
 		goto out;
+	tmp = xcalloc(n, sizeof(*tmp));
+	dst = xcalloc(n, sizeof(*dst));
+	size = xcalloc(n, sizeof(*size));
+	a = xcalloc(n, sizeof(*a));
 
-	/* 1. the message, durable under a temporary name, no lock held */
-	if ((tmp = write_tmp(box, req, &size, error_r)) == NULL)
-		goto out;
+	/* 1. the messages, durable under temporary names, no lock held */
+	for (i = 0; i < n; i++) {
+		if ((tmp[i] = write_tmp(box, &reqs[i], &size[i], error_r)) == NULL)
+			goto out;
+		total += size[i];
+	}
 
 	/* 2. token and quota, atomically with the commit */
 	if (req->token != NULL || req->quota_bytes != 0 || req->quota_messages != 0) {
@@ -591,7 +628,7 @@ store_append(struct store *store, const struct store_append_req *req,
 		user_locked = true;
 	}
 	if (req->token != NULL) {
-		int r = store_token_find(store, req->token, result_r, error_r);
+		int r = store_token_find(store, req->token, results_r, error_r);
 
 		if (r < 0)
 			goto out;
@@ -601,78 +638,97 @@ store_append(struct store *store, const struct store_append_req *req,
 		}
 	}
 	if (store_quota_check(store, req->quota_bytes, req->quota_messages,
-	    size, 1, error_r) < 0)
+	    total, n, error_r) < 0)
 		goto out;
 
-	/* 3. the mailbox lock; the UID */
+	/* 3. the mailbox lock; the UIDs */
 	if (store_box_lock(box, error_r) < 0)
 		goto out;
-	entries = str_new(1024, 0);
-	memset(&a, 0, sizeof(a));
-	if (kw_resolve(box, req->keywords, &a.keywords, entries, error_r) < 0)
-		goto unlock;
-	a.uid = box->whdr.uidnext;
-	a.flags = req->flags;
-	a.internaldate = req->internaldate != 0 ? (int64_t)req->internaldate :
-	    (int64_t)time(NULL);
-	a.tz_minutes = req->tz_minutes;
-	a.size = size;
-	if (req->token != NULL) {
-		a.token_len = (uint32_t)strlen(req->token);
-		a.token_hash = store_hash64(req->token, a.token_len);
+	store_box_load_keywords(box);
+	entries = str_new(1024 * n, 0);
+	for (i = 0; i < n; i++) {
+		if (kw_resolve(box, reqs[i].keywords, &a[i].keywords, entries,
+		    error_r) < 0)
+			goto unlock;
+		a[i].uid = box->whdr.uidnext + (uint32_t)i;
+		a[i].flags = reqs[i].flags;
+		a[i].internaldate = reqs[i].internaldate != 0 ?
+		    (int64_t)reqs[i].internaldate : (int64_t)time(NULL);
+		a[i].tz_minutes = reqs[i].tz_minutes;
+		a[i].size = size[i];
+		if (reqs[i].token != NULL) {
+			a[i].token_len = (uint32_t)strlen(reqs[i].token);
+			a[i].token_hash = store_hash64(reqs[i].token,
+			    a[i].token_len);
+		}
+		a[i].envelope_len = (uint32_t)reqs[i].envelope_len;
+		a[i].bodystructure_len = (uint32_t)reqs[i].bodystructure_len;
+		a[i].body_len = (uint32_t)reqs[i].body_len;
 	}
-	a.envelope_len = (uint32_t)req->envelope_len;
-	a.bodystructure_len = (uint32_t)req->bodystructure_len;
-	a.body_len = (uint32_t)req->body_len;
 
 	/* 4. the token intent, durable before the commit it protects */
 	if (req->token != NULL &&
 	    store_token_record(store, req->token, id, box->whdr.uidvalidity,
-		a.uid, error_r) < 0)
+		a[0].uid, error_r) < 0)
 		goto unlock;
 
-	/* 5. the message under its UID (replacing an uncommitted orphan) */
-	dst = msg_path(box, a.uid);
+	/* 5. the messages under their UIDs (replacing uncommitted orphans) */
 	mdir = xasprintf("%s/msg", box->dir);
-	if (rename(tmp, dst) < 0) {
-		store_set_syserr(store, error_r, "rename to", dst);
-		goto unlock;
+	for (i = 0; i < n; i++) {
+		dst[i] = msg_path(box, a[i].uid);
+		if (rename(tmp[i], dst[i]) < 0) {
+			store_set_syserr(store, error_r, "rename to", dst[i]);
+			goto unlock;
+		}
+		XFREE(tmp[i]);
+		renamed++;
+		store_killpoint();
 	}
-	XFREE(tmp);
-	store_killpoint();
 	if (store_fsync_path(store, mdir) < 0) {
 		store_set_syserr(store, error_r, "fsync", mdir);
-		goto unlock_unlink;
+		goto unlock;
 	}
 
-	/* 6.-7. commit: the log entry, fdatasync, then the index */
-	append_entry(entries, box->whdr.highestmodseq + 1, &a, req->token,
-	    req->envelope, req->bodystructure, req->body);
+	/* 6.-7. commit: the log entries, fdatasync, then the index */
+	for (i = 0; i < n; i++)
+		append_entry(entries, box->whdr.highestmodseq + 1 + i, &a[i],
+		    reqs[i].token, reqs[i].envelope, reqs[i].bodystructure,
+		    reqs[i].body);
 	if (store_box_commit(box, str_c(entries), str_len(entries), error_r) < 0) {
 		/* a commit that failed after the fsync is replayed by the next writer */
-		if (box->log_size > box->whdr.log_applied)
-			goto unlock;
-		goto unlock_unlink;
+		committed = box->log_size > box->whdr.log_applied;
+		goto unlock;
 	}
-	result_r->uid = a.uid;
-	result_r->uidvalidity = box->whdr.uidvalidity;
-	result_r->modseq = box->whdr.highestmodseq;
-	pst_strlcpy(result_r->mailbox, canon, sizeof(result_r->mailbox));
+	for (i = 0; i < n; i++) {
+		results_r[i].uid = a[i].uid;
+		results_r[i].uidvalidity = box->whdr.uidvalidity;
+		results_r[i].modseq = box->whdr.highestmodseq - (n - 1 - i);
+		pst_strlcpy(results_r[i].mailbox, canon,
+		    sizeof(results_r[i].mailbox));
+	}
 	ret = 0;
-	goto unlock;
-unlock_unlink:
-	(void)unlink(dst);
+	committed = true;
 unlock:
+	if (!committed)
+		for (i = 0; i < renamed; i++)
+			(void)unlink(dst[i]);
 	store_box_unlock(box);
 out:
 	if (user_locked)
 		store_user_unlock(store);
-	if (tmp != NULL)
-		(void)unlink(tmp);
+	for (i = 0; tmp != NULL && i < n; i++) {
+		if (tmp[i] != NULL)
+			(void)unlink(tmp[i]);
+		free(tmp[i]);
+	}
+	for (i = 0; dst != NULL && i < n; i++)
+		free(dst[i]);
 	if (ret == 0)
 		store->err = STORE_ERR_NONE;
 	free(tmp);
 	free(dst);
+	free(size);
+	free(a);
 	free(mdir);
 	free(canon);
 	str_free(&entries);
@@ -899,6 +955,7 @@ store_copy(struct store_mailbox *box, const uint32_t *uids, size_t count,
 		goto out;
 	if (store_box_lock(dbox, error_r) < 0)
 		goto out;
+	store_box_load_keywords(dbox);
 	entries = str_new(4096, 0);
 	modseq = dbox->whdr.highestmodseq;
 	uid = dbox->whdr.uidnext;

@@ -921,6 +921,88 @@ test_concurrent(void)
 	test_end();
 }
 
+static void
+test_append_multi(void)
+{
+	struct store *s = open_user("multi");
+	struct store_append_req reqs[3];
+	struct store_append_result res[3];
+	struct store_mailbox *box;
+	struct store_msg m;
+	struct str *out = str_new(0, 0);
+	const char *kw[] = { "Multi", NULL }, *badkw[] = { "bad kw", NULL };
+	const char *kw2[] = { "Other", "Multi", NULL };
+	const char *err, *texts[3] = { "Subject: a\r\n\r\n1\r\n",
+	    "Subject: b\r\n\r\n22\r\n", "Subject: c\r\n\r\n333\r\n" };
+	size_t i;
+
+	test_begin("append_multi: all or none, consecutive UIDs");
+	TEST_ASSERT(store_ensure_defaults(s, &err) == 0);
+	TEST_ASSERT(append_msg(s, NULL, "Subject: first\r\n\r\n", 0, NULL) == 1);
+	memset(reqs, 0, sizeof(reqs));
+	for (i = 0; i < 3; i++) {
+		reqs[i].data = texts[i];
+		reqs[i].size = strlen(texts[i]);
+		reqs[i].fd = -1;
+	}
+	reqs[0].mailbox = "INBOX";
+	reqs[1].flags = STORE_FLAG_SEEN;
+	reqs[2].keywords = kw;
+	/* an invalid third request: nothing is stored */
+	reqs[2].keywords = badkw;
+	TEST_ASSERT(store_append_multi(s, reqs, 3, res, &err) < 0);
+	TEST_ASSERT(store_error(s) == STORE_ERR_INVALID);
+	/* over quota only as a whole: nothing is stored */
+	reqs[2].keywords = kw;
+	reqs[0].quota_messages = 3;
+	TEST_ASSERT(store_append_multi(s, reqs, 3, res, &err) < 0);
+	TEST_ASSERT(store_error(s) == STORE_ERR_QUOTA);
+	/* tokens belong to single deliveries */
+	reqs[0].quota_messages = 0;
+	reqs[1].token = "Q1/0";
+	TEST_ASSERT(store_append_multi(s, reqs, 3, res, &err) < 0);
+	reqs[1].token = NULL;
+	/* a missing mailbox */
+	reqs[0].mailbox = "Nope";
+	TEST_ASSERT(store_append_multi(s, reqs, 3, res, &err) < 0);
+	TEST_ASSERT(store_error(s) == STORE_ERR_NOTFOUND);
+	reqs[0].mailbox = "INBOX";
+	reqs[1].keywords = kw2;	/* new keywords in two messages of one commit */
+	box = store_mailbox_open(s, "INBOX", 0, &err);
+	TEST_ASSERT(box != NULL && store_mailbox_count(box) == 1);
+	store_mailbox_close(&box);
+
+	TEST_ASSERT(store_append_multi(s, reqs, 3, res, &err) == 0);
+	TEST_ASSERT(res[0].uid == 2 && res[1].uid == 3 && res[2].uid == 4);
+	TEST_ASSERT(res[0].modseq < res[1].modseq && res[1].modseq < res[2].modseq);
+	TEST_ASSERT(res[2].uidvalidity == res[0].uidvalidity);
+	TEST_ASSERT_STR(res[1].mailbox, "INBOX");
+	box = store_mailbox_open(s, "INBOX", 0, &err);
+	TEST_ASSERT(box != NULL && store_mailbox_count(box) == 4);
+	for (i = 0; box != NULL && i < 3; i++) {
+		store_msg_get(box, (uint32_t)i + 2, &m);
+		str_clear(out);
+		TEST_ASSERT(store_msg_read(box, (uint32_t)i + 2, out, &err) == 0);
+		TEST_ASSERT_STR(str_c(out), texts[i]);
+		TEST_ASSERT(m.modseq == res[i].modseq);
+		if (i == 1)
+			TEST_ASSERT(m.flags == STORE_FLAG_SEEN && m.keywords == 3);
+		if (i == 2)
+			TEST_ASSERT(m.keywords == 2);
+	}
+	TEST_ASSERT(box != NULL && store_keyword_count(box) == 2);
+	if (box != NULL && store_keyword_count(box) == 2) {
+		TEST_ASSERT_STR(store_keyword_name(box, 0), "Other");
+		TEST_ASSERT_STR(store_keyword_name(box, 1), "Multi");
+	}
+	store_mailbox_close(&box);
+	/* the failed attempts left no orphans to fill these UIDs later */
+	TEST_ASSERT(append_msg(s, NULL, "Subject: last\r\n\r\n", 0, NULL) == 5);
+	test_end();
+	str_free(&out);
+	store_free(&s);
+}
+
 int
 main(void)
 {
@@ -928,6 +1010,7 @@ main(void)
 	test_names();
 	test_mailbox_list();
 	test_append_read();
+	test_append_multi();
 	test_flags();
 	test_sync();
 	test_compaction();
