@@ -115,7 +115,7 @@ capabilities(struct sess *ss)
 	    strlen(sieved_settings.implementation));
 	str_append_cstr(o, "\r\n\"SIEVE\" ");
 	sieved_append_string(o, sieve_extensions(), strlen(sieve_extensions()));
-	str_append_cstr(o, "\r\n");
+	str_append_cstr(o, "\r\n\"NOTIFY\" \"" SIEVE_NOTIFY_METHODS "\"\r\n");
 	if (ss->user == NULL) {
 		str_printf(o, "\"SASL\" \"%s\"\r\n", plaintext_ok(ss) ? "PLAIN" : "");
 		if (ss->tls_ctx != NULL && !ss->c->tls)
