@@ -612,7 +612,7 @@ do_notify(struct run_ctx *rc, const struct sieve_action *a)
 	char qid[QUEUE_ID_SIZE], date[64];
 	time_t now = time(NULL);
 	struct tm tm;
-	size_t i, nvis = 0;
+	size_t i, k, nvis;
 	static const char *const prio[] = { "", "1 (Highest)", "3 (Normal)",
 	    "5 (Lowest)" };
 
@@ -658,16 +658,18 @@ do_notify(struct run_ctx *rc, const struct sieve_action *a)
 			str_data(subj)[i] = ' ';
 	str_append_cstr(m, "From: ");
 	str_append_cstr(m, a->from != NULL ? a->from : rc->rcpt->address);
-	str_append_cstr(m, "\r\nTo: ");
-	for (i = 0; i < mt.nrcpts; i++) {
-		if (mt.bcc[i])
-			continue;
-		if (nvis++ > 0)
-			str_append_cstr(m, ",\r\n ");
-		str_printf(m, "<%s>", mt.rcpts[i]);
+	for (k = 0; k < 2; k++) {
+		nvis = 0;
+		for (i = 0; i < mt.nrcpts; i++) {
+			if (mt.cc[i] != (k == 1))
+				continue;
+			str_append_cstr(m, nvis++ == 0 ? (k == 0 ? "\r\nTo: " :
+			    "\r\nCc: ") : ",\r\n ");
+			str_printf(m, "<%s>", mt.rcpts[i]);
+		}
+		if (k == 0 && nvis == 0)
+			str_append_cstr(m, "\r\nTo: undisclosed-recipients:;");
 	}
-	if (nvis == 0)
-		str_append_cstr(m, "undisclosed-recipients:;");
 	str_append_cstr(m, "\r\nSubject: ");
 	rfc2047_encode(str_c(subj), str_len(subj), t);
 	/* fold between encoded-words (they are separated by spaces) */

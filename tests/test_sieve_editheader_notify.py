@@ -68,7 +68,8 @@ def test_editheader_stored_byte_exact(mi):
     """Each stored copy carries the header as edited when its action ran
     (RFC 5293 section 7): fileinto :copy before the later edits, the
     implicit keep after all of them; later tests see the edits;
-    protected fields (Received, Auto-Submitted) are not touched."""
+    protected fields (Received, Auto-Submitted) are never deleted (adding
+    them is allowed, as in Pigeonhole)."""
     upload(mi, "alice", """require ["editheader", "fileinto", "copy", "mailbox",
     "imap4flags", "index", "variables"];
 addheader "X-First" "added on top";
@@ -97,6 +98,7 @@ addheader :last "X-Utf8" "caf\u00e9 cr\u00e8me";
     assert size == len(early) + len(BODY)
     want = (b"X-Long: this value is long enough that it has to be folded somewhere before\r\n"
             b" the seventy-eighth column ends\r\n"
+            b"Received: from nowhere\r\n"
             b"X-First: added on top\r\n"
             b"Received: from a.example by b.example; Thu, 26 Nov 2026 10:00:00 +0000\r\n"
             b"Received: from c.example by a.example; Thu, 26 Nov 2026 09:59:00 +0000\r\n"
@@ -107,6 +109,7 @@ addheader :last "X-Utf8" "caf\u00e9 cr\u00e8me";
             b"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
             b"Auto-Submitted: no\r\n"
             b"X-Last: added at the end\r\n"
+            b"Auto-Submitted: auto-generated\r\n"
             b"Subject: edited subject\r\n"
             b"X-Utf8: =?utf-8?B?Y2Fmw6kgY3LDqG1l?=\r\n"
             b"\r\n")

@@ -333,16 +333,17 @@ void sieve_result_format(const struct sieve_result *res, struct str *out);
 
 /*
  * The notification methods (sieve_notify.c). Only mailto (RFC 5436)
- * is supported; its URI (RFC 6068) parses into recipients (to, cc and
- * bcc together, canonical, de-duplicated, at most SIEVE_MAILTO_MAX_RCPTS)
- * and the "subject" and "body" fields (UTF-8); other fields are ignored.
+ * is supported; its URI (RFC 6068) parses into recipients (to and cc
+ * together, canonical, de-duplicated, at most SIEVE_MAILTO_MAX_RCPTS)
+ * and the "subject" and "body" fields (UTF-8); other fields (bcc too)
+ * are ignored.
  */
 #define SIEVE_NOTIFY_METHODS	"mailto"	/* ManageSieve NOTIFY */
 #define SIEVE_MAILTO_MAX_RCPTS	8
 
 struct sieve_mailto {
 	char **rcpts;		/* NULL-terminated */
-	bool *bcc;		/* bcc[i]: rcpts[i] came only from "bcc" */
+	bool *cc;		/* cc[i]: rcpts[i] came only from "cc" */
 	size_t nrcpts;
 	struct str *subject;	/* NULL = none in the URI */
 	struct str *body;	/* NULL = none in the URI */
@@ -361,6 +362,12 @@ void sieve_mailto_clear(struct sieve_mailto *m);
  * false with *error_r (static) saying why.
  */
 bool sieve_notify_method_ok(const char *uri, size_t n, const char **error_r);
+/*
+ * sieve_notify_option_ok - is p/n a notify :options item of the form
+ * NAME=VALUE (NAME: ASCII letters, digits, "-" "." "_"; VALUE: no
+ * control characters), as RFC 5435 section 3.6 and Pigeonhole want?
+ */
+bool sieve_notify_option_ok(const char *p, size_t n);
 
 /* sieve_extensions - the space-separated capability list (SIEVE capability) */
 const char *sieve_extensions(void);

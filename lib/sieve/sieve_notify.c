@@ -11,15 +11,16 @@
  *
  *	A mailto URI is "mailto:" [to] ["?" hfield *("&" hfield)], every
  *	part percent-encoded. The recipients are the comma-separated
- *	addresses of the to part and of the "to", "cc" and "bcc" fields;
- *	each must be an RFC 5321 mailbox with a domain. "subject" and
- *	"body" are kept (valid UTF-8 required); every other field is
- *	ignored, as RFC 5436 section 2.7 allows for fields a method does not
- *	trust (Received, Auto-Submitted, From ... must never come from a
- *	URI). Recipients are de-duplicated and bounded.
+ *	addresses of the to part and of the "to" and "cc" fields; each
+ *	must be an RFC 5321 mailbox with a domain. "subject" and "body" are
+ *	kept (valid UTF-8 required); every other field is ignored, as RFC
+ *	5436 section 2.7 asks for fields a method does not trust (Received,
+ *	Auto-Submitted, From ... must never come from a URI); "bcc" too, as
+ *	Pigeonhole does. Recipients are de-duplicated and bounded.
  *
  *	Pure: no I/O; never ends the process on any input.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -82,7 +83,7 @@ pct_decode(const char *p, size_t n, struct str *out)
 
 /* add_rcpts - the comma-separated addresses in the decoded list l */
 static bool
-add_rcpts(struct sieve_mailto *m, const struct str *l, bool bcc,
+add_rcpts(struct sieve_mailto *m, const struct str *l, bool cc,
     unsigned max, const char **error_r)
 {
 	const char *p = str_c(l), *end = p + str_len(l), *q;
@@ -118,7 +119,7 @@ add_rcpts(struct sieve_mailto *m, const struct str *l, bool bcc,
 			if (strcasecmp(m->rcpts[i], str_c(canon)) == 0)
 				break;
 		if (i < m->nrcpts) {
-			m->bcc[i] = m->bcc[i] && bcc;
+			m->cc[i] = m->cc[i] && cc;
 			continue;
 		}
 		if (m->nrcpts >= max) {
@@ -128,8 +129,8 @@ add_rcpts(struct sieve_mailto *m, const struct str *l, bool bcc,
 		}
 		m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 2,
 		    sizeof(*m->rcpts));
-		m->bcc = xreallocarray(m->bcc, m->nrcpts + 1, sizeof(*m->bcc));
-		m->bcc[m->nrcpts] = bcc;
+		m->cc = xreallocarray(m->cc, m->nrcpts + 1, sizeof(*m->cc));
+		m->cc[m->nrcpts] = cc;
 		m->rcpts[m->nrcpts++] = xstrdup(str_c(canon));
 		m->rcpts[m->nrcpts] = NULL;
 	}
@@ -176,7 +177,7 @@ sieve_mailto_parse(const char *uri, size_t n, struct sieve_mailto *m,
 	p = q < end ? q + 1 : end;
 	while (p < end) {
 		struct str **slot = NULL;
-		bool rcpt, bcc;
+		bool rcpt, cc;
 
 		q = memchr(p, '&', (size_t)(end - p));
 		if (q == NULL)
@@ -193,14 +194,14 @@ sieve_mailto_parse(const char *uri, size_t n, struct sieve_mailto *m,
 		}
 #define HF_IS(s) ((size_t)(eq - p) == sizeof(s) - 1 && \
 	    strncasecmp(p, s, sizeof(s) - 1) == 0)
-		bcc = HF_IS("bcc");
-		rcpt = HF_IS("to") || HF_IS("cc") || bcc;
+		cc = HF_IS("cc");
+		rcpt = HF_IS("to") || cc;
 		if (HF_IS("subject"))
 			slot = &m->subject;
 		else if (HF_IS("body"))
 			slot = &m->body;
 #undef HF_IS
-		if (rcpt && !add_rcpts(m, v, bcc, SIEVE_MAILTO_MAX_RCPTS,
+		if (rcpt && !add_rcpts(m, v, cc, SIEVE_MAILTO_MAX_RCPTS,
 		    error_r))
 			goto out;
 		if (slot != NULL) {
@@ -239,10 +240,28 @@ sieve_mailto_clear(struct sieve_mailto *m)
 	for (i = 0; i < m->nrcpts; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
-	free(m->bcc);
+	free(m->cc);
 	str_free(&m->subject);
 	str_free(&m->body);
 	memset(m, 0, sizeof(*m));
+}
+
+/* sieve_notify_option_ok - see sieve.h */
+bool
+sieve_notify_option_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && (isalnum((unsigned char)p[i]) ||
+	    p[i] == '-' || p[i] == '.' || p[i] == '_'); i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return false;
+	if (i == 0 || i == n || p[i] != '=')
+		return false;
+	for (i++; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
 }
 
 /* sieve_notify_method_ok - see sieve.h */

@@ -2150,9 +2150,11 @@ cmd_notify(struct sv_run *r, const struct sv_node *nd)
 	if (nd->s[SV_S_ADDRS] != NULL) {
 		a->options = xcalloc(nd->s[SV_S_ADDRS]->n + 1,
 		    sizeof(*a->options));
-		for (i = 0; i < nd->s[SV_S_ADDRS]->n; i++) {
+		for (i = 0, n = 0; i < nd->s[SV_S_ADDRS]->n; i++) {
 			expand(r, &nd->s[SV_S_ADDRS]->v[i], v);
-			a->options[i] = xstrdup(str_c(v));
+			/* a computed option that is not NAME=VALUE: dropped */
+			if (sieve_notify_option_ok(str_c(v), str_len(v)))
+				a->options[n++] = xstrdup(str_c(v));
 		}
 	}
 out:
@@ -2228,9 +2230,11 @@ cmd_set(struct sv_run *r, const struct sv_node *nd)
 }
 
 /*
- * protected_header - fields no script may add or delete (RFC 5293
- * section 9; Pigeonhole's fixed list): the trace (Received) and the
- * loop guard of automatic replies (Auto-Submitted).
+ * protected_header - fields no script may delete (RFC 5293 section 9;
+ * Pigeonhole's fixed list): the trace (Received) and the loop guard of
+ * automatic replies (Auto-Submitted). Adding them is allowed, as in
+ * Pigeonhole: a script can only make its own message look more
+ * travelled or more automatic, which stops no loop detection.
  */
 static bool
 protected_header(const char *name)
@@ -2334,10 +2338,6 @@ cmd_addheader(struct sv_run *r, const struct sv_node *nd)
 		run_fail(r, nd->line, "addheader: the value is longer than "
 		    "%u octets", SV_MAX_ADDED_VALUE);
 		goto out;
-	}
-	if (protected_header(str_c(name))) {
-		protected_warn(r, nd, "addheader", name);
-		goto out;	/* ignored, as Pigeonhole does */
 	}
 	if (r->nh >= SV_MAX_HEADERS || r->hdr_truncated) {
 		run_fail(r, nd->line, "addheader: too many header fields");

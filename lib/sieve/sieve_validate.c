@@ -1554,6 +1554,16 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		    !valid_utf8_list(v, nd->s[SV_S_SUBJECT], c->line, c->col,
 		    "the message"))
 			return -1;
+		for (i = 0; nd->s[SV_S_ADDRS] != NULL &&
+		    i < nd->s[SV_S_ADDRS]->n; i++) {
+			s = &nd->s[SV_S_ADDRS]->v[i];
+			if (!s->var && !sieve_notify_option_ok(s->p, s->len)) {
+				verr(v, c->line, c->col, "notify: invalid "
+				    "option '%.*s' (NAME=VALUE)",
+				    (int)MIN(s->len, 64), s->p);
+				return -1;
+			}
+		}
 		return 0;
 	}
 	case SV_C_DELETEHEADER:
