@@ -86,7 +86,7 @@
 
 #define LMTPD_SIEVE_CACHE	64
 #define LMTPD_REDIRECT_PERIOD	(24 * 3600)
-#define LMTPD_NOTIFY_SUBJECT_MAX	256	/* octets of text from the message */
+#define LMTPD_NOTIFY_SUBJECT_MAX	256	/* octets of a notification subject */
 
 struct cached_script {
 	char *path;
@@ -656,6 +656,12 @@ do_notify(struct run_ctx *rc, const struct sieve_action *a)
 	for (i = 0; i < str_len(subj); i++)	/* one line */
 		if ((unsigned char)str_c(subj)[i] < 0x20)
 			str_data(subj)[i] = ' ';
+	if (str_len(subj) > LMTPD_NOTIFY_SUBJECT_MAX) {
+		i = LMTPD_NOTIFY_SUBJECT_MAX;
+		while (i > 0 && ((unsigned char)str_c(subj)[i] & 0xc0) == 0x80)
+			i--;	/* do not cut a character */
+		str_truncate(subj, i);
+	}
 	str_append_cstr(m, "From: ");
 	str_append_cstr(m, a->from != NULL ? a->from : rc->rcpt->address);
 	for (k = 0; k < 2; k++) {

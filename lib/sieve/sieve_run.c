@@ -2089,6 +2089,31 @@ cmd_vacation(struct sv_run *r, const struct sv_node *nd)
 }
 
 /*
+ * from_ok - is p/n one address ("a@b" or "Name <a@b>"), as the
+ * validator's check for a constant :from? (No line breaks can hide in
+ * it: the notification's From: is built from it.)
+ */
+static bool
+from_ok(const char *p, size_t n)
+{
+	struct address *ad = address_new();
+	struct address_list *l;
+	const char *error;
+	bool ok;
+
+	ok = address_parse_mailbox(p, n, ADDRESS_SMTPUTF8, ad) == ADDRESS_OK &&
+	    str_len(ad->domain) > 0;
+	address_free(&ad);
+	if (ok || memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL)
+		return ok;
+	l = address_list_new();
+	ok = address_list_parse(p, n, ADDRESS_LIST_UTF8, 2, l, &error) == 0 &&
+	    l->count == 1 && str_len(l->items[0].addr->domain) > 0;
+	address_list_free(&l);
+	return ok;
+}
+
+/*
  * cmd_notify - RFC 5435 section 3. A notify to a method URI already in
  * the result is the same notification and is dropped (section 3.9:
  * duplicates SHOULD NOT be sent). The count is bounded by
@@ -2141,6 +2166,10 @@ cmd_notify(struct sv_run *r, const struct sv_node *nd)
 	a->importance = importance;
 	if (nd->s[SV_S_FROM] != NULL) {
 		expand(r, &nd->s[SV_S_FROM]->v[0], v);
+		if (!from_ok(str_c(v), str_len(v))) {
+			run_fail(r, nd->line, "notify: invalid :from address");
+			goto out;
+		}
 		a->from = xstrdup(str_c(v));
 	}
 	if (nd->s[SV_S_SUBJECT] != NULL) {

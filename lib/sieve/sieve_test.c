@@ -170,6 +170,11 @@ test_enotify(void)
 	    "\"a b&\xc3\xa9\"\nimplicit-keep\n");
 	TEST_ASSERT(run_script("require [\"enotify\",\"variables\"]; "
 	    "set \"m\" \"mailto:\"; notify \"${m}\";", out) == -1);
+	/* no header can be smuggled in through a computed :from */
+	TEST_ASSERT(run_script("require [\"enotify\",\"variables\","
+	    "\"encoded-character\"]; set \"f\" \"a@b.org${hex:0d 0a}Bcc: "
+	    "x@y.org\"; notify :from \"${f}\" \"mailto:c@d.org\";", out) == -1);
+	TEST_ASSERT(strstr(str_c(out), "invalid :from") != NULL);
 	TEST_ASSERT(run_script("require \"enotify\"; notify \"mailto:a@b.org\"; "
 	    "notify \"mailto:c@b.org\"; notify \"mailto:d@b.org\"; "
 	    "notify \"mailto:e@b.org\"; notify \"mailto:f@b.org\";", out) == -1);
