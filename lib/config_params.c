@@ -324,6 +324,8 @@ const struct config_param config_params[] = {
 	    "how deep Sieve includes may nest" },
 	{ "sieve_max_actions", CONFIG_INT, "32",
 	    "the most actions one Sieve run may take (more is a runtime error: implicit keep)" },
+	{ "sieve_max_notifications", CONFIG_INT, "4",
+	    "the most enotify notify actions one Sieve run may take (more is a runtime error: implicit keep)" },
 	{ "sieve_max_redirects", CONFIG_INT, "4",
 	    "the most redirect actions one Sieve run may take (MAXREDIRECTS)" },
 	{ "sieve_max_script_size", CONFIG_SIZE, "1m",

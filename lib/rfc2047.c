@@ -275,6 +275,56 @@ rfc2047_deinit(void)
 	rfc2047_cache_used = 0;
 }
 
+/* rfc2047_encode - see rfc2047.h */
+void
+rfc2047_encode(const char *p, size_t n, struct str *out)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i, k, j;
+	unsigned int v;
+
+	for (i = 0; i < n && u[i] < 0x80; i++)
+		;
+	if (i == n) {
+		str_append(out, p, n);
+		return;
+	}
+	for (i = 0; i < n; i += k) {
+		k = n - i > 45 ? 45 : n - i;
+		/* do not split a character (unless it is not UTF-8 at all) */
+		while (i + k < n && k > 1 && (u[i + k] & 0xC0) == 0x80)
+			k--;
+		if (k == 1 && i + 1 < n && (u[i + 1] & 0xC0) == 0x80)
+			k = n - i > 45 ? 45 : n - i;
+		if (i > 0)
+			str_append_c(out, ' ');
+		str_append_cstr(out, "=?utf-8?B?");
+		for (j = 0; j + 3 <= k; j += 3) {
+			v = (unsigned)u[i + j] << 16 | (unsigned)u[i + j + 1] << 8 |
+			    u[i + j + 2];
+			str_append_c(out, b64[v >> 18]);
+			str_append_c(out, b64[(v >> 12) & 63]);
+			str_append_c(out, b64[(v >> 6) & 63]);
+			str_append_c(out, b64[v & 63]);
+		}
+		if (k - j == 1) {
+			v = (unsigned)u[i + j] << 16;
+			str_append_c(out, b64[v >> 18]);
+			str_append_c(out, b64[(v >> 12) & 63]);
+			str_append_cstr(out, "==");
+		} else if (k - j == 2) {
+			v = (unsigned)u[i + j] << 16 | (unsigned)u[i + j + 1] << 8;
+			str_append_c(out, b64[v >> 18]);
+			str_append_c(out, b64[(v >> 12) & 63]);
+			str_append_c(out, b64[(v >> 6) & 63]);
+			str_append_c(out, '=');
+		}
+		str_append_cstr(out, "?=");
+	}
+}
+
 /* rfc2047_hex - value of a hex digit, or -1 */
 static int
 rfc2047_hex(char c)

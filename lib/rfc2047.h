@@ -55,6 +55,16 @@ int rfc2047_utf8_repair(const char *p, size_t n, struct str *out);
 /* rfc2047_utf8_valid - whether p/n is valid UTF-8 (no overlongs, surrogates) */
 bool rfc2047_utf8_valid(const char *p, size_t n);
 
+/*
+ * rfc2047_encode - append the UTF-8 text p/n to out as header field
+ * text: unchanged when it is all ASCII, else as "B" encoded-words
+ * ("=?utf-8?B?...?=", RFC 2047 section 4.1) of at most 45 octets of
+ * text each (75 characters: within the RFC's limit), never splitting a
+ * UTF-8 character, separated by single spaces (the caller folds there).
+ * Invalid UTF-8 is encoded as it is. Cannot fail.
+ */
+void rfc2047_encode(const char *p, size_t n, struct str *out);
+
 /* rfc2047_deinit - close the cached charset converters */
 void rfc2047_deinit(void);
 

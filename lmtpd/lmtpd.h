@@ -179,6 +179,10 @@ struct lmtpd_action {
 	bool fallback_inbox;	/* if mailbox does not exist, INBOX instead */
 	uint32_t flags;		/* STORE_FLAG_* */
 	char **keywords;	/* NULL-terminated, owned, or NULL */
+	/* Sieve editheader: the header block to store in place of the
+	 * message's own (complete, CRLF, ends with the empty line), owned;
+	 * NULL = the message as it came */
+	struct str *header;
 };
 
 struct lmtpd_plan {

@@ -27,7 +27,9 @@
  *	     store_append() with the message, the quota limit and the
  *	     ENVELOPE/BODY/BODYSTRUCTURE strings. Those are computed once per
  *	     message (imap_envelope_message), at the first append, and
- *	     shared by all recipients.
+ *	     shared by all recipients. An action whose header a Sieve
+ *	     script edited (editheader) stores that header over the same
+ *	     body, with the IMAP strings computed from the edited message.
  *	  5. 250 only after every append returned 0, i.e. the message file,
  *	     its directory entry and the log entry are fsync'd (store.h).
  *	Tokens: the LAST action of a plan carries the client's token, and
@@ -253,6 +255,27 @@ lmtpd_fail_all(struct lmtpd_session *sess, int code, const char *text)
 		lmtpd_reply_raw(sess, code, text);
 }
 
+/*
+ * lmtpd_imap_strings - ENVELOPE, BODY and BODYSTRUCTURE of data/size
+ * into three new strings (the caller frees them); empty when they
+ * cannot be computed (imapd then computes them itself).
+ */
+static void
+lmtpd_imap_strings(struct lmtpd_session *sess, const char *data, size_t size,
+    struct str **envelope_r, struct str **body_r, struct str **bs_r)
+{
+	*envelope_r = str_new(1024, LMTPD_CACHE_MAX);
+	*body_r = str_new(256, LMTPD_CACHE_MAX);
+	*bs_r = str_new(512, LMTPD_CACHE_MAX);
+	if (imap_envelope_message(data, size, NULL, *envelope_r, *body_r,
+	    *bs_r) < 0) {
+		log_warn(&sess->log, "cannot compute ENVELOPE/BODYSTRUCTURE: %m");
+		str_clear(*envelope_r);
+		str_clear(*body_r);
+		str_clear(*bs_r);
+	}
+}
+
 /* lmtpd_msg_parse - the cached IMAP strings, once per message */
 static void
 lmtpd_msg_parse(struct lmtpd_session *sess)
@@ -262,17 +285,8 @@ lmtpd_msg_parse(struct lmtpd_session *sess)
 	if (msg->parsed)
 		return;
 	msg->parsed = true;
-	msg->envelope = str_new(1024, LMTPD_CACHE_MAX);
-	msg->body = str_new(256, LMTPD_CACHE_MAX);
-	msg->bodystructure = str_new(512, LMTPD_CACHE_MAX);
-	if (imap_envelope_message(msg->data, (size_t)msg->size, NULL,
-	    msg->envelope, msg->body, msg->bodystructure) < 0) {
-		/* imapd computes them itself when they are missing */
-		log_warn(&sess->log, "cannot compute ENVELOPE/BODYSTRUCTURE: %m");
-		str_clear(msg->envelope);
-		str_clear(msg->body);
-		str_clear(msg->bodystructure);
-	}
+	lmtpd_imap_strings(sess, msg->data, (size_t)msg->size, &msg->envelope,
+	    &msg->body, &msg->bodystructure);
 }
 
 /* lmtpd_msg_id - the unfolded Message-ID, "" if none */
@@ -382,11 +396,45 @@ lmtpd_deliver_one(struct lmtpd_session *sess, struct lmtpd_rcpt *r)
 	memset(&res, 0, sizeof(res));
 	for (i = 0; i < plan.count; i++) {
 		struct lmtpd_action *a = &plan.actions[i];
+		struct str *edited = NULL, *e_env = NULL, *e_body = NULL;
+		struct str *e_bs = NULL;
 
 		memset(&req, 0, sizeof(req));
 		req.mailbox = a->mailbox;
 		req.data = msg->data;
 		req.size = (size_t)msg->size;
+		req.envelope = str_c(msg->envelope);
+		req.envelope_len = str_len(msg->envelope);
+		req.body = str_c(msg->body);
+		req.body_len = str_len(msg->body);
+		req.bodystructure = str_c(msg->bodystructure);
+		req.bodystructure_len = str_len(msg->bodystructure);
+		if (a->header != NULL) {
+			/*
+			 * Sieve editheader: this copy is stored with the
+			 * edited header over the same body, and its IMAP
+			 * strings are computed from what is stored.
+			 * XXX one copy of the message per edited action.
+			 */
+			size_t hlen = header_block_size(msg->data,
+			    (size_t)msg->size);
+
+			edited = str_new(str_len(a->header) +
+			    (size_t)msg->size - hlen + 1, 0);
+			str_append_str(edited, a->header);
+			str_append(edited, msg->data + hlen,
+			    (size_t)msg->size - hlen);
+			req.data = str_c(edited);
+			req.size = str_len(edited);
+			lmtpd_imap_strings(sess, req.data, req.size, &e_env,
+			    &e_body, &e_bs);
+			req.envelope = str_c(e_env);
+			req.envelope_len = str_len(e_env);
+			req.body = str_c(e_body);
+			req.body_len = str_len(e_body);
+			req.bodystructure = str_c(e_bs);
+			req.bodystructure_len = str_len(e_bs);
+		}
 		req.fd = -1;
 		req.flags = a->flags;
 		req.keywords = (const char *const *)a->keywords;
@@ -398,12 +446,6 @@ lmtpd_deliver_one(struct lmtpd_session *sess, struct lmtpd_rcpt *r)
 				str_append_cstr(tok, r->token);
 			req.token = str_c(tok);
 		}
-		req.envelope = str_c(msg->envelope);
-		req.envelope_len = str_len(msg->envelope);
-		req.body = str_c(msg->body);
-		req.body_len = str_len(msg->body);
-		req.bodystructure = str_c(msg->bodystructure);
-		req.bodystructure_len = str_len(msg->bodystructure);
 		req.quota_bytes = r->quota;
 		found = store_append(r->store, &req, &res, &err);
 		if (found < 0 && a->fallback_inbox &&
@@ -411,6 +453,10 @@ lmtpd_deliver_one(struct lmtpd_session *sess, struct lmtpd_rcpt *r)
 			req.mailbox = "INBOX";
 			found = store_append(r->store, &req, &res, &err);
 		}
+		str_free(&edited);
+		str_free(&e_env);
+		str_free(&e_body);
+		str_free(&e_bs);
 		if (found < 0) {
 			lmtpd_store_failed(sess, r, req.mailbox, err);
 			lmtpd_plan_clear(&plan);
@@ -420,7 +466,7 @@ lmtpd_deliver_one(struct lmtpd_session *sess, struct lmtpd_rcpt *r)
 		mem_printable(mbox, res.mailbox, strlen(res.mailbox), 200);
 		log_info(&sess->log, "to=<%s>, mailbox=%s, uid=%u, size=%llu, "
 		    "status=sent (%s)", r->address, str_c(mbox), res.uid,
-		    (unsigned long long)msg->size, res.duplicate ?
+		    (unsigned long long)req.size, res.duplicate ?
 		    "already delivered" : "delivered");
 	}
 	if (plan.count == 0)

@@ -39,6 +39,7 @@ lmtpd_plan_clear(struct lmtpd_plan *plan)
 		    plan->actions[i].keywords[k] != NULL; k++)
 			free(plan->actions[i].keywords[k]);
 		free(plan->actions[i].keywords);
+		str_free(&plan->actions[i].header);
 	}
 	free(plan->reject_text);
 	memset(plan, 0, sizeof(*plan));

@@ -28,8 +28,18 @@
  *	                         never to a null sender;
  *	  ereject R              the LMTP reply 550 5.7.1 R for this
  *	                         recipient (the MTA bounces);
- *	  vacation               handed to vacationd (lmtpd_vacation.c).
+ *	  vacation               handed to vacationd (lmtpd_vacation.c);
+ *	  notify mailto:...      a notification injected through cleanup
+ *	                         (RFC 5435, RFC 5436; see do_notify).
  *	Identical fileinto targets are stored once (RFC 5228 4.1).
+ *
+ *	editheader (RFC 5293): every store action carries the header as
+ *	the script had edited it when the action ran (the engine's
+ *	snapshot), the implicit keep the final one; lmtpd_deliver.c
+ *	stores that header over the unchanged body. A redirect sends the
+ *	edited header; a reject notice quotes the original (section 7).
+ *	Edits of one script carry over to the next ($sieve_before, the
+ *	user's, $sieve_after): the next script runs on the edited message.
  *
  *	Loops: a redirect is not sent when the message already carries a
  *	Delivered-To: or X-Loop: naming this recipient (the message came
@@ -66,6 +76,7 @@
 #include "header.h"
 #include "log.h"
 #include "queue_file.h"
+#include "rfc2047.h"
 #include "sieve/sieve.h"
 #include "sieve/sieve_user.h"
 #include "store/store.h"
@@ -75,6 +86,7 @@
 
 #define LMTPD_SIEVE_CACHE	64
 #define LMTPD_REDIRECT_PERIOD	(24 * 3600)
+#define LMTPD_NOTIFY_SUBJECT_MAX	256	/* octets of a notification subject */
 
 struct cached_script {
 	char *path;
@@ -100,6 +112,10 @@ struct run_ctx {
 	const struct lmtpd_rcpt *rcpt;
 	struct store *store;
 	const char *dir;
+	/* the header block the running script started from (editheader
+	 * of an earlier script), NULL = the message's own */
+	const struct str *base_hdr;
+	unsigned notified;	/* notifications sent for this recipient */
 };
 
 static void
@@ -231,7 +247,8 @@ cb_duplicate(void *ctx, const void *id, size_t idlen, unsigned period)
 /* plan_add - one store action, merged with an identical target */
 static void
 plan_add(struct lmtpd_session *sess, struct lmtpd_plan *plan,
-    const char *mailbox, bool fallback, char *const *flags, size_t nflags)
+    const char *mailbox, bool fallback, char *const *flags, size_t nflags,
+    const struct str *header)
 {
 	struct lmtpd_action *a;
 	size_t i, k, nk = 0;
@@ -247,6 +264,10 @@ plan_add(struct lmtpd_session *sess, struct lmtpd_plan *plan,
 	a = &plan->actions[plan->count++];
 	a->mailbox = xstrdup(mailbox);
 	a->fallback_inbox = fallback;
+	if (header != NULL) {
+		a->header = str_new(str_len(header) + 1, 0);
+		str_append_str(a->header, header);
+	}
 	for (i = 0; i < nflags; i++) {
 		const char *f = flags[i];
 
@@ -312,14 +333,16 @@ header_names_addr(const char *msg, size_t size, const char *name,
 
 /* inject - one message through cleanup; 0 or -1 with why */
 static int
-inject(const char *sender, const char *rcpt, unsigned flags,
-    const char *head, size_t head_len, const char *body, size_t body_len,
-    char id_r[QUEUE_ID_SIZE], struct str *why)
+inject(const char *sender, const char *const *rcpts, size_t nrcpts,
+    unsigned flags, const char *head, size_t head_len, const char *body,
+    size_t body_len, char id_r[QUEUE_ID_SIZE], struct str *why)
 {
 	struct cleanup_client *c;
 	struct queue_envelope env;
 	struct queue_rcpt r;
 	const char *err = NULL;
+	size_t i;
+	int rc = 0;
 
 	c = cleanup_client_open(ls.cleanup, flags, &err);
 	if (c == NULL) {
@@ -331,10 +354,13 @@ inject(const char *sender, const char *rcpt, unsigned flags,
 	gettimeofday(&env.arrival, NULL);
 	env.sender = sender;
 	env.protocol = "local";
-	memset(&r, 0, sizeof(r));
-	r.address = rcpt;
-	if (cleanup_client_envelope(c, &env, &err) < 0 ||
-	    cleanup_client_rcpt(c, &r, &err) < 0 ||
+	rc = cleanup_client_envelope(c, &env, &err);
+	for (i = 0; i < nrcpts && rc == 0; i++) {
+		memset(&r, 0, sizeof(r));
+		r.address = rcpts[i];
+		rc = cleanup_client_rcpt(c, &r, &err);
+	}
+	if (rc < 0 ||
 	    cleanup_client_content(c, head, head_len, &err) < 0 ||
 	    cleanup_client_content(c, body, body_len, &err) < 0) {
 		cleanup_client_abort(&c);
@@ -351,15 +377,16 @@ inject(const char *sender, const char *rcpt, unsigned flags,
 
 /* redirect_id - the duplicate id of (Message-ID, target) */
 static void
-redirect_id(const char *msg, size_t size, const char *target,
-    unsigned char id[SIEVE_USER_DUP_ID_MAX])
+redirect_id(const char *msg, size_t size, const char *kind,
+    const char *target, unsigned char id[SIEVE_USER_DUP_ID_MAX])
 {
 	struct header_field f;
 	uint64_t h1, h2;
 	struct str *k = str_new(0, 0);
 	size_t hlen = header_block_size(msg, size);
 
-	str_append_cstr(k, "redirect\n");
+	str_append_cstr(k, kind);
+	str_append_c(k, '\n');
 	str_append_cstr(k, target);
 	str_append_c(k, '\n');
 	if (header_find(msg, hlen, "Message-ID", &f))
@@ -385,7 +412,9 @@ do_redirect(struct run_ctx *rc, const struct sieve_action *a,
 {
 	struct lmtpd_session *sess = rc->sess;
 	const char *msg = sess->msg.data, *err;
-	size_t size = (size_t)sess->msg.size;
+	size_t size = (size_t)sess->msg.size, hlen;
+	const struct str *edited = a->edited_header != NULL ?
+	    a->edited_header : rc->base_hdr;
 	unsigned char id[SIEVE_USER_DUP_ID_MAX];
 	char qid[QUEUE_ID_SIZE];
 	struct str *head = str_new(0, 0), *why = str_new(0, 0);
@@ -399,15 +428,20 @@ do_redirect(struct run_ctx *rc, const struct sieve_action *a,
 		ret = 1;
 		goto out;
 	}
-	redirect_id(msg, size, a->address, id);
+	redirect_id(msg, size, "redirect", a->address, id);
 	if (sieve_user_dup_check(rc->dir, id, sizeof(id), time(NULL), &err) > 0) {
 		log_info(&sess->log, "to=<%s>, sieve: redirect to <%s> "
 		    "already sent", rc->rcpt->address, a->address);
 		goto out;
 	}
 	str_printf(head, "Delivered-To: %s\r\n", rc->rcpt->address);
-	if (inject(str_c(sess->sender), a->address, 0, str_c(head),
-	    str_len(head), msg, size, qid, why) < 0) {
+	/* RFC 5293 7: a redirect sends the header as edited so far */
+	hlen = edited != NULL ? header_block_size(msg, size) : 0;
+	if (edited != NULL)
+		str_append_str(head, edited);
+	if (inject(str_c(sess->sender), (const char *const *)&a->address, 1,
+	    0, str_c(head), str_len(head), msg + hlen, size - hlen, qid,
+	    why) < 0) {
 		log_error(&sess->log, "to=<%s>, sieve: redirect to <%s> "
 		    "failed: %s", rc->rcpt->address, a->address, str_c(why));
 		*error_r = "Sieve redirect failed, try again later";
@@ -483,7 +517,7 @@ do_reject(struct run_ctx *rc, const struct sieve_action *a,
 	    boundary);
 	str_append(m, msg, hlen);
 	str_printf(m, "\r\n--%s--\r\n", boundary);
-	if (inject("", sender, CLEANUP_FLAG_BOUNCE, str_c(m), str_len(m),
+	if (inject("", &sender, 1, CLEANUP_FLAG_BOUNCE, str_c(m), str_len(m),
 	    "", 0, qid, why) < 0) {
 		log_error(&sess->log, "to=<%s>, sieve: reject notice to <%s> "
 		    "failed: %s", rc->rcpt->address, sender, str_c(why));
@@ -500,23 +534,215 @@ out:
 	return ret;
 }
 
+/* auto_submitted - does the header say the message is automatic? */
+static bool
+auto_submitted(const char *msg, size_t size)
+{
+	struct header_field f;
+	struct str *v;
+	bool yes;
+
+	if (!header_find(msg, header_block_size(msg, size), "Auto-Submitted",
+	    &f))
+		return false;
+	v = str_new(f.value_len + 1, 0);
+	(void)header_unfold(f.value, f.value_len, v);
+	/* "no", possibly with parameters (RFC 3834 5) */
+	yes = !(str_len(v) >= 2 && strncasecmp(str_c(v), "no", 2) == 0 &&
+	    (str_len(v) == 2 || strchr(" \t;(", str_c(v)[2]) != NULL));
+	str_free(&v);
+	return yes;
+}
+
+/* text_crlf - append p/n to out with every line end made CRLF */
+static void
+text_crlf(struct str *out, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\r' || p[i] == '\n') {
+			str_append(out, "\r\n", 2);
+			if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
+				i++;
+		} else
+			str_append_c(out, p[i]);
+	}
+	if (n > 0 && p[n - 1] != '\n' && p[n - 1] != '\r')
+		str_append(out, "\r\n", 2);
+}
+
+/* header_text - the unfolded, decoded value of name, capped (UTF-8) */
+static void
+header_text(const char *msg, size_t hlen, const char *name, struct str *out)
+{
+	struct header_field f;
+	size_t n;
+
+	if (!header_find(msg, hlen, name, &f))
+		return;
+	(void)rfc2047_decode(f.value, f.value_len, out);
+	if (str_len(out) > LMTPD_NOTIFY_SUBJECT_MAX) {
+		n = LMTPD_NOTIFY_SUBJECT_MAX;
+		while (n > 0 && ((unsigned char)str_c(out)[n] & 0xc0) == 0x80)
+			n--;	/* do not cut a character */
+		str_truncate(out, n);
+	}
+}
+
+/*
+ * do_notify - the mailto notification (RFC 5435, RFC 5436) through
+ * cleanup. Never for a message that is itself automatic (Auto-Submitted
+ * other than "no", RFC 5436 2.7; this also stops notification loops);
+ * a null envelope sender stays null, else the script owner receives
+ * the bounces. Remembered in the duplicate database like a redirect so
+ * a retried delivery does not notify twice. Best effort: a failure is
+ * logged and the delivery goes on.
+ */
+static void
+do_notify(struct run_ctx *rc, const struct sieve_action *a)
+{
+	struct lmtpd_session *sess = rc->sess;
+	const char *msg = sess->msg.data, *err;
+	size_t size = (size_t)sess->msg.size, hlen = header_block_size(msg, size);
+	unsigned char id[SIEVE_USER_DUP_ID_MAX];
+	struct sieve_mailto mt;
+	struct str *m = NULL, *why = NULL, *t = NULL, *subj = NULL;
+	struct str *shown = str_new(0, 0);
+	char qid[QUEUE_ID_SIZE], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i, k, nvis;
+	static const char *const prio[] = { "", "1 (Highest)", "3 (Normal)",
+	    "5 (Lowest)" };
+
+	mem_printable(shown, a->method, strlen(a->method), 200);
+	if (sieve_mailto_parse(a->method, strlen(a->method), &mt, &err) < 0) {
+		/* the engine checked it: only a changed engine gets here */
+		log_warn(&sess->log, "to=<%s>, sieve: notify %s: %s",
+		    rc->rcpt->address, str_c(shown), err);
+		goto out;
+	}
+	if (auto_submitted(msg, size)) {
+		log_info(&sess->log, "to=<%s>, sieve: notify %s skipped: the "
+		    "message is Auto-Submitted", rc->rcpt->address,
+		    str_c(shown));
+		goto out;
+	}
+	redirect_id(msg, size, "notify", a->method, id);
+	if (sieve_user_dup_check(rc->dir, id, sizeof(id), now, &err) > 0) {
+		log_info(&sess->log, "to=<%s>, sieve: notify %s already sent",
+		    rc->rcpt->address, str_c(shown));
+		goto out;
+	}
+	m = str_new(1024, 0);
+	why = str_new(0, 0);
+	t = str_new(256, 0);
+	subj = str_new(256, 0);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* Subject: :message, else the URI's, else from the message */
+	if (a->text != NULL)
+		str_append_cstr(subj, a->text);
+	else if (mt.subject != NULL)
+		str_append_str(subj, mt.subject);
+	else {
+		str_append_cstr(subj, "Notification: ");
+		i = str_len(subj);
+		header_text(msg, hlen, "Subject", subj);
+		if (str_len(subj) == i)
+			str_append_cstr(subj, "(no subject)");
+	}
+	for (i = 0; i < str_len(subj); i++)	/* one line */
+		if ((unsigned char)str_c(subj)[i] < 0x20)
+			str_data(subj)[i] = ' ';
+	if (str_len(subj) > LMTPD_NOTIFY_SUBJECT_MAX) {
+		i = LMTPD_NOTIFY_SUBJECT_MAX;
+		while (i > 0 && ((unsigned char)str_c(subj)[i] & 0xc0) == 0x80)
+			i--;	/* do not cut a character */
+		str_truncate(subj, i);
+	}
+	str_append_cstr(m, "From: ");
+	str_append_cstr(m, a->from != NULL ? a->from : rc->rcpt->address);
+	for (k = 0; k < 2; k++) {
+		nvis = 0;
+		for (i = 0; i < mt.nrcpts; i++) {
+			if (mt.cc[i] != (k == 1))
+				continue;
+			str_append_cstr(m, nvis++ == 0 ? (k == 0 ? "\r\nTo: " :
+			    "\r\nCc: ") : ",\r\n ");
+			str_printf(m, "<%s>", mt.rcpts[i]);
+		}
+		if (k == 0 && nvis == 0)
+			str_append_cstr(m, "\r\nTo: undisclosed-recipients:;");
+	}
+	str_append_cstr(m, "\r\nSubject: ");
+	rfc2047_encode(str_c(subj), str_len(subj), t);
+	/* fold between encoded-words (they are separated by spaces) */
+	for (i = 0; i < str_len(t); i++) {
+		if (str_c(t)[i] == ' ' && strncmp(str_c(t) + i + 1, "=?utf-8?B?",
+		    10) == 0)
+			str_append_cstr(m, "\r\n");
+		str_append_c(m, str_c(t)[i]);
+	}
+	str_printf(m, "\r\nDate: %s\r\nMessage-ID: <%lld.%s.notify%u@%s>\r\n"
+	    "Auto-Submitted: auto-notified\r\nPrecedence: bulk\r\n"
+	    "X-Priority: %s\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n", date, (long long)now,
+	    sess->tx_id, rc->notified, ls.hostname, prio[a->importance >= 1 &&
+	    a->importance <= 3 ? a->importance : 2]);
+	if (mt.body != NULL)
+		text_crlf(m, str_c(mt.body), str_len(mt.body));
+	else {
+		/* RFC 5436 2.7: say what arrived */
+		str_clear(t);
+		header_text(msg, hlen, "From", t);
+		str_printf(m, "You have new mail for <%s>.\r\n\r\nFrom: %s\r\n",
+		    rc->rcpt->address, str_c(t));
+		str_clear(t);
+		header_text(msg, hlen, "Subject", t);
+		str_printf(m, "Subject: %s\r\n", str_c(t));
+	}
+	if (inject(*str_c(sess->sender) == '\0' ? "" : rc->rcpt->address,
+	    (const char *const *)mt.rcpts, mt.nrcpts, 0, str_c(m), str_len(m),
+	    "", 0, qid, why) < 0) {
+		log_error(&sess->log, "to=<%s>, sieve: notify %s failed: %s",
+		    rc->rcpt->address, str_c(shown), str_c(why));
+		goto out;
+	}
+	rc->notified++;
+	log_info(&sess->log, "to=<%s>, sieve: notification to %s sent as %s",
+	    rc->rcpt->address, str_c(shown), qid);
+	if (sieve_user_dup_mark(rc->dir, id, sizeof(id), LMTPD_REDIRECT_PERIOD,
+	    now, &err) < 0)
+		log_warn(&sess->log, "sieve: notify record: %s", err);
+out:
+	sieve_mailto_clear(&mt);
+	str_free(&m);
+	str_free(&why);
+	str_free(&t);
+	str_free(&subj);
+	str_free(&shown);
+}
+
 /* fileinto - one store action for a fileinto/keep */
 static void
 fileinto(struct run_ctx *rc, struct lmtpd_plan *plan, const char *mailbox,
-    bool create, char *const *flags, size_t nflags)
+    bool create, char *const *flags, size_t nflags, const struct str *hdr)
 {
 	struct lmtpd_session *sess = rc->sess;
 	const char *err, *why = NULL;
 	int ex;
 
 	if (strcasecmp(mailbox, "INBOX") == 0) {
-		plan_add(sess, plan, "INBOX", false, flags, nflags);
+		plan_add(sess, plan, "INBOX", false, flags, nflags, hdr);
 		return;
 	}
 	if (!store_mailbox_name_ok(mailbox, &why)) {
 		log_warn(&sess->log, "to=<%s>, sieve: fileinto: invalid "
 		    "mailbox name (%s): INBOX instead", rc->rcpt->address, why);
-		plan_add(sess, plan, "INBOX", false, flags, nflags);
+		plan_add(sess, plan, "INBOX", false, flags, nflags, hdr);
 		return;
 	}
 	ex = cb_mailbox_exists(rc, mailbox);
@@ -536,7 +762,7 @@ fileinto(struct run_ctx *rc, struct lmtpd_plan *plan, const char *mailbox,
 		    "exist: INBOX instead", rc->rcpt->address, str_c(shown));
 		str_free(&shown);
 	}
-	plan_add(sess, plan, mailbox, true, flags, nflags);
+	plan_add(sess, plan, mailbox, true, flags, nflags, hdr);
 }
 
 /* run_one - run one script; true if its implicit keep remains */
@@ -558,24 +784,30 @@ run_one(struct run_ctx *rc, struct sieve_script *script,
 		    res->error : "unknown");
 	for (i = 0; i < res->count; i++) {
 		const struct sieve_action *a = &res->actions[i];
+		/* RFC 5293 7: each action takes the header as edited so far */
+		const struct str *hdr = a->edited_header != NULL ?
+		    a->edited_header : rc->base_hdr;
 
 		switch (a->type) {
 		case SIEVE_ACT_KEEP:
 			fileinto(rc, plan, a->mailbox != NULL ? a->mailbox :
-			    "INBOX", false, a->flags, a->flag_count);
+			    "INBOX", false, a->flags, a->flag_count, hdr);
 			break;
 		case SIEVE_ACT_FILEINTO:
 			fileinto(rc, plan, a->mailbox, a->create, a->flags,
-			    a->flag_count);
+			    a->flag_count, hdr);
 			break;
 		case SIEVE_ACT_REDIRECT:
 			switch (do_redirect(rc, a, error_r)) {
 			case -1:
 				return -1;
 			case 1:
-				fileinto(rc, plan, "INBOX", false, NULL, 0);
+				fileinto(rc, plan, "INBOX", false, NULL, 0, hdr);
 				break;
 			}
+			break;
+		case SIEVE_ACT_NOTIFY:
+			do_notify(rc, a);
 			break;
 		case SIEVE_ACT_REJECT:
 			if (do_reject(rc, a, error_r) < 0)
@@ -622,6 +854,7 @@ lmtpd_sieve_plan(struct lmtpd_session *sess, const struct lmtpd_rcpt *rcpt,
 	struct sieve_env env;
 	struct run_ctx rc;
 	struct str *dir = str_new(0, 0), *path = str_new(0, 0);
+	struct str *edited_msg = NULL;
 	const char *paths[3], *err;
 	char **keep_flags = NULL;
 	size_t keep_nflags = 0, i, nres = 0;
@@ -677,15 +910,36 @@ lmtpd_sieve_plan(struct lmtpd_session *sess, const struct lmtpd_rcpt *rcpt,
 			ret = -1;
 			break;
 		}
+		if (res[nres - 1].edited_header != NULL) {
+			/*
+			 * editheader: the next script runs on the edited
+			 * message, as in Pigeonhole's script sequence, and
+			 * its actions start from that header.
+			 */
+			size_t hlen = header_block_size(sess->msg.data,
+			    (size_t)sess->msg.size);
+
+			rc.base_hdr = res[nres - 1].edited_header;
+			str_free(&edited_msg);
+			edited_msg = str_new(str_len(rc.base_hdr) +
+			    (size_t)sess->msg.size - hlen + 1, 0);
+			str_append_str(edited_msg, rc.base_hdr);
+			str_append(edited_msg, sess->msg.data + hlen,
+			    (size_t)sess->msg.size - hlen);
+			env.msg = str_c(edited_msg);
+			env.msg_size = str_len(edited_msg);
+		}
 	}
 	if (ret == 0 && nres == 0)
 		ret = 1;	/* no script ran: the default plan */
 	else if (ret == 0 && keep && plan->reject_text == NULL)
-		plan_add(sess, plan, "INBOX", false, keep_flags, keep_nflags);
+		plan_add(sess, plan, "INBOX", false, keep_flags, keep_nflags,
+		    rc.base_hdr);
 	if (ret < 0)
 		lmtpd_plan_clear(plan);
 	for (i = 0; i < nres; i++)
 		sieve_result_clear(&res[i]);
+	str_free(&edited_msg);
 	str_free(&dir);
 	str_free(&path);
 	return ret;

@@ -8,6 +8,9 @@
  *		would take, one a line, in the stable format of
  *		sieve_result_format() (postern-sieve(8)); nothing is
  *		delivered or sent. Like Pigeonhole's sieve-test.
+ *		--save DIR writes each message a keep, fileinto or the
+ *		implicit keep would store, with the header as editheader
+ *		left it, to DIR/MAILBOX.eml ('/' in the name becomes '_').
  *	postern sieve check SCRIPT...
  *		compile each script and print its errors and warnings as
  *		"SCRIPT:LINE:COLUMN: error: text"; exit 1 if any has errors.
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "header.h"
 #include "safe_file.h"
 #include "sieve/sieve.h"
 #include "str.h"
@@ -44,7 +48,7 @@ enum {
 	OPT_FROM = 1000, OPT_TO, OPT_ORIG_TO, OPT_USER, OPT_AUTH,
 	OPT_PERSONAL, OPT_GLOBAL, OPT_NOW, OPT_DUMP, OPT_CACHE, OPT_ZONE,
 	OPT_SPAM_HEADER, OPT_SPAM_MAX, OPT_VIRUS_HEADER, OPT_DELIM,
-	OPT_REPEAT,
+	OPT_REPEAT, OPT_SAVE,
 };
 
 static const struct option sieve_opts[] = {
@@ -62,6 +66,7 @@ static const struct option sieve_opts[] = {
 	{ "virus-header", required_argument, NULL, OPT_VIRUS_HEADER },
 	{ "delimiter", required_argument, NULL, OPT_DELIM },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
+	{ "save", required_argument, NULL, OPT_SAVE },
 	{ "cache", no_argument, NULL, OPT_CACHE },
 	{ "dump", no_argument, NULL, OPT_DUMP },
 	{ NULL, 0, NULL, 0 },
@@ -74,6 +79,7 @@ struct sieve_cli {
 	char *personal_alloc;
 	bool dump, cache;
 	unsigned long repeat;
+	const char *save_dir;
 };
 
 static void
@@ -115,6 +121,7 @@ parse_opts(int argc, char **argv, struct sieve_cli *cli, const char *verb)
 		case OPT_DELIM: cli->env.delimiters = optarg; break;
 		case OPT_DUMP: cli->dump = true; break;
 		case OPT_CACHE: cli->cache = true; break;
+		case OPT_SAVE: cli->save_dir = optarg; break;
 		case OPT_SPAM_MAX:
 			errno = 0;
 			cli->env.spam_max = strtod(optarg, &end);
@@ -207,6 +214,35 @@ cli_compile(struct sieve_cli *cli, const char *path, bool report)
 	return s;
 }
 
+/* save_one - DIR/MAILBOX.eml: header (or the message's own) + body */
+static int
+save_one(const char *dir, const char *mailbox, const struct str *header,
+    const struct str *msg)
+{
+	struct str *path = str_new(256, 0), *data = str_new(0, 0);
+	size_t hlen = header_block_size(str_c(msg), str_len(msg)), i;
+	int rc = 0;
+
+	str_printf(path, "%s/", dir);
+	for (i = 0; mailbox[i] != '\0'; i++)
+		str_append_c(path, mailbox[i] == '/' ? '_' : mailbox[i]);
+	str_append_cstr(path, ".eml");
+	if (header != NULL) {
+		str_append_str(data, header);
+		str_append(data, str_c(msg) + hlen, str_len(msg) - hlen);
+	} else
+		str_append_str(data, msg);
+	if (safe_file_replace(str_c(path), str_c(data), str_len(data),
+	    0644) < 0) {
+		postern_error("cannot write %s: %s", str_c(path),
+		    strerror(errno));
+		rc = -1;
+	}
+	str_free(&path);
+	str_free(&data);
+	return rc;
+}
+
 static int
 sieve_cmd_test(int argc, char **argv)
 {
@@ -259,6 +295,20 @@ sieve_cmd_test(int argc, char **argv)
 	fputs(str_c(out), stdout);
 	str_free(&out);
 	rc = res.failed ? POSTERN_EXIT_FAIL : POSTERN_EXIT_OK;
+	if (cli.save_dir != NULL) {
+		for (i = 0; i < res.count; i++) {
+			const struct sieve_action *a = &res.actions[i];
+
+			if ((a->type == SIEVE_ACT_KEEP ||
+			    a->type == SIEVE_ACT_FILEINTO) &&
+			    save_one(cli.save_dir, a->mailbox, a->edited_header,
+			    msg) < 0)
+				rc = POSTERN_EXIT_FAIL;
+		}
+		if (res.implicit_keep && save_one(cli.save_dir, "INBOX",
+		    res.edited_header, msg) < 0)
+			rc = POSTERN_EXIT_FAIL;
+	}
 	sieve_result_clear(&res);
 	sieve_script_free(&s);
 	str_free(&msg);

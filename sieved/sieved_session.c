@@ -142,7 +142,7 @@ capabilities(struct sess *ss)
 	    strlen(sieved_settings.implementation));
 	str_append_cstr(o, "\r\n\"SIEVE\" ");
 	sieved_append_string(o, sieve_extensions(), strlen(sieve_extensions()));
-	str_append_cstr(o, "\r\n");
+	str_append_cstr(o, "\r\n\"NOTIFY\" \"" SIEVE_NOTIFY_METHODS "\"\r\n");
 	if (ss->user == NULL) {
 		mechs = str_new(0, 0);
 		if (ss->sasl != NULL)

@@ -20,6 +20,10 @@ Case file format (one or more cases per file):
     --- message           (optional; default: tests/sieve/default.eml)
     --- include NAME      (a personal script for include)
     --- global NAME       (a global script for include)
+    --- stored            (also compare the messages stores would write:
+                           Postern's `--save`, Pigeonhole's `-e` into a
+                           maildir; header fields as name and decoded,
+                           unfolded value, in order, and the body)
     --- expect-diff       (reason, one line)
     --- postern           (Postern's normalised result for expect-diff cases)
 
@@ -29,10 +33,12 @@ Normalised actions (one per line, sorted):
     redirect ADDR [copy]
     reject TEXT | discard
     vacation seconds=N [subject=S] [from=F] handle=H body=B
+    notify importance=N [from=F] [subject=S] to=A,B [body=B]
     implicit-keep [flags=...]
     COMPILE-ERROR | RUNTIME-ERROR
 """
 
+import email.header
 import os
 import re
 import shutil
@@ -157,6 +163,14 @@ def parse_pigeonhole(rc, out):
             actions.append("reject " + clean_text(cur["arg"]))
         elif kind == "discard":
             actions.append("discard")
+        elif kind == "notify":
+            v = cur["vac"]
+            actions.append(join("notify", "importance=" + v.get("importance", "?"),
+                                "from=" + v["from"] if "from" in v else "",
+                                "subject=" + clean_text(v["subject"]) if "subject" in v else "",
+                                "to=" + ",".join(sorted(cur["rcpts"])),
+                                "body=" + clean_text("\n".join(cur["body"]).strip())
+                                if cur["has_body"] else ""))
         elif kind == "vacation":
             v = cur["vac"]
             actions.append(join("vacation", "seconds=" + v.get("seconds", "?"),
@@ -168,7 +182,7 @@ def parse_pigeonhole(rc, out):
 
     for line in lines:
         if in_msg:
-            if line == "END MESSAGE":
+            if line == "END MESSAGE" or (line == "--" and cur["kind"] == "notify"):
                 in_msg = False
             else:
                 cur["body"].append(line)
@@ -187,7 +201,8 @@ def parse_pigeonhole(rc, out):
             flush()
             t = m.group(1)
             cur = {"kind": None, "arg": "", "copy": False, "create": False,
-                   "flags": [], "vac": {}, "body": []}
+                   "flags": [], "vac": {}, "body": [], "rcpts": [],
+                   "has_body": False}
             if t.startswith("store message in folder: "):
                 cur["kind"] = "store"
                 cur["arg"] = t[len("store message in folder: "):]
@@ -203,6 +218,8 @@ def parse_pigeonhole(rc, out):
                 # Postern returns duplicate marks beside the actions
                 cur = None
                 continue
+            elif t.startswith("send notification with method"):
+                cur["kind"] = "notify"
             elif t.startswith("send vacation message"):
                 cur["kind"] = "vacation"
             else:
@@ -223,7 +240,11 @@ def parse_pigeonhole(rc, out):
         elif s.startswith("=> "):
             k, _, v = s[3:].partition(":")
             cur["vac"][k.strip()] = v.strip()
-        elif line == "START MESSAGE":
+            if cur["kind"] == "notify" and k.strip() == "body":
+                cur["has_body"] = True
+        elif s.startswith("+ To: ") or s.startswith("+ Cc: "):
+            cur["rcpts"].append(s[6:].strip())
+        elif line == "START MESSAGE" or (line == "--" and cur["kind"] == "notify"):
             in_msg = True
     flush()
     if failed:
@@ -267,10 +288,11 @@ def parse_postern(rc, out, err):
                 args.append(t)
             elif rest.startswith(":"):
                 k, _, rest = rest[1:].partition(" ")
-                if k in ("flags", "subject", "from", "handle", "addresses"):
+                if k in ("flags", "subject", "from", "handle", "addresses",
+                         "message", "options", "to", "body"):
                     t, rest = unquote(rest)
                     opts[k] = t
-                elif k == "seconds":
+                elif k in ("seconds", "importance"):
                     v, _, rest = rest.partition(" ")
                     opts[k] = v
                 else:
@@ -298,6 +320,14 @@ def parse_postern(rc, out, err):
                                 "from=" + opts["from"] if "from" in opts else "",
                                 "handle=" + opts["handle"],
                                 "body=" + clean_text(args[0].replace("\r\n", "\n").strip())))
+        elif word == "notify":
+            actions.append(join("notify", "importance=" + opts["importance"],
+                                "from=" + opts["from"] if "from" in opts else "",
+                                "subject=" + clean_text(opts["subject"])
+                                if "subject" in opts else "",
+                                "to=" + ",".join(sorted(opts["to"].split())),
+                                "body=" + clean_text(opts["body"].replace("\r\n", "\n").strip())
+                                if "body" in opts else ""))
         elif word == "implicit-keep":
             actions.append(join("implicit-keep", norm_flags(flags)))
         elif word == "error":
@@ -381,6 +411,73 @@ def run_postern(tmp, case, script, msg):
     return parse_postern(p.returncode, out, err), out + err
 
 
+def norm_stored(data):
+    """A stored message as [(name, decoded unfolded value)...] + body,
+    line ends and folding white space made uniform."""
+    data = data.replace(b"\r\n", b"\n")
+    head, _, body = data.partition(b"\n\n")
+    fields = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1] += b" " + line.strip()
+        else:
+            name, _, value = line.partition(b":")
+            fields.append([name, value.strip()])
+    out = []
+    for name, value in fields:
+        v = value.decode("utf-8", "surrogateescape")
+        try:
+            v = str(email.header.make_header(email.header.decode_header(v)))
+        except Exception:
+            pass
+        out.append((name.decode("ascii", "replace"), re.sub(r"\s+", " ", v)))
+    return out, body
+
+
+def stored_postern(tmp, case, script, msg):
+    env = envelope(case)
+    out = tmp / "postern-stored"
+    out.mkdir()
+    p = subprocess.run([str(POSTERN), "sieve", "test", str(script), str(msg),
+                        "--from", env["from"], "--to", env["to"],
+                        "--save", str(out)], capture_output=True, env=ENV,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    return {f.stem: norm_stored(f.read_bytes()) for f in out.iterdir()}
+
+
+def stored_pigeonhole(tmp, case, script, msg):
+    """sieve-test -e: the actions are carried out into a maildir."""
+    env = envelope(case)
+    md = tmp / "maildir"
+    md.mkdir()
+    os.chmod(md, 0o777)
+    conf = tmp / "dovecot-md.conf"
+    user = "nobody" if os.getuid() == 0 else str(os.getuid())
+    group = "nogroup" if os.getuid() == 0 else str(os.getgid())
+    conf.write_text(f"""\
+mail_uid = {user}
+mail_gid = {group}
+mail_location = maildir:{md}:LAYOUT=fs
+plugin {{
+  sieve_extensions = +editheader
+}}
+""")
+    os.chmod(conf, 0o644)
+    p = subprocess.run([SIEVE_TEST, "-e", "-c", str(conf), "-f", env["from"],
+                        "-r", env["to"], "-a", env["to"], str(script),
+                        str(msg)], capture_output=True, env=ENV,
+                       timeout=60, cwd=tmp)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = {}
+    for f in md.rglob("*"):
+        if f.is_file() and f.parent.name in ("new", "cur"):
+            box = f.parent.parent.relative_to(md).as_posix()
+            got["INBOX" if box == "." else box.replace("/", "_")] = \
+                norm_stored(f.read_bytes())
+    return got
+
+
 def differences_listed():
     text = (CASE_DIR / "DIFFERENCES.md").read_text()
     return set(re.findall(r"^## (\S+)", text, re.M))
@@ -431,3 +528,8 @@ def test_sieve_differential(case, have_pigeonhole, case_dir):
     assert mine == theirs, (f"\npostern:   {mine}\npigeonhole: {theirs}\n"
                             f"--- postern output\n{mine_raw}"
                             f"--- pigeonhole output\n{theirs_raw}")
+    if "stored" in case["sections"]:
+        mine = stored_postern(case_dir, case, script, msg)
+        theirs = stored_pigeonhole(case_dir, case, script, msg)
+        assert mine and mine == theirs, (f"\npostern:    {mine}\n"
+                                         f"pigeonhole: {theirs}")

@@ -42,6 +42,7 @@ sieve_limits_default(struct sieve_limits *l)
 	l->max_nesting = 32;
 	l->max_actions = 32;
 	l->max_redirects = 4;
+	l->max_notifications = 4;
 	l->max_include_depth = 10;
 	l->max_includes = 64;
 	l->max_regex_size = 1024;
@@ -238,7 +239,8 @@ static const char *const id_names[SV_ID_COUNT] = {
 	[SV_C_ADDFLAG] = "addflag", [SV_C_REMOVEFLAG] = "removeflag",
 	[SV_C_ADDHEADER] = "addheader", [SV_C_DELETEHEADER] = "deleteheader",
 	[SV_C_INCLUDE] = "include", [SV_C_RETURN] = "return",
-	[SV_C_GLOBAL] = "global", [SV_T_ADDRESS] = "address",
+	[SV_C_GLOBAL] = "global", [SV_C_NOTIFY] = "notify",
+	[SV_T_ADDRESS] = "address",
 	[SV_T_ALLOF] = "allof", [SV_T_ANYOF] = "anyof",
 	[SV_T_ENVELOPE] = "envelope", [SV_T_EXISTS] = "exists",
 	[SV_T_FALSE] = "false", [SV_T_HEADER] = "header", [SV_T_NOT] = "not",
@@ -248,6 +250,8 @@ static const char *const id_names[SV_ID_COUNT] = {
 	[SV_T_MAILBOXEXISTS] = "mailboxexists", [SV_T_SPAMTEST] = "spamtest",
 	[SV_T_VIRUSTEST] = "virustest", [SV_T_ENVIRONMENT] = "environment",
 	[SV_T_DUPLICATE] = "duplicate", [SV_T_IHAVE] = "ihave",
+	[SV_T_VALID_NOTIFY_METHOD] = "valid_notify_method",
+	[SV_T_NOTIFY_METHOD_CAPABILITY] = "notify_method_capability",
 };
 
 static void
@@ -474,8 +478,11 @@ needed_slots(unsigned id)
 	case SV_T_EXISTS: case SV_T_MAILBOXEXISTS: case SV_T_IHAVE:
 	case SV_C_REDIRECT: case SV_C_FILEINTO: case SV_C_REJECT:
 	case SV_C_EREJECT: case SV_C_VACATION: case SV_C_DELETEHEADER:
-	case SV_C_GLOBAL: case SV_C_INCLUDE:
+	case SV_C_GLOBAL: case SV_C_INCLUDE: case SV_C_NOTIFY:
+	case SV_T_VALID_NOTIFY_METHOD:
 		return 1u << SV_S_A;
+	case SV_T_NOTIFY_METHOD_CAPABILITY:
+		return 1u << SV_S_A | 1u << SV_S_B | 1u << SV_S_C;
 	case SV_T_BODY: case SV_T_HASFLAG: case SV_T_SPAMTEST:
 	case SV_T_VIRUSTEST: case SV_C_SETFLAG: case SV_C_ADDFLAG:
 	case SV_C_REMOVEFLAG:
@@ -691,6 +698,61 @@ flags_out(struct str *out, char **flags, size_t n)
 	str_free(&all);
 }
 
+/* notify_out - the notify line of sieve_result_format */
+static void
+notify_out(struct str *out, const struct sieve_action *a)
+{
+	struct sieve_mailto m;
+	struct str *all = str_new(64, 0);
+	const char *err;
+	size_t k;
+
+	str_append_cstr(out, "notify ");
+	quote(out, a->method, strlen(a->method));
+	str_printf(out, " :importance %u", a->importance);
+	if (a->from != NULL) {
+		str_append_cstr(out, " :from ");
+		quote(out, a->from, strlen(a->from));
+	}
+	if (a->text != NULL) {
+		str_append_cstr(out, " :message ");
+		quote(out, a->text, strlen(a->text));
+	}
+	if (a->options != NULL) {
+		for (k = 0; a->options[k] != NULL; k++) {
+			if (k > 0)
+				str_append_c(all, ' ');
+			str_append_cstr(all, a->options[k]);
+		}
+		str_append_cstr(out, " :options ");
+		quote(out, str_c(all), str_len(all));
+	}
+	/* the engine only keeps methods that parse */
+	if (sieve_mailto_parse(a->method, strlen(a->method), &m, &err) == 0) {
+		str_clear(all);
+		for (k = 0; k < m.nrcpts; k++) {
+			if (k > 0)
+				str_append_c(all, ' ');
+			str_append_cstr(all, m.rcpts[k]);
+		}
+		str_append_cstr(out, " :to ");
+		quote(out, str_c(all), str_len(all));
+		if (a->text != NULL || m.subject != NULL) {
+			str_append_cstr(out, " :subject ");
+			if (a->text != NULL)
+				quote(out, a->text, strlen(a->text));
+			else
+				quote(out, str_c(m.subject), str_len(m.subject));
+		}
+		if (m.body != NULL) {
+			str_append_cstr(out, " :body ");
+			quote(out, str_c(m.body), str_len(m.body));
+		}
+		sieve_mailto_clear(&m);
+	}
+	str_free(&all);
+}
+
 /* sieve_result_format - see sieve.h */
 void
 sieve_result_format(const struct sieve_result *res, struct str *out)
@@ -760,6 +822,9 @@ sieve_result_format(const struct sieve_result *res, struct str *out)
 			quote(out, a->handle, strlen(a->handle));
 			str_append_c(out, ' ');
 			quote(out, a->text, strlen(a->text));
+			break;
+		case SIEVE_ACT_NOTIFY:
+			notify_out(out, a);
 			break;
 		}
 		str_append_c(out, '\n');

@@ -69,6 +69,7 @@ struct sieve_limits {
 	unsigned max_nesting;		/* blocks and tests inside each other (32) */
 	unsigned max_actions;		/* actions in one result (32) */
 	unsigned max_redirects;		/* redirects per message (4) */
+	unsigned max_notifications;	/* enotify notify actions per message (4) */
 	unsigned max_include_depth;	/* include inside include (10) */
 	unsigned max_includes;		/* included scripts in total (64) */
 	size_t max_regex_size;		/* one :regex pattern (1024 octets) */
@@ -159,7 +160,7 @@ void sieve_script_dump(const struct sieve_script *script, struct str *out);
  * format, SIEVE_BINARY_VERSION). Cannot fail.
  */
 #define SIEVE_BINARY_MAGIC	"PSVBIN\r\n"
-#define SIEVE_BINARY_VERSION	1
+#define SIEVE_BINARY_VERSION	2
 void sieve_script_save(const struct sieve_script *script, struct str *out);
 
 /*
@@ -244,6 +245,7 @@ enum sieve_action_type {
 	SIEVE_ACT_EREJECT,	/* refuse at the protocol level if possible */
 	SIEVE_ACT_DISCARD,	/* cancels the implicit keep */
 	SIEVE_ACT_VACATION,	/* RFC 5230 auto-reply */
+	SIEVE_ACT_NOTIFY,	/* RFC 5435 notification (method: mailto) */
 };
 
 struct sieve_action {
@@ -268,6 +270,11 @@ struct sieve_action {
 	char **addresses;	/* :addresses, NULL-terminated, or NULL */
 	bool mime;		/* text is a MIME entity */
 	char *handle;		/* :handle, or the computed default */
+
+	/* NOTIFY (from: :from or NULL; text: :message or NULL) */
+	char *method;		/* the URI, checked by sieve_notify_method_ok */
+	unsigned importance;	/* 1 high, 2 normal (default), 3 low */
+	char **options;		/* :options, NULL-terminated, or NULL */
 };
 
 /* A duplicate mark to remember once the delivery succeeded. */
@@ -313,11 +320,54 @@ int sieve_run(const struct sieve_script *script, const struct sieve_env *env,
  *	reject "TEXT" | ereject "TEXT" | discard
  *	vacation :seconds N [:subject "S"] [:from "F"] [:addresses "A B"]
  *	    [:mime] :handle "H" "REASON"
+ *	notify "URI" :importance N [:from "F"] [:message "M"]
+ *	    [:options "O1 O2"] :to "R1 R2" [:subject "S"] [:body "B"]
+ *	    (:to, :subject, :body: what the mailto URI and :message give)
  *	implicit-keep [:flags "..."]
  *	error "WHY" (after a runtime error)
  * Strings are quoted with \" \\ \r \n \t and \xHH for other controls.
  */
 void sieve_result_format(const struct sieve_result *res, struct str *out);
+
+/* ------------------------------------------------------------ enotify */
+
+/*
+ * The notification methods (sieve_notify.c). Only mailto (RFC 5436)
+ * is supported; its URI (RFC 6068) parses into recipients (to and cc
+ * together, canonical, de-duplicated, at most SIEVE_MAILTO_MAX_RCPTS)
+ * and the "subject" and "body" fields (UTF-8); other fields (bcc too)
+ * are ignored.
+ */
+#define SIEVE_NOTIFY_METHODS	"mailto"	/* ManageSieve NOTIFY */
+#define SIEVE_MAILTO_MAX_RCPTS	8
+
+struct sieve_mailto {
+	char **rcpts;		/* NULL-terminated */
+	bool *cc;		/* cc[i]: rcpts[i] came only from "cc" */
+	size_t nrcpts;
+	struct str *subject;	/* NULL = none in the URI */
+	struct str *body;	/* NULL = none in the URI */
+};
+
+/*
+ * sieve_mailto_parse - parse the mailto URI uri/n into *m (cleared
+ * first). 0, or -1 with *error_r (static) and *m empty.
+ */
+int sieve_mailto_parse(const char *uri, size_t n, struct sieve_mailto *m,
+    const char **error_r);
+/* sieve_mailto_clear - free what *m holds; it may be reused */
+void sieve_mailto_clear(struct sieve_mailto *m);
+/*
+ * sieve_notify_method_ok - is uri/n a valid URI of a supported method?
+ * false with *error_r (static) saying why.
+ */
+bool sieve_notify_method_ok(const char *uri, size_t n, const char **error_r);
+/*
+ * sieve_notify_option_ok - is p/n a notify :options item of the form
+ * NAME=VALUE (NAME: ASCII letters, digits, "-" "." "_"; VALUE: no
+ * control characters), as RFC 5435 section 3.6 and Pigeonhole want?
+ */
+bool sieve_notify_option_ok(const char *p, size_t n);
 
 /* sieve_extensions - the space-separated capability list (SIEVE capability) */
 const char *sieve_extensions(void);

@@ -5,7 +5,8 @@
  *
  * The input is a script; if it compiles, it is saved and loaded back as
  * a binary and run on a fixed message. A second pass treats the input as
- * a compiled binary. Seeds: lib/sieve/fuzz-corpus/sieve_fuzz/ (scripts
+ * a compiled binary, and a third as a notify method (the mailto URI
+ * parser of enotify). Seeds: lib/sieve/fuzz-corpus/sieve_fuzz/ (scripts
  * taken from the differential corpus in tests/sieve).
  */
 #include <stddef.h>
@@ -75,6 +76,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sieve_script_load(p, size, "", 0, &lim, NULL, &s2, &error) == 0) {
 		fuzz_run(s2);
 		sieve_script_free(&s2);
+	}
+	{
+		struct sieve_mailto m;
+
+		if (sieve_mailto_parse(p, size, &m, &error) == 0)
+			sieve_mailto_clear(&m);
 	}
 	return 0;
 }

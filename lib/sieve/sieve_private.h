@@ -79,13 +79,14 @@ enum sv_id {
 	SV_C_KEEP, SV_C_DISCARD, SV_C_REDIRECT, SV_C_FILEINTO, SV_C_REJECT,
 	SV_C_EREJECT, SV_C_VACATION, SV_C_SET, SV_C_SETFLAG, SV_C_ADDFLAG,
 	SV_C_REMOVEFLAG, SV_C_ADDHEADER, SV_C_DELETEHEADER, SV_C_INCLUDE,
-	SV_C_RETURN, SV_C_GLOBAL,
+	SV_C_RETURN, SV_C_GLOBAL, SV_C_NOTIFY,
 	/* tests */
 	SV_T_ADDRESS, SV_T_ALLOF, SV_T_ANYOF, SV_T_ENVELOPE, SV_T_EXISTS,
 	SV_T_FALSE, SV_T_HEADER, SV_T_NOT, SV_T_SIZE, SV_T_TRUE, SV_T_BODY,
 	SV_T_STRING, SV_T_HASFLAG, SV_T_DATE, SV_T_CURRENTDATE,
 	SV_T_MAILBOXEXISTS, SV_T_SPAMTEST, SV_T_VIRUSTEST, SV_T_ENVIRONMENT,
-	SV_T_DUPLICATE, SV_T_IHAVE,
+	SV_T_DUPLICATE, SV_T_IHAVE, SV_T_VALID_NOTIFY_METHOD,
+	SV_T_NOTIFY_METHOD_CAPABILITY,
 	SV_ID_COUNT
 };
 
@@ -122,10 +123,12 @@ enum {
 	SV_S_B,		/* second positional: keys, value... */
 	SV_S_C,		/* third positional (date: keys) */
 	SV_S_FLAGS,	/* :flags, hasflag variables */
-	SV_S_SUBJECT,	/* vacation :subject; duplicate :handle; body :content */
-	SV_S_FROM,	/* vacation :from; date :zone; duplicate :header/:uniqueid */
-	SV_S_ADDRS,	/* vacation :addresses; deleteheader value patterns */
-	SV_S_HANDLE,	/* vacation :handle */
+	SV_S_SUBJECT,	/* vacation :subject; duplicate :handle; body :content;
+			   notify :message */
+	SV_S_FROM,	/* vacation/notify :from; date :zone; duplicate
+			   :header/:uniqueid */
+	SV_S_ADDRS,	/* vacation :addresses; notify :options */
+	SV_S_HANDLE,	/* vacation :handle; notify :importance */
 	SV_S_SPECIAL,	/* :specialuse */
 	SV_NSLOTS
 };
@@ -138,6 +141,7 @@ enum {
 #define SV_MOD_QUOTEWILDCARD	0x10
 #define SV_MOD_LENGTH		0x20
 #define SV_MOD_QUOTEREGEX	0x40
+#define SV_MOD_ENCODEURL	0x80	/* enotify (RFC 5435 section 7) */
 
 struct sv_node {
 	uint16_t id;		/* enum sv_id */
@@ -186,7 +190,8 @@ enum sv_ext {
 	SV_EXT_VACATION, SV_EXT_VACATION_SECONDS, SV_EXT_DATE, SV_EXT_INDEX,
 	SV_EXT_INCLUDE, SV_EXT_MAILBOX, SV_EXT_SPAMTEST, SV_EXT_SPAMTESTPLUS,
 	SV_EXT_VIRUSTEST, SV_EXT_ENVIRONMENT, SV_EXT_DUPLICATE,
-	SV_EXT_EDITHEADER, SV_EXT_REGEX, SV_EXT_IHAVE, SV_EXT_COUNT
+	SV_EXT_EDITHEADER, SV_EXT_REGEX, SV_EXT_IHAVE, SV_EXT_ENOTIFY,
+	SV_EXT_COUNT
 };
 extern const char *const sv_ext_names[SV_EXT_COUNT];
 int sv_ext_lookup(const char *name, size_t len);

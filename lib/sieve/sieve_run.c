@@ -44,6 +44,7 @@
 #include "sieve/sieve_private.h"
 
 #define SV_MAX_HEADERS	10000
+#define SV_MAX_ADDED_VALUE	2048	/* addheader (Pigeonhole's default) */
 #define SV_FLAGS_VAR	"\001flags"	/* imap4flags internal variable */
 
 struct rhdr {
@@ -83,6 +84,7 @@ struct sv_run {
 	struct rhdr *h;
 	size_t nh, hcap;
 	bool edited;
+	bool hdr_truncated;	/* more than SV_MAX_HEADERS fields */
 	const char *body;
 	size_t body_len;
 	struct mime_message *mime;
@@ -159,8 +161,11 @@ hdr_index(struct sv_run *r)
 	while (header_iter_next(&it, &f)) {
 		if (f.no_colon)
 			continue;
-		if (r->nh >= SV_MAX_HEADERS)
+		if (r->nh >= SV_MAX_HEADERS) {
+			/* tests see the first ones; edits would lose the rest */
+			r->hdr_truncated = true;
 			break;
+		}
 		if (r->nh == r->hcap) {
 			r->hcap = r->hcap == 0 ? 32 : r->hcap * 2;
 			r->h = xreallocarray(r->h, r->hcap, sizeof(*r->h));
@@ -846,6 +851,53 @@ test_string(struct sv_run *r, const struct sv_node *nd)
 	str_free(&v);
 	ok = m_finish(&m);
 	mstate_free(&m);
+	return ok;
+}
+
+/* ------------------------------------------------------------ enotify */
+
+/* test_valid_notify_method - RFC 5435 section 5: every URI valid */
+static bool
+test_valid_notify_method(struct sv_run *r, const struct sv_node *nd)
+{
+	struct str *v = str_new(64, 0);
+	const char *why;
+	uint32_t i;
+	bool ok = true;
+
+	for (i = 0; i < nd->s[SV_S_A]->n && ok; i++) {
+		expand(r, &nd->s[SV_S_A]->v[i], v);
+		ok = sieve_notify_method_ok(str_c(v), str_len(v), &why);
+	}
+	str_free(&v);
+	return ok;
+}
+
+/*
+ * test_notify_method_capability - RFC 5435 section 6. mailto (RFC 5436
+ * section 2.2) knows one capability, "online", and its answer is
+ * "maybe": mail cannot tell whether the recipient is reading it now.
+ * An invalid URI or unknown capability makes the test false.
+ */
+static bool
+test_notify_method_capability(struct sv_run *r, const struct sv_node *nd)
+{
+	struct str *uri = str_new(64, 0), *cap = str_new(16, 0);
+	struct mstate m;
+	const char *why;
+	bool ok = false;
+
+	expand(r, &nd->s[SV_S_A]->v[0], uri);
+	expand(r, &nd->s[SV_S_C]->v[0], cap);
+	if (sieve_notify_method_ok(str_c(uri), str_len(uri), &why) &&
+	    strcasecmp(str_c(cap), "online") == 0) {
+		mstate_init(&m, r, nd, nd->s[SV_S_B]);
+		m_value(&m, "maybe", 5);
+		ok = m_finish(&m);
+		mstate_free(&m);
+	}
+	str_free(&uri);
+	str_free(&cap);
 	return ok;
 }
 
@@ -1739,6 +1791,10 @@ eval_test(struct sv_run *r, const struct sv_node *nd)
 		return test_environment(r, nd);
 	case SV_T_DUPLICATE:
 		return test_duplicate(r, nd);
+	case SV_T_VALID_NOTIFY_METHOD:
+		return test_valid_notify_method(r, nd);
+	case SV_T_NOTIFY_METHOD_CAPABILITY:
+		return test_notify_method_capability(r, nd);
 	case SV_T_IHAVE: {
 		for (i = 0; i < nd->s[SV_S_A]->n; i++)
 			if (sv_ext_lookup(nd->s[SV_S_A]->v[i].p,
@@ -2032,6 +2088,108 @@ cmd_vacation(struct sv_run *r, const struct sv_node *nd)
 	str_free(&handle);
 }
 
+/*
+ * from_ok - is p/n one address ("a@b" or "Name <a@b>"), as the
+ * validator's check for a constant :from? (No line breaks can hide in
+ * it: the notification's From: is built from it.)
+ */
+static bool
+from_ok(const char *p, size_t n)
+{
+	struct address *ad = address_new();
+	struct address_list *l;
+	const char *error;
+	bool ok;
+
+	ok = address_parse_mailbox(p, n, ADDRESS_SMTPUTF8, ad) == ADDRESS_OK &&
+	    str_len(ad->domain) > 0;
+	address_free(&ad);
+	if (ok || memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL)
+		return ok;
+	l = address_list_new();
+	ok = address_list_parse(p, n, ADDRESS_LIST_UTF8, 2, l, &error) == 0 &&
+	    l->count == 1 && str_len(l->items[0].addr->domain) > 0;
+	address_list_free(&l);
+	return ok;
+}
+
+/*
+ * cmd_notify - RFC 5435 section 3. A notify to a method URI already in
+ * the result is the same notification and is dropped (section 3.9:
+ * duplicates SHOULD NOT be sent). The count is bounded by
+ * max_notifications, like redirects.
+ */
+static void
+cmd_notify(struct sv_run *r, const struct sv_node *nd)
+{
+	struct str *v = str_new(128, 0);
+	struct sieve_action *a;
+	const char *why;
+	unsigned importance = 2;
+	size_t i, n = 0;
+
+	expand(r, &nd->s[SV_S_A]->v[0], v);
+	if (!sieve_notify_method_ok(str_c(v), str_len(v), &why)) {
+		run_fail(r, nd->line, "notify: invalid method: %s", why);
+		goto out;
+	}
+	for (i = 0; i < r->res->count; i++) {
+		a = &r->res->actions[i];
+		if (a->type != SIEVE_ACT_NOTIFY)
+			continue;
+		if (strcmp(a->method, str_c(v)) == 0)
+			goto out;
+		n++;
+	}
+	if (n >= r->lim->max_notifications) {
+		run_fail(r, nd->line, "too many notifications (see "
+		    "sieve_max_notifications)");
+		goto out;
+	}
+	if (nd->s[SV_S_HANDLE] != NULL) {
+		struct str *imp = str_new(8, 0);
+
+		expand(r, &nd->s[SV_S_HANDLE]->v[0], imp);
+		if (str_len(imp) != 1 || str_c(imp)[0] < '1' ||
+		    str_c(imp)[0] > '3')
+			run_fail(r, nd->line, "notify: invalid :importance");
+		else
+			importance = (unsigned)(str_c(imp)[0] - '0');
+		str_free(&imp);
+		if (r->failed)
+			goto out;
+	}
+	a = act_new(r, nd, SIEVE_ACT_NOTIFY);
+	if (a == NULL)
+		goto out;
+	a->method = xstrdup(str_c(v));
+	a->importance = importance;
+	if (nd->s[SV_S_FROM] != NULL) {
+		expand(r, &nd->s[SV_S_FROM]->v[0], v);
+		if (!from_ok(str_c(v), str_len(v))) {
+			run_fail(r, nd->line, "notify: invalid :from address");
+			goto out;
+		}
+		a->from = xstrdup(str_c(v));
+	}
+	if (nd->s[SV_S_SUBJECT] != NULL) {
+		expand(r, &nd->s[SV_S_SUBJECT]->v[0], v);
+		a->text = xstrdup(str_c(v));
+	}
+	if (nd->s[SV_S_ADDRS] != NULL) {
+		a->options = xcalloc(nd->s[SV_S_ADDRS]->n + 1,
+		    sizeof(*a->options));
+		for (i = 0, n = 0; i < nd->s[SV_S_ADDRS]->n; i++) {
+			expand(r, &nd->s[SV_S_ADDRS]->v[i], v);
+			/* a computed option that is not NAME=VALUE: dropped */
+			if (sieve_notify_option_ok(str_c(v), str_len(v)))
+				a->options[n++] = xstrdup(str_c(v));
+		}
+	}
+out:
+	str_free(&v);
+}
+
 static void
 cmd_set(struct sv_run *r, const struct sv_node *nd)
 {
@@ -2070,6 +2228,23 @@ cmd_set(struct sv_run *r, const struct sv_node *nd)
 		str_set(v, str_c(q), str_len(q));
 		str_free(&q);
 	}
+	if (nd->mods & SV_MOD_ENCODEURL) {
+		/* RFC 5435 7: percent-encode all but RFC 3986 unreserved */
+		struct str *q = str_new(str_len(v) * 3 + 1, 0);
+
+		for (i = 0; i < str_len(v); i++) {
+			unsigned char c = (unsigned char)str_c(v)[i];
+
+			if (isalnum(c) && c < 0x80)
+				str_append_c(q, (char)c);
+			else if (c != '\0' && strchr("-._~", c) != NULL)
+				str_append_c(q, (char)c);
+			else
+				str_printf(q, "%%%02X", c);
+		}
+		str_set(v, str_c(q), str_len(q));
+		str_free(&q);
+	}
 	if (nd->mods & SV_MOD_LENGTH) {
 		size_t chars = 0;
 
@@ -2083,6 +2258,13 @@ cmd_set(struct sv_run *r, const struct sv_node *nd)
 	str_free(&v);
 }
 
+/*
+ * protected_header - fields no script may delete (RFC 5293 section 9;
+ * Pigeonhole's fixed list): the trace (Received) and the loop guard of
+ * automatic replies (Auto-Submitted). Adding them is allowed, as in
+ * Pigeonhole: a script can only make its own message look more
+ * travelled or more automatic, which stops no loop detection.
+ */
 static bool
 protected_header(const char *name)
 {
@@ -2090,10 +2272,71 @@ protected_header(const char *name)
 	    strcasecmp(name, "auto-submitted") == 0;
 }
 
+/* protected_warn - say that an edit of a protected field was ignored */
+static void
+protected_warn(struct sv_run *r, const struct sv_node *nd, const char *cmd,
+    const struct str *name)
+{
+	struct sv_diag d;
+
+	d.errs = &r->res->warnings;
+	d.script = r->frame->u->name;
+	d.nerrors = 0;
+	sv_diag(&d, true, nd->line, nd->col, "%s: the %.*s header field is "
+	    "protected: not changed", cmd, (int)MIN(str_len(name), 64),
+	    str_c(name));
+}
+
+/*
+ * fold_value - the raw value (what follows the colon) of a new field
+ * called NAME (nlen octets) with the text v/n: " " + the text, folded
+ * with CRLF before white space so that lines stay within 78 characters
+ * where the words allow it (RFC 5322 2.1.1), and a line break in the
+ * text kept as a fold (RFC 5293 section 4 lets the value span lines).
+ */
+static void
+fold_value(size_t nlen, const char *v, size_t n, struct str *out)
+{
+	size_t i = 0, s, line = nlen + 2;
+	bool content = false;
+
+	str_append_c(out, ' ');
+	while (i < n) {
+		if (v[i] == '\r' || v[i] == '\n') {
+			while (i < n && (v[i] == '\r' || v[i] == '\n'))
+				i++;
+			if (i == n || !content)
+				continue;
+			str_append(out, "\r\n", 2);
+			line = 0;
+			if (v[i] != ' ' && v[i] != '\t') {
+				str_append_c(out, '\t');
+				line = 1;
+			}
+			continue;
+		}
+		s = i;
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		while (i < n && v[i] != ' ' && v[i] != '\t' && v[i] != '\r' &&
+		    v[i] != '\n')
+			i++;
+		if (content && line + (i - s) > 78 && (v[s] == ' ' ||
+		    v[s] == '\t')) {
+			str_append(out, "\r\n", 2);
+			line = 0;
+		}
+		str_append(out, v + s, i - s);
+		line += i - s;
+		content = true;
+	}
+}
+
 static void
 cmd_addheader(struct sv_run *r, const struct sv_node *nd)
 {
 	struct str *name = str_new(64, 0), *val = str_new(128, 0);
+	struct str *enc = NULL, *st;
 	struct rhdr *h;
 	size_t i;
 
@@ -2107,9 +2350,25 @@ cmd_addheader(struct sv_run *r, const struct sv_node *nd)
 		run_fail(r, nd->line, "addheader: invalid field name");
 		goto out;
 	}
-	if (protected_header(str_c(name)))
-		goto out;	/* silently ignored, as Pigeonhole does */
-	if (r->nh >= SV_MAX_HEADERS) {
+	/* RFC 5293 4: UTF-8 text; no controls but HTAB and line breaks */
+	for (i = 0; i < str_len(val); i++) {
+		unsigned char c = (unsigned char)str_c(val)[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
+		    c == 0x7f)
+			break;
+	}
+	if (i < str_len(val) ||
+	    !rfc2047_utf8_valid(str_c(val), str_len(val))) {
+		run_fail(r, nd->line, "addheader: invalid field value");
+		goto out;
+	}
+	if (str_len(val) > SV_MAX_ADDED_VALUE) {
+		run_fail(r, nd->line, "addheader: the value is longer than "
+		    "%u octets", SV_MAX_ADDED_VALUE);
+		goto out;
+	}
+	if (r->nh >= SV_MAX_HEADERS || r->hdr_truncated) {
 		run_fail(r, nd->line, "addheader: too many header fields");
 		goto out;
 	}
@@ -2126,28 +2385,31 @@ cmd_addheader(struct sv_run *r, const struct sv_node *nd)
 	r->nh++;
 	h = &r->h[i];
 	memset(h, 0, sizeof(*h));
-	{
-		/* storage: "name\0 value" (raw values start after the colon) */
-		struct str *st = str_new(str_len(name) + str_len(val) + 3, 0);
-		size_t k;
-
-		str_append_str(st, name);
-		str_append_c(st, '\0');
-		str_append_c(st, ' ');
-		/* no bare line ends in a header: fold them away */
-		for (k = 0; k < str_len(val); k++) {
-			char c = str_c(val)[k];
-
-			str_append_c(st, c == '\r' || c == '\n' ? ' ' : c);
-		}
-		h->owned = str_steal(&st);
-		h->name = h->owned;
-		h->nlen = str_len(name);
-		h->raw = h->owned + h->nlen + 1;
-		h->rlen = str_len(val) + 1;
+	/* 8-bit text goes out as encoded-words (RFC 5293 section 4) */
+	for (i = 0; i < str_len(val); i++)
+		if ((unsigned char)str_c(val)[i] >= 0x80)
+			break;
+	if (i < str_len(val)) {
+		enc = str_new(str_len(val) * 2 + 16, 0);
+		for (i = 0; i < str_len(val); i++)
+			if (str_c(val)[i] == '\r' || str_c(val)[i] == '\n')
+				str_data(val)[i] = ' ';
+		rfc2047_encode(str_c(val), str_len(val), enc);
 	}
+	/* storage: "name\0 value" (raw values start after the colon) */
+	st = str_new(str_len(name) + str_len(val) + 16, 0);
+	str_append_str(st, name);
+	str_append_c(st, '\0');
+	fold_value(str_len(name), str_c(enc != NULL ? enc : val),
+	    str_len(enc != NULL ? enc : val), st);
+	h->nlen = str_len(name);
+	h->rlen = str_len(st) - h->nlen - 1;
+	h->owned = str_steal(&st);
+	h->name = h->owned;
+	h->raw = h->owned + h->nlen + 1;
 	r->edited = true;
 out:
+	str_free(&enc);
 	str_free(&name);
 	str_free(&val);
 }
@@ -2160,6 +2422,13 @@ cmd_deleteheader(struct sv_run *r, const struct sv_node *nd)
 
 	expand(r, &nd->s[SV_S_A]->v[0], name);
 	if (protected_header(str_c(name))) {
+		protected_warn(r, nd, "deleteheader", name);
+		str_free(&name);
+		return;
+	}
+	if (r->hdr_truncated) {
+		run_fail(r, nd->line, "deleteheader: the message has too many "
+		    "header fields to edit");
 		str_free(&name);
 		return;
 	}
@@ -2287,6 +2556,9 @@ exec_cmd(struct sv_run *r, const struct sv_node *nd)
 	case SV_C_INCLUDE:
 		cmd_include(r, nd);
 		return;
+	case SV_C_NOTIFY:
+		cmd_notify(r, nd);
+		return;
 	case SV_C_GLOBAL: {
 		uint32_t i;
 		struct rframe *f = r->frame;
@@ -2360,6 +2632,10 @@ sieve_result_clear(struct sieve_result *res)
 			free(a->addresses[k]);
 		free(a->addresses);
 		free(a->handle);
+		free(a->method);
+		for (k = 0; a->options != NULL && a->options[k] != NULL; k++)
+			free(a->options[k]);
+		free(a->options);
 	}
 	free(res->actions);
 	for (k = 0; k < res->keep_flag_count; k++)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "rfc2047.h"
 #include "str.h"
 #include "test.h"
 
@@ -53,6 +54,153 @@ run_script(const char *script, struct str *out)
 	sieve_result_clear(&res);
 	sieve_script_free(&s);
 	return rc;
+}
+
+/* run_edit - run script; the final edited header (or "") into out */
+static int
+run_edit(const char *script, struct str *out)
+{
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s;
+	struct sieve_env env;
+	struct sieve_result res;
+	int rc;
+
+	str_clear(out);
+	s = sieve_compile("t", script, strlen(script), NULL, NULL, &errs);
+	sieve_errors_clear(&errs);
+	if (s == NULL)
+		return -2;
+	memset(&env, 0, sizeof(env));
+	env.msg = msg_text;
+	env.msg_size = sizeof(msg_text) - 1;
+	memset(&res, 0, sizeof(res));
+	rc = sieve_run(s, &env, NULL, &res);
+	if (res.edited_header != NULL)
+		str_append_str(out, res.edited_header);
+	sieve_result_clear(&res);
+	sieve_script_free(&s);
+	return rc;
+}
+
+static void
+test_editheader(void)
+{
+	struct str *out = str_new(256, 0);
+
+	test_begin("sieve: addheader folds long values, encodes 8-bit ones");
+	TEST_ASSERT(run_edit("require \"editheader\"; addheader :last "
+	    "\"X-L\" \"aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee "
+	    "fffffffff ggggggggg hhhhhhhhh\"; addheader \"X-U\" \"\xc3\xa9t\xc3\xa9\";"
+	    "addheader \"X-N\" \"two\nlines\";", out) == 0);
+	TEST_ASSERT_STR(str_c(out),
+	    "X-N: two\r\n\tlines\r\n"
+	    "X-U: =?utf-8?B?w6l0w6k=?=\r\n"
+	    "From: \"Alice\" <alice+news@example.org>\r\n"
+	    "To: bob@example.net\r\n"
+	    "Subject: Hello [acme] world\r\n"
+	    "Date: Tue, 10 Dec 2019 12:34:56 +0100\r\n"
+	    "X-Priority: 3\r\n"
+	    "X-L: aaaaaaaaa bbbbbbbbb ccccccccc ddddddddd eeeeeeeee fffffffff "
+	    "ggggggggg\r\n hhhhhhhhh\r\n\r\n");
+	test_end();
+
+	test_begin("sieve: addheader/deleteheader errors and protection");
+	TEST_ASSERT(run_edit("require [\"editheader\",\"variables\"]; "
+	    "set \"n\" \"Bad Name\"; addheader \"${n}\" \"v\";", out) == -1);
+	TEST_ASSERT(run_edit("require [\"editheader\",\"encoded-character\"]; "
+	    "addheader \"X-A\" \"a${hex:01}b\";", out) == -1);
+	TEST_ASSERT(run_edit("require \"editheader\"; deleteheader "
+	    "\"received\"; deleteheader \"Auto-Submitted\";", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "");
+	test_end();
+	str_free(&out);
+}
+
+static void
+test_enotify(void)
+{
+	struct sieve_mailto m;
+	struct str *out = str_new(256, 0);
+	const char *err, *uri;
+	static const char *const bad[] = {
+		"mailto:", "mailto:a b@example.org", "mailto:a@example.org?"
+		"subject=%Z1", "mailto:x", "http://a@example.org",
+		"mailto:a@example.org?subject=%FF", "mailto:a@example.org?=x",
+		"mailto:a@example.org?subject", "mailto:a@example.org%",
+		"mailto:1@a.org,2@a.org,3@a.org,4@a.org,5@a.org,6@a.org,"
+		"7@a.org,8@a.org,9@a.org",
+	};
+	size_t i;
+
+	test_begin("sieve: mailto URIs parse into recipients and fields");
+	uri = "mailto:a@example.org,B@Example.ORG?cc=c@example.org&"
+	    "bcc=d@example.org&subject=S%20T&body=x&to=a@example.org&X-Other=y";
+	TEST_ASSERT(sieve_mailto_parse(uri, strlen(uri), &m, &err) == 0);
+	TEST_ASSERT(m.nrcpts == 3);
+	TEST_ASSERT_STR(m.rcpts[0], "a@example.org");
+	TEST_ASSERT_STR(m.rcpts[1], "B@example.org");
+	TEST_ASSERT_STR(m.rcpts[2], "c@example.org");
+	TEST_ASSERT(!m.cc[0] && !m.cc[1] && m.cc[2]);
+	TEST_ASSERT_STR(str_c(m.subject), "S T");
+	TEST_ASSERT_STR(str_c(m.body), "x");
+	sieve_mailto_clear(&m);
+	for (i = 0; i < N_ELEMENTS(bad); i++) {
+		TEST_ASSERT(sieve_mailto_parse(bad[i], strlen(bad[i]), &m,
+		    &err) == -1);
+		TEST_ASSERT(m.nrcpts == 0 && m.rcpts == NULL);
+		TEST_ASSERT(!sieve_notify_method_ok(bad[i], strlen(bad[i]),
+		    &err));
+	}
+	TEST_ASSERT(sieve_notify_option_ok("a=b", 3));
+	TEST_ASSERT(!sieve_notify_option_ok("ab", 2));
+	TEST_ASSERT(!sieve_notify_option_ok("=b", 2));
+	TEST_ASSERT(!sieve_notify_option_ok("a=\n", 3));
+	test_end();
+
+	test_begin("sieve: notify, its tests and :encodeurl");
+	TEST_ASSERT(run_script("require [\"enotify\",\"variables\"]; "
+	    "set :encodeurl \"s\" \"a b&\xc3\xa9\"; "
+	    "if valid_notify_method \"mailto:x@example.org\" { "
+	    "if notify_method_capability \"mailto:x@example.org\" \"online\" "
+	    "\"maybe\" { notify :importance \"3\" \"mailto:x@example.org?"
+	    "subject=${s}\"; } }", out) == 0);
+	TEST_ASSERT_STR(str_c(out), "notify \"mailto:x@example.org?subject="
+	    "a%20b%26%C3%A9\" :importance 3 :to \"x@example.org\" :subject "
+	    "\"a b&\xc3\xa9\"\nimplicit-keep\n");
+	TEST_ASSERT(run_script("require [\"enotify\",\"variables\"]; "
+	    "set \"m\" \"mailto:\"; notify \"${m}\";", out) == -1);
+	/* no header can be smuggled in through a computed :from */
+	TEST_ASSERT(run_script("require [\"enotify\",\"variables\","
+	    "\"encoded-character\"]; set \"f\" \"a@b.org${hex:0d 0a}Bcc: "
+	    "x@y.org\"; notify :from \"${f}\" \"mailto:c@d.org\";", out) == -1);
+	TEST_ASSERT(strstr(str_c(out), "invalid :from") != NULL);
+	TEST_ASSERT(run_script("require \"enotify\"; notify \"mailto:a@b.org\"; "
+	    "notify \"mailto:c@b.org\"; notify \"mailto:d@b.org\"; "
+	    "notify \"mailto:e@b.org\"; notify \"mailto:f@b.org\";", out) == -1);
+	TEST_ASSERT(strstr(str_c(out), "too many notifications") != NULL);
+	test_end();
+
+	test_begin("rfc2047: encode splits words at characters");
+	str_clear(out);
+	rfc2047_encode("plain text", 10, out);
+	TEST_ASSERT_STR(str_c(out), "plain text");
+	str_clear(out);
+	for (i = 0; i < 40; i++)
+		str_append_cstr(out, "\xc3\xa9");
+	{
+		struct str *enc = str_new(256, 0), *dec = str_new(256, 0);
+
+		rfc2047_encode(str_c(out), str_len(out), enc);
+		TEST_ASSERT(strncmp(str_c(enc), "=?utf-8?B?", 10) == 0);
+		TEST_ASSERT(strchr(str_c(enc), ' ') != NULL);
+		(void)rfc2047_decode(str_c(enc), str_len(enc), dec);
+		TEST_ASSERT_STR(str_c(dec), str_c(out));
+		str_free(&enc);
+		str_free(&dec);
+	}
+	test_end();
+	str_free(&out);
 }
 
 static void
@@ -371,6 +519,8 @@ int
 main(void)
 {
 	test_basic();
+	test_editheader();
+	test_enotify();
 	test_errors();
 	test_hostile();
 	test_binary();

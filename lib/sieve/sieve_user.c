@@ -660,6 +660,8 @@ sieve_user_limits(const struct config *cf, struct sieve_limits *l)
 	l->max_script_size = (size_t)config_size(cf, "sieve_max_script_size");
 	l->max_actions = (unsigned)config_int(cf, "sieve_max_actions");
 	l->max_redirects = (unsigned)config_int(cf, "sieve_max_redirects");
+	l->max_notifications =
+	    (unsigned)config_int(cf, "sieve_max_notifications");
 	l->max_include_depth =
 	    (unsigned)config_int(cf, "sieve_include_max_nesting_depth");
 	l->max_includes = (unsigned)config_int(cf, "sieve_include_max_includes");

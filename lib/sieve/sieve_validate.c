@@ -59,6 +59,7 @@ const char *const sv_ext_names[SV_EXT_COUNT] = {
 	[SV_EXT_EDITHEADER] = "editheader",
 	[SV_EXT_REGEX] = "regex",
 	[SV_EXT_IHAVE] = "ihave",
+	[SV_EXT_ENOTIFY] = "enotify",
 };
 
 /* sv_ext_lookup - extension index for a capability name, or -1 */
@@ -89,7 +90,7 @@ sieve_extensions(void)
 	    "relational comparator-i;ascii-numeric subaddress copy body "
 	    "imap4flags vacation vacation-seconds date index include mailbox "
 	    "spamtest spamtestplus virustest environment duplicate editheader "
-	    "regex ihave";
+	    "regex ihave enotify";
 }
 
 struct vctx {
@@ -659,6 +660,7 @@ static const struct cmdinfo cmdinfo[] = {
 	{ "include", SV_C_INCLUDE, SV_EXT_INCLUDE, false },
 	{ "return", SV_C_RETURN, SV_EXT_INCLUDE, false },
 	{ "global", SV_C_GLOBAL, SV_EXT_INCLUDE, false },
+	{ "notify", SV_C_NOTIFY, SV_EXT_ENOTIFY, false },
 	{ "address", SV_T_ADDRESS, -1, true },
 	{ "allof", SV_T_ALLOF, -1, true },
 	{ "anyof", SV_T_ANYOF, -1, true },
@@ -680,6 +682,9 @@ static const struct cmdinfo cmdinfo[] = {
 	{ "environment", SV_T_ENVIRONMENT, SV_EXT_ENVIRONMENT, true },
 	{ "duplicate", SV_T_DUPLICATE, SV_EXT_DUPLICATE, true },
 	{ "ihave", SV_T_IHAVE, SV_EXT_IHAVE, true },
+	{ "valid_notify_method", SV_T_VALID_NOTIFY_METHOD, SV_EXT_ENOTIFY, true },
+	{ "notify_method_capability", SV_T_NOTIFY_METHOD_CAPABILITY,
+	    SV_EXT_ENOTIFY, true },
 };
 
 static const struct cmdinfo *
@@ -761,7 +766,7 @@ validate_tests_args(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 			rc = common_tag(v, nd, ta, &i, true, true, false, true);
 			break;
 		case SV_T_STRING: case SV_T_HASFLAG: case SV_T_ENVIRONMENT:
-		case SV_T_VIRUSTEST:
+		case SV_T_VIRUSTEST: case SV_T_NOTIFY_METHOD_CAPABILITY:
 			rc = common_tag(v, nd, ta, &i, true, true, false, false);
 			break;
 		case SV_T_SPAMTEST:
@@ -1062,10 +1067,21 @@ validate_test(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		if (!want_pos(v, &ta, "", 0))
 			return -1;
 		break;
-	case SV_T_IHAVE:
+	case SV_T_IHAVE: case SV_T_VALID_NOTIFY_METHOD:
 		if (!want_pos(v, &ta, "l", 0))
 			return -1;
 		nd->s[SV_S_A] = arg_list(v, ta.pos[0]);
+		break;
+	case SV_T_NOTIFY_METHOD_CAPABILITY:
+		if (!want_pos(v, &ta, "ssl", 0))
+			return -1;
+		nd->s[SV_S_A] = arg_list(v, ta.pos[0]);
+		nd->s[SV_S_C] = arg_list(v, ta.pos[1]);
+		nd->s[SV_S_B] = arg_list(v, ta.pos[2]);
+		if (!check_match(v, nd, c) ||
+		    !check_keys(v, nd, nd->s[SV_S_B], ta.pos[2]->line,
+		    ta.pos[2]->col))
+			return -1;
 		break;
 	}
 	if ((ta.has_part || nd->part != SV_PART_ALL) && nd->id != SV_T_ADDRESS &&
@@ -1256,6 +1272,11 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 				nd->mods |= SV_MOD_QUOTEREGEX;
 				ok = true;
 			}
+			if (!ok && strcasecmp(t, "encodeurl") == 0 &&
+			    HAS(v, SV_EXT_ENOTIFY)) {
+				nd->mods |= SV_MOD_ENCODEURL;
+				ok = true;
+			}
 			break;
 		}
 		case SV_C_ADDHEADER:
@@ -1294,6 +1315,35 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 			if (rc < 0)
 				return -1;
 			ok = rc > 0;
+			break;
+		}
+		case SV_C_NOTIFY: {
+			static const struct { const char *n; int slot; char type; }
+			    ntags[] = {
+				{ "from", SV_S_FROM, 's' },
+				{ "importance", SV_S_HANDLE, 's' },
+				{ "options", SV_S_ADDRS, 'l' },
+				{ "message", SV_S_SUBJECT, 's' },
+			};
+			size_t k;
+
+			for (k = 0; k < N_ELEMENTS(ntags); k++) {
+				struct sv_arg *b;
+
+				if (strcasecmp(t, ntags[k].n) != 0)
+					continue;
+				b = need(v, c, &i, ntags[k].type == 's' ?
+				    SV_ARG_STR : SV_ARG_LIST, t);
+				if (b == NULL)
+					return -1;
+				if (nd->s[ntags[k].slot] != NULL) {
+					verr(v, a->line, a->col, "notify: "
+					    ":%s given twice", ntags[k].n);
+					return -1;
+				}
+				nd->s[ntags[k].slot] = arg_list(v, b);
+				ok = true;
+			}
 			break;
 		}
 		case SV_C_INCLUDE:
@@ -1475,6 +1525,47 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		    ta.pos[1]->col, "the header value"))
 			return -1;
 		return 0;
+	case SV_C_NOTIFY: {
+		const struct sv_str *s;
+		const char *why;
+
+		if (!want_pos(v, &ta, "s", 0))
+			return -1;
+		nd->s[SV_S_A] = arg_list(v, ta.pos[0]);
+		finish_node(v, nd);
+		s = &nd->s[SV_S_A]->v[0];
+		if (!s->var && !sieve_notify_method_ok(s->p, s->len, &why)) {
+			verr(v, ta.pos[0]->line, ta.pos[0]->col, "notify: "
+			    "invalid method '%.*s': %s", (int)MIN(s->len, 128),
+			    s->p, why);
+			return -1;
+		}
+		s = nd->s[SV_S_HANDLE] != NULL ? &nd->s[SV_S_HANDLE]->v[0] : NULL;
+		if (s != NULL && !s->var && (s->len != 1 || s->p[0] < '1' ||
+		    s->p[0] > '3')) {
+			verr(v, c->line, c->col, "notify: the :importance "
+			    "must be \"1\", \"2\" or \"3\"");
+			return -1;
+		}
+		s = nd->s[SV_S_FROM] != NULL ? &nd->s[SV_S_FROM]->v[0] : NULL;
+		if (s != NULL && !check_redirect(v, s, c->line, c->col))
+			return -1;
+		if (nd->s[SV_S_SUBJECT] != NULL &&
+		    !valid_utf8_list(v, nd->s[SV_S_SUBJECT], c->line, c->col,
+		    "the message"))
+			return -1;
+		for (i = 0; nd->s[SV_S_ADDRS] != NULL &&
+		    i < nd->s[SV_S_ADDRS]->n; i++) {
+			s = &nd->s[SV_S_ADDRS]->v[i];
+			if (!s->var && !sieve_notify_option_ok(s->p, s->len)) {
+				verr(v, c->line, c->col, "notify: invalid "
+				    "option '%.*s' (NAME=VALUE)",
+				    (int)MIN(s->len, 64), s->p);
+				return -1;
+			}
+		}
+		return 0;
+	}
 	case SV_C_DELETEHEADER:
 		if ((nd->flags & SV_F_LAST) && !(nd->flags & SV_F_HAS_INDEX)) {
 			verr(v, c->line, c->col, "deleteheader: :last needs "
