@@ -102,25 +102,19 @@ pop3d_settings_load(void)
 static void
 pop3d_pre_jail(void)
 {
-	struct tls_params p;
 	struct str *err;
 
 	pop3d_settings_load();
 	if (pop3d_settings.role == POP3D_ROLE_MAIL)
 		return;
-	memset(&p, 0, sizeof(p));
-	p.cert_file = config_str(conf(), "tls_cert_file");
-	p.key_file = config_str(conf(), "tls_key_file");
-	p.protocols = config_str(conf(), "tls_protocols");
-	p.ciphers = config_str(conf(), "tls_ciphers");
-	if (*p.cert_file == '\0') {
+	if (*config_str(conf(), "tls_cert_file") == '\0') {
 		if (pop3d_settings.wrappermode)
 			log_warn(NULL, "pop3_tls_wrappermode is set but "
 			    "tls_cert_file is not");
 		return;
 	}
 	err = str_new(0, 0);
-	pop3d_tls_ctx = tls_context_new_server(&p, err);
+	pop3d_tls_ctx = tls_context_new_server_config(conf(), err);
 	if (pop3d_tls_ctx == NULL)
 		log_error(NULL, "TLS disabled: %s", str_c(err));
 	str_free(&err);
