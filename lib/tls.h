@@ -57,8 +57,8 @@
  * tls_session_peer_*() report.
  *
  * Certificate reload: a context is immutable; it reads its files once.
- * On `postern reload` master sends SIGHUP to the workers of the services
- * it keeps; the server skeleton finishes the connection in progress (an
+ * On `postern reload` master sends SIGHUP to its workers; the server
+ * skeleton (single mode) finishes the connection in progress (an
  * established TLS session goes on with the old certificate) and exits,
  * and the next worker builds a fresh context in pre_jail from the files
  * as they are then. So renewed certificates are in use for every new
