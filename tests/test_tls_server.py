@@ -10,6 +10,7 @@ The certificates are made here with `openssl req` / `openssl x509`."""
 
 import imaplib
 import os
+import poplib
 import re
 import smtplib
 import ssl
@@ -319,19 +320,22 @@ def replace_cert(inst, cert, key):
 
 
 def test_reload_uses_renewed_certificate(instance_factory, pki):
+    """Renewed certificate files + `postern reload`: every new connection
+    gets the new certificate, an established session goes on with the
+    old one."""
     inst = make_instance(instance_factory)
     inst.start()
-    keys = ("SMTP", "SMTPS", "IMAPS", "POP3S", "SIEVE")
+    keys = ("SMTP", "SMTPS", "IMAP", "IMAPS", "POP3", "POP3S", "SIEVE")
     for key in keys:
         wait_tls_ready(inst, key)
     # An established session, held across the reload.
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    held = imaplib.IMAP4_SSL(HOST, inst.port("IMAPS"), ssl_context=ctx,
-                             timeout=15)
-    held.login(USER, PASSWORD)
-    held.select("INBOX")
+    held = poplib.POP3_SSL(HOST, inst.port("POP3S"), context=ctx, timeout=15)
+    held.user(USER)
+    held.pass_(PASSWORD)
+    assert held.stat() == (0, 0)
     old_der = held.sock.getpeercert(binary_form=True)
     # Idle workers loaded the old certificate, and keep it on their own.
     for key in keys:
@@ -339,7 +343,7 @@ def test_reload_uses_renewed_certificate(instance_factory, pki):
         assert subject(out) == "localhost", out
 
     replace_cert(inst, *pki["renewed"])
-    rc, out = s_client(inst.port("IMAPS"), "IMAPS")
+    rc, out = s_client(inst.port("POP3S"), "POP3S")
     assert subject(out) == "localhost", "an idle worker rereads by itself?"
     mark = inst.log_mark()
     inst.reload()
@@ -349,10 +353,10 @@ def test_reload_uses_renewed_certificate(instance_factory, pki):
         assert session_works(key, out), out
         assert subject(out) == "renewed.localhost", f"{key}:\n{out}"
     # The held session goes on with the certificate it started with.
-    assert held.noop()[0] == "OK"
-    assert held.select("INBOX")[0] == "OK"
+    assert held.noop().startswith(b"+OK")
+    assert held.stat() == (0, 0)
     assert held.sock.getpeercert(binary_form=True) == old_der
-    held.logout()
+    assert held.quit().startswith(b"+OK")
     # The old workers went away without being taken for failures.
     assert not re.search(r"exited at once without doing any work|killed by "
                          r"signal|exit status", inst.log_text()[mark:])
