@@ -114,6 +114,8 @@ static bool server_draining;		/* multi mode: accept no more */
 static struct event_timer *server_idle_timer;
 static pid_t server_relay_pid;
 static const char *server_cur_peer;	/* single mode, during serve() */
+static volatile sig_atomic_t server_recycle;	/* SIGHUP: master reloaded */
+static sigset_t server_wait_mask;	/* single mode: SIGHUP unblocked */
 
 static void server_multi_listen(bool on);
 
@@ -586,6 +588,41 @@ server_handle(int fd, int family, const struct sockaddr_storage *peer,
 	server_serve_fd(fd, peer, plen);
 }
 
+/* server_sighup - master reloaded: exit once idle (see server.h) */
+static void
+server_sighup(int signo UNUSED)
+{
+	server_recycle = 1;
+}
+
+/*
+ * server_signals - SIGHUP handling. Single mode: the handler sets a flag,
+ * and SIGHUP is blocked except inside the wait for the next connection
+ * (ppoll), so it never interrupts serve() (no EINTR in daemon code) and
+ * a busy worker sees it when it comes back for more. Multi mode keeps
+ * running (it ignores SIGHUP).
+ */
+static void
+server_signals(void)
+{
+	struct sigaction sa;
+	sigset_t hup;
+
+	if (server_ops->multi || server_standalone) {
+		(void)signal(SIGHUP, SIG_IGN);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = server_sighup;
+	(void)sigemptyset(&sa.sa_mask);
+	(void)sigemptyset(&hup);
+	(void)sigaddset(&hup, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &hup, &server_wait_mask) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		log_fatal(NULL, "cannot set up SIGHUP: %m");
+	(void)sigdelset(&server_wait_mask, SIGHUP);
+}
+
 /* server_single_loop - one connection at a time until a reason to exit */
 static void NORETURN
 server_single_loop(void)
@@ -595,6 +632,7 @@ server_single_loop(void)
 	socklen_t plen;
 	int64_t now, deadline;	/* ms */
 	size_t i, k, start = 0, n = server_nlisteners;
+	struct timespec ts;
 	int r, timeout, fd;
 	bool worked;
 
@@ -609,6 +647,10 @@ server_single_loop(void)
 		if (server_max_use != 0 && server_uses >= server_max_use) {
 			log_debug(NULL, "served %lu connections; exiting",
 			    server_uses);
+			server_exit();
+		}
+		if (server_recycle) {
+			log_debug(NULL, "master reloaded; exiting");
 			server_exit();
 		}
 		timeout = -1;
@@ -636,14 +678,19 @@ server_single_loop(void)
 			pfd[i + 1].events = POLLIN;
 			pfd[i + 1].revents = 0;
 		}
-		r = poll(pfd, n + 1, timeout);
+		if (timeout >= 0) {
+			ts.tv_sec = timeout / 1000;
+			ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		}
+		r = ppoll(pfd, n + 1, timeout >= 0 ? &ts : NULL,
+		    &server_wait_mask);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			log_fatal(NULL, "poll: %m");
 		}
-		if (r == 0)
-			continue;	/* the deadline check above exits */
+		if (r == 0 || server_recycle)
+			continue;	/* the checks above exit */
 		if (pfd[0].revents != 0) {
 			server_master_gone = true;
 			continue;
@@ -969,6 +1016,8 @@ server_main(int argc, char **argv, const struct server_ops *ops)
 	server_drop(&args);
 	free(args.overrides);
 	log_debug(NULL, "service %s started", server_name);
+	/* Before the first report: master signals only workers that reported. */
+	server_signals();
 	/* ready: master may stop counting us as starting (spawning ahead) */
 	server_report(SERVER_STATUS_AVAILABLE);
 	if (server_standalone)

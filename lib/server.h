@@ -45,7 +45,12 @@
  * while none is available). A worker exits after $max_use connections
  * or $max_idle seconds without one (0 = no limit), and when the status
  * pipe closes (master went away, or a reload removed or changed the
- * service); a connection being served is always finished first.
+ * service); a connection being served is always finished first. A
+ * single-mode worker also exits on SIGHUP, which master sends to every
+ * worker that has reported on reload: SIGHUP is blocked except while the
+ * skeleton waits for the next connection, so it never interrupts
+ * serve(); a busy worker finishes and then exits. (Children a daemon
+ * starts inherit the blocked SIGHUP.) Multi mode ignores SIGHUP.
  *
  * Wakeups (master.conf wakeup column): master never talks a protocol to
  * its workers, so the wakeup is one byte, "W":

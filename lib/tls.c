@@ -24,12 +24,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -37,14 +39,30 @@
 #include <openssl/x509.h>
 
 #include "alloc.h"
+#include "config.h"
+#include "map.h"
 #include "stream.h"
 #include "tls.h"
 
+/* An SNI certificate: "host.example.org" or ".example.org" (lower case). */
+struct tls_sni_ctx {
+	char *name;
+	SSL_CTX *ssl_ctx;	/* one reference (names may share one) */
+};
+
 struct tls_context {
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *ssl_ctx;	/* the default certificate */
 	bool server;
 	bool have_ca;
+	bool ask_ccert;		/* server: a client certificate is asked for */
+	struct tls_sni_ctx *sni;
+	size_t nsni;
 };
+
+/* The most text an SNI table may have (they are read whole). */
+#define TLS_SNI_TABLE_MAX (16 * 1024 * 1024)
+/* The most bytes of a peer certificate's name we repeat. */
+#define TLS_NAME_MAX 256
 
 struct tls_session {
 	SSL *ssl;
@@ -179,60 +197,69 @@ bad:
 	return false;
 }
 
-/* tls_context_new - the common part of server and client contexts */
-static struct tls_context *
-tls_context_new(const struct tls_params *params, bool server, struct str *error)
+/* tls_accept_any - verify callback when a client certificate is optional */
+static int
+tls_accept_any(int ok, X509_STORE_CTX *store)
 {
-	struct tls_context *ctx;
-	int min, max;
+	(void)ok;
+	(void)store;
+	/* The result stays in SSL_get_verify_result(); the handshake goes on. */
+	return 1;
+}
 
-	tls_init();
-	ERR_clear_error();
-	if (!tls_protocols_parse(params->protocols, &min, &max, error))
-		return NULL;
-	ctx = xcalloc(1, sizeof(*ctx));
-	ctx->server = server;
-	ctx->ssl_ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-	if (ctx->ssl_ctx == NULL) {
+/*
+ * tls_ssl_ctx_new - one SSL_CTX from params with the certificate cert and
+ * key (either may be NULL/""); NULL with *error set
+ */
+static SSL_CTX *
+tls_ssl_ctx_new(const struct tls_params *params, bool server, int min, int max,
+    const char *cert, const char *key, struct str *error)
+{
+	SSL_CTX *c;
+	bool have_ca = params->ca_file != NULL && *params->ca_file != '\0';
+
+	c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (c == NULL) {
 		tls_error(error, "SSL_CTX_new");
-		goto fail;
+		return NULL;
 	}
-	if (!SSL_CTX_set_min_proto_version(ctx->ssl_ctx, min) ||
-	    !SSL_CTX_set_max_proto_version(ctx->ssl_ctx, max)) {
+	if (!SSL_CTX_set_min_proto_version(c, min) ||
+	    !SSL_CTX_set_max_proto_version(c, max)) {
 		tls_error(error, "cannot set the protocol range");
 		goto fail;
 	}
-	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_COMPRESSION |
+	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 	    (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
-	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (params->ciphers != NULL && *params->ciphers != '\0' &&
-	    !SSL_CTX_set_cipher_list(ctx->ssl_ctx, params->ciphers)) {
+	    !SSL_CTX_set_cipher_list(c, params->ciphers)) {
 		tls_error(error, "bad tls_ciphers");
 		goto fail;
 	}
-	if (params->ca_file != NULL && *params->ca_file != '\0') {
-		if (!SSL_CTX_load_verify_locations(ctx->ssl_ctx, params->ca_file, NULL)) {
-			tls_error(error, "cannot load the CA file");
-			goto fail;
-		}
-		ctx->have_ca = true;
+	if (have_ca &&
+	    !SSL_CTX_load_verify_locations(c, params->ca_file, NULL)) {
+		tls_error(error, "cannot load the CA file");
+		goto fail;
 	}
-	if (params->cert_file != NULL && *params->cert_file != '\0') {
-		const char *key = params->key_file != NULL &&
-		    *params->key_file != '\0' ? params->key_file : params->cert_file;
-
-		if (!SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, params->cert_file)) {
+	if (cert != NULL && *cert != '\0') {
+		if (key == NULL || *key == '\0')
+			key = cert;
+		if (!SSL_CTX_use_certificate_chain_file(c, cert)) {
 			tls_error(error, "cannot load the certificate file");
+			str_printf(error, " (%s)", cert);
 			goto fail;
 		}
-		if (!SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key, SSL_FILETYPE_PEM)) {
+		if (!SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM)) {
 			tls_error(error, "cannot load the private key file");
+			str_printf(error, " (%s)", key);
 			goto fail;
 		}
-		if (!SSL_CTX_check_private_key(ctx->ssl_ctx)) {
-			tls_error(error, "the private key does not match the certificate");
+		if (!SSL_CTX_check_private_key(c)) {
+			tls_error(error, "the private key does not match the "
+			    "certificate");
+			str_printf(error, " (%s, %s)", cert, key);
 			goto fail;
 		}
 	} else if (server) {
@@ -240,20 +267,159 @@ tls_context_new(const struct tls_params *params, bool server, struct str *error)
 		goto fail;
 	}
 	if (server) {
-		(void)SSL_CTX_set_session_id_context(ctx->ssl_ctx, tls_sid_ctx,
+		(void)SSL_CTX_set_session_id_context(c, tls_sid_ctx,
 		    sizeof(tls_sid_ctx) - 1);
-		SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_SERVER);
-		SSL_CTX_set_timeout(ctx->ssl_ctx, 3600);
-		/* Client certificates later: do not ask for one now. */
-		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_set_timeout(c, 3600);
+		if (params->ask_client_cert || params->require_client_cert) {
+			STACK_OF(X509_NAME) *names = NULL;
+
+			if (have_ca &&
+			    (names = SSL_load_client_CA_file(params->ca_file)) == NULL) {
+				tls_error(error, "cannot read CA names from the CA file");
+				goto fail;
+			}
+			if (names != NULL)
+				SSL_CTX_set_client_CA_list(c, names);
+			if (params->require_client_cert)
+				SSL_CTX_set_verify(c, SSL_VERIFY_PEER |
+				    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+			else
+				SSL_CTX_set_verify(c, SSL_VERIFY_PEER,
+				    tls_accept_any);
+		} else
+			SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
 	} else {
 		/*
 		 * Opportunistic by default: the handshake completes and the
 		 * result of verification is reported, not enforced (the
 		 * policy lives with the caller).
 		 */
-		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
 	}
+	return c;
+fail:
+	SSL_CTX_free(c);
+	return NULL;
+}
+
+/* tls_sni_find - the SNI certificate for name (lower case), or NULL */
+static SSL_CTX *
+tls_sni_find(const struct tls_context *ctx, const char *name)
+{
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < ctx->nsni; i++)
+		if (strcmp(ctx->sni[i].name, name) == 0)
+			return ctx->sni[i].ssl_ctx;
+	/* ".example.org" for a.b.example.org: the longest suffix first. */
+	for (p = strchr(name, '.'); p != NULL; p = strchr(p + 1, '.'))
+		for (i = 0; i < ctx->nsni; i++)
+			if (strcmp(ctx->sni[i].name, p) == 0)
+				return ctx->sni[i].ssl_ctx;
+	return NULL;
+}
+
+/* tls_servername - the servername callback: switch to the SNI certificate */
+static int
+tls_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_context *ctx = arg;
+	const char *sent = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char name[256];
+	size_t i, n;
+	SSL_CTX *c;
+
+	(void)alert;
+	if (sent == NULL || ctx->nsni == 0)
+		return SSL_TLSEXT_ERR_OK;
+	/* Peer data: fold case, drop one trailing dot, refuse odd bytes. */
+	n = strlen(sent);
+	if (n > 0 && sent[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof(name))
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)sent[i];
+
+		if (ch <= ' ' || ch >= 0x7f)
+			return SSL_TLSEXT_ERR_OK;
+		name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+	}
+	name[n] = '\0';
+	if ((c = tls_sni_find(ctx, name)) != NULL &&
+	    SSL_set_SSL_CTX(ssl, c) == NULL)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* tls_context_new - the common part of server and client contexts */
+static struct tls_context *
+tls_context_new(const struct tls_params *params, bool server, struct str *error)
+{
+	struct tls_context *ctx;
+	int min, max;
+	size_t i, j;
+
+	tls_init();
+	ERR_clear_error();
+	if (!tls_protocols_parse(params->protocols, &min, &max, error))
+		return NULL;
+	if (server && params->require_client_cert &&
+	    (params->ca_file == NULL || *params->ca_file == '\0')) {
+		str_set_cstr(error, "tls_require_client_cert needs tls_ca_file "
+		    "(the CAs client certificates must verify against)");
+		return NULL;
+	}
+	ctx = xcalloc(1, sizeof(*ctx));
+	ctx->server = server;
+	ctx->have_ca = params->ca_file != NULL && *params->ca_file != '\0';
+	ctx->ask_ccert = server && (params->ask_client_cert ||
+	    params->require_client_cert);
+	if ((ctx->ssl_ctx = tls_ssl_ctx_new(params, server, min, max,
+	    params->cert_file, params->key_file, error)) == NULL)
+		goto fail;
+	if (!server || params->nsni == 0)
+		return ctx;
+	ctx->sni = xcalloc(params->nsni, sizeof(*ctx->sni));
+	for (i = 0; i < params->nsni; i++) {
+		const struct tls_sni_entry *e = &params->sni[i];
+
+		if (e->name == NULL || *e->name == '\0') {
+			str_set_cstr(error, "an SNI entry without a name");
+			goto fail;
+		}
+		ctx->sni[i].name = xstrdup(e->name);
+		for (j = 0; ctx->sni[i].name[j] != '\0'; j++)
+			if (ctx->sni[i].name[j] >= 'A' && ctx->sni[i].name[j] <= 'Z')
+				ctx->sni[i].name[j] += 'a' - 'A';
+		ctx->nsni = i + 1;
+		/* Names that share their files share one SSL_CTX. */
+		for (j = 0; j < i; j++) {
+			const struct tls_sni_entry *o = &params->sni[j];
+
+			if (strcmp(o->cert_file, e->cert_file) == 0 &&
+			    strcmp(o->key_file != NULL ? o->key_file : "",
+			    e->key_file != NULL ? e->key_file : "") == 0)
+				break;
+		}
+		if (j < i) {
+			if (!SSL_CTX_up_ref(ctx->sni[j].ssl_ctx)) {
+				tls_error(error, "SSL_CTX_up_ref");
+				goto fail;
+			}
+			ctx->sni[i].ssl_ctx = ctx->sni[j].ssl_ctx;
+			continue;
+		}
+		if ((ctx->sni[i].ssl_ctx = tls_ssl_ctx_new(params, server, min,
+		    max, e->cert_file, e->key_file, error)) == NULL) {
+			str_printf(error, " (SNI name %s)", e->name);
+			goto fail;
+		}
+	}
+	SSL_CTX_set_tlsext_servername_callback(ctx->ssl_ctx, tls_servername);
+	SSL_CTX_set_tlsext_servername_arg(ctx->ssl_ctx, ctx);
 	return ctx;
 fail:
 	tls_context_free(&ctx);
@@ -277,12 +443,219 @@ void
 tls_context_free(struct tls_context **ctxp)
 {
 	struct tls_context *ctx = *ctxp;
+	size_t i;
 
 	if (ctx == NULL)
 		return;
+	for (i = 0; i < ctx->nsni; i++) {
+		SSL_CTX_free(ctx->sni[i].ssl_ctx);
+		free(ctx->sni[i].name);
+	}
+	free(ctx->sni);
 	SSL_CTX_free(ctx->ssl_ctx);
 	free(ctx);
 	*ctxp = NULL;
+}
+
+/* tls_sni_value_parse - see tls.h */
+bool
+tls_sni_value_parse(const char *value, char **cert_r, char **key_r,
+    struct str *error)
+{
+	char *files[3] = { NULL, NULL, NULL };
+	const char *p = value, *end;
+	size_t n = 0;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		for (end = p; *end != '\0' && *end != ' ' && *end != '\t' &&
+		    *end != ','; end++)
+			;
+		if (n == N_ELEMENTS(files) - 1) {
+			str_set_cstr(error, "more than two files (want "
+			    "\"CERTFILE [KEYFILE]\")");
+			goto fail;
+		}
+		files[n++] = xstrndup(p, (size_t)(end - p));
+		p = end;
+	}
+	if (n == 0) {
+		str_set_cstr(error, "no certificate file (want "
+		    "\"CERTFILE [KEYFILE]\")");
+		return false;
+	}
+	*cert_r = files[0];
+	*key_r = files[1];
+	return true;
+fail:
+	free(files[0]);
+	free(files[1]);
+	return false;
+}
+
+/* The state of reading the SNI tables. */
+struct tls_sni_load {
+	struct tls_sni_item {
+		char *name, *cert_file, *key_file;
+	} *items;
+	size_t n, alloc;
+	const char *spec;
+	struct str *error;
+};
+
+/* tls_sni_load_entry - map_parse_text callback: one "NAME CERT [KEY]" */
+static int
+tls_sni_load_entry(void *vctx, const char *key, const char *value)
+{
+	struct tls_sni_load *ld = vctx;
+	struct str *why = str_new(0, 0);
+	struct tls_sni_item *e;
+	char *cert, *keyfile;
+	size_t i;
+
+	for (i = 0; key[i] != '\0'; i++)
+		if ((unsigned char)key[i] <= ' ' || key[i] == '*')
+			break;
+	if (key[i] != '\0' || i == 0 || strcmp(key, ".") == 0) {
+		str_printf(ld->error, "%s: bad SNI name \"%s\" (want "
+		    "host.example.org or .example.org)", ld->spec, key);
+		str_free(&why);
+		return -1;
+	}
+	if (!tls_sni_value_parse(value, &cert, &keyfile, why)) {
+		str_printf(ld->error, "%s: %s: %s", ld->spec, key, str_c(why));
+		str_free(&why);
+		return -1;
+	}
+	str_free(&why);
+	if (ld->n == ld->alloc) {
+		ld->alloc = ld->alloc == 0 ? 8 : ld->alloc * 2;
+		ld->items = xreallocarray(ld->items, ld->alloc,
+		    sizeof(*ld->items));
+	}
+	e = &ld->items[ld->n++];
+	e->name = xstrdup(key);
+	e->cert_file = cert;
+	e->key_file = keyfile;
+	return 0;
+}
+
+/* tls_read_file - the whole of path into out; -1 with errno */
+static int
+tls_read_file(const char *path, struct str *out)
+{
+	char buf[8192];
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			(void)close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (str_append(out, buf, (size_t)n) < 0) {
+			(void)close(fd);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	return close(fd);
+}
+
+/* tls_sni_load_spec - the entries of one tls_server_sni_maps table */
+static int
+tls_sni_load_spec(struct tls_sni_load *ld, const char *spec)
+{
+	struct str *text = str_new(0, TLS_SNI_TABLE_MAX);
+	struct str *errors = str_new(0, 0);
+	const char *path = spec;
+	int rc = -1;
+
+	ld->spec = spec;
+	if (strncmp(spec, "file:", 5) == 0 || strncmp(spec, "db:", 3) == 0)
+		path = strchr(spec, ':') + 1;
+	else if (strchr(spec, ':') != NULL && spec[0] != '/') {
+		str_printf(ld->error, "%s: tls_server_sni_maps takes file: or "
+		    "db: tables (read once, at start-up)", spec);
+		goto out;
+	}
+	if (tls_read_file(path, text) < 0) {
+		str_printf(ld->error, "%s: cannot read %s: %s", spec, path,
+		    strerror(errno));
+		goto out;
+	}
+	if (map_parse_text(str_c(text), str_len(text), path, 0,
+	    tls_sni_load_entry, ld, errors) < 0) {
+		if (str_len(ld->error) == 0)
+			str_set(ld->error, str_c(errors), str_len(errors));
+		goto out;
+	}
+	rc = 0;
+out:
+	str_free(&errors);
+	str_free(&text);
+	return rc;
+}
+
+/* tls_context_new_server_config - see tls.h */
+struct tls_context *
+tls_context_new_server_config(const struct config *cfg, struct str *error)
+{
+	struct tls_sni_load ld;
+	struct tls_sni_entry *entries = NULL;
+	struct tls_params p;
+	struct tls_context *ctx = NULL;
+	const char *const *specs;
+	size_t i, nspecs;
+
+	memset(&p, 0, sizeof(p));
+	memset(&ld, 0, sizeof(ld));
+	str_clear(error);
+	p.cert_file = config_str(cfg, "tls_cert_file");
+	if (*p.cert_file == '\0')
+		return NULL;
+	p.key_file = config_str(cfg, "tls_key_file");
+	p.ca_file = config_str(cfg, "tls_ca_file");
+	p.protocols = config_str(cfg, "tls_protocols");
+	p.ciphers = config_str(cfg, "tls_ciphers");
+	p.ask_client_cert = config_bool(cfg, "tls_ask_client_cert");
+	p.require_client_cert = config_bool(cfg, "tls_require_client_cert");
+	ld.error = error;
+	specs = config_list(cfg, "tls_server_sni_maps", &nspecs);
+	for (i = 0; i < nspecs; i++)
+		if (tls_sni_load_spec(&ld, specs[i]) < 0)
+			goto out;
+	if (ld.n > 0) {
+		entries = xcalloc(ld.n, sizeof(*entries));
+		for (i = 0; i < ld.n; i++) {
+			entries[i].name = ld.items[i].name;
+			entries[i].cert_file = ld.items[i].cert_file;
+			entries[i].key_file = ld.items[i].key_file;
+		}
+	}
+	p.sni = entries;
+	p.nsni = ld.n;
+	ctx = tls_context_new_server(&p, error);
+out:
+	for (i = 0; i < ld.n; i++) {
+		free(ld.items[i].name);
+		free(ld.items[i].cert_file);
+		free(ld.items[i].key_file);
+	}
+	free(ld.items);
+	free(entries);
+	if (ctx == NULL && str_len(error) == 0)
+		str_set_cstr(error, "cannot make the TLS context");
+	return ctx;
 }
 
 /* tls_now_ms - a monotonic clock in milliseconds */
@@ -566,4 +939,154 @@ tls_session_name_matches(const struct tls_session *sess, const char *name)
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
 	X509_free(peer);
 	return r == 1;
+}
+
+/* tls_session_sni - see tls.h */
+const char *
+tls_session_sni(const struct tls_session *sess)
+{
+	if (!sess->ctx->server)
+		return NULL;
+	return SSL_get_servername(sess->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+/* tls_session_peer_cert - see tls.h */
+bool
+tls_session_peer_cert(const struct tls_session *sess)
+{
+	return SSL_get0_peer_certificate(sess->ssl) != NULL;
+}
+
+/* tls_session_trust - see tls.h */
+const char *
+tls_session_trust(const struct tls_session *sess)
+{
+	if (!tls_session_peer_cert(sess))
+		return "Anonymous";
+	return tls_session_verified(sess) ? "Trusted" : "Untrusted";
+}
+
+/*
+ * tls_printable - append n bytes of peer text, capped at max, with
+ * anything but printable ASCII, and the bytes in bad, as '?'
+ */
+static void
+tls_printable(struct str *out, const char *p, size_t n, size_t max,
+    const char *bad)
+{
+	size_t i;
+	char ch;
+
+	for (i = 0; i < n && i < max; i++) {
+		ch = p[i];
+		if ((unsigned char)ch < ' ' || (unsigned char)ch >= 0x7f ||
+		    strchr(bad, ch) != NULL)
+			ch = '?';
+		str_append(out, &ch, 1);
+	}
+	if (n > max)
+		str_append_cstr(out, "...");
+}
+
+/* tls_name_append - a certificate name, RFC 2253 escaped, made printable */
+static void
+tls_name_append(const X509_NAME *name, struct str *out)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	if (bio == NULL) {
+		ERR_clear_error();
+		str_append_cstr(out, "?");
+		return;
+	}
+	/* RFC 2253 escaping, but not its reversed order (CN last): the
+	 * certificate's own order reads better in a log line. */
+	(void)X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~XN_FLAG_DN_REV);
+	n = BIO_get_mem_data(bio, &data);
+	tls_printable(out, data, n > 0 ? (size_t)n : 0, TLS_NAME_MAX, "");
+	BIO_free(bio);
+	ERR_clear_error();
+}
+
+bool
+tls_session_peer_subject(const struct tls_session *sess, struct str *out)
+{
+	X509 *peer = SSL_get0_peer_certificate(sess->ssl);
+
+	if (peer == NULL)
+		return false;
+	tls_name_append(X509_get_subject_name(peer), out);
+	return true;
+}
+
+bool
+tls_session_peer_issuer(const struct tls_session *sess, struct str *out)
+{
+	X509 *peer = SSL_get0_peer_certificate(sess->ssl);
+
+	if (peer == NULL)
+		return false;
+	tls_name_append(X509_get_issuer_name(peer), out);
+	return true;
+}
+
+bool
+tls_session_peer_fingerprint(const struct tls_session *sess, struct str *out)
+{
+	X509 *peer = SSL_get0_peer_certificate(sess->ssl);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int i, n = 0;
+
+	if (peer == NULL || !X509_digest(peer, EVP_sha256(), md, &n)) {
+		ERR_clear_error();
+		return false;
+	}
+	str_append_cstr(out, "SHA256");
+	for (i = 0; i < n; i++)
+		str_printf(out, ":%02X", md[i]);
+	return true;
+}
+
+/* tls_cn_append - the first CN of name, quoted and printable, or "" */
+static void
+tls_cn_append(const X509_NAME *name, struct str *out)
+{
+	const ASN1_STRING *data;
+	unsigned char *utf8 = NULL;
+	int i, n = -1;
+
+	str_append_cstr(out, "\"");
+	if ((i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) >= 0 &&
+	    (data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) != NULL)
+		n = ASN1_STRING_to_UTF8(&utf8, data);
+	if (n > 0)
+		tls_printable(out, (const char *)utf8, (size_t)n, TLS_NAME_MAX,
+		    "\"()\\");
+	OPENSSL_free(utf8);
+	ERR_clear_error();
+	str_append_cstr(out, "\"");
+}
+
+/* tls_session_peer_describe - see tls.h */
+void
+tls_session_peer_describe(const struct tls_session *sess, struct str *out)
+{
+	X509 *peer = SSL_get0_peer_certificate(sess->ssl);
+
+	if (sess->ctx->server && !sess->ctx->ask_ccert) {
+		str_append_cstr(out, "No client certificate requested");
+		return;
+	}
+	if (peer == NULL) {
+		str_append_cstr(out, "Client did not present a certificate");
+		return;
+	}
+	str_append_cstr(out, "Client CN ");
+	tls_cn_append(X509_get_subject_name(peer), out);
+	str_append_cstr(out, ", Issuer ");
+	tls_cn_append(X509_get_issuer_name(peer), out);
+	str_append_cstr(out, tls_session_verified(sess) ? " (verified OK)" :
+	    " (not verified)");
 }

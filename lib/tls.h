@@ -34,15 +34,35 @@
  *
  * Session resumption: the server context keeps OpenSSL's session cache
  * and issues RFC 5077 tickets; the ticket keys are per process (each
- * worker process has its own context), so a ticket resumes only with
- * the same worker. XXX: a shared ticket key file would make resumption
- * work across workers.
+ * worker process has its own context), so a session resumes only with
+ * the same worker: a ticket from another worker, or from before a
+ * reload, is ignored and a full handshake follows. XXX: a shared ticket
+ * key file would make resumption work across workers.
  *
- * Certificate reload: a context is immutable; to pick up new
- * certificates, make a new context. Daemons do not do that themselves:
- * `postern reload` (master SIGHUP) restarts the workers, which build a
- * fresh context in pre_jail. An SNI hook and client certificates are left
- * for later (the session already has room for a peer name).
+ * SNI (server): besides the default certificate (cert_file/key_file) a
+ * server context may hold more certificate/key pairs, each chosen by the
+ * client's server name indication: "mail.example.org" matches that name
+ * only, ".example.org" any name below example.org (the longest suffix
+ * wins; an exact name beats any suffix), as Postfix's
+ * tls_server_sni_maps. No SNI, or a name not listed, gets the default
+ * certificate (no alert). Every file is loaded when the context is made,
+ * as root in pre_jail, so keys may be readable by root only.
+ *
+ * Client certificates (server): with ask_client_cert the server asks for
+ * one (listing the CAs of ca_file as acceptable issuers); a certificate
+ * that does not verify against ca_file is still accepted, and the
+ * session reports it as untrusted. With require_client_cert (needs
+ * ca_file) a client without a certificate that verifies fails the
+ * handshake. The caller logs what tls_session_trust() and
+ * tls_session_peer_*() report.
+ *
+ * Certificate reload: a context is immutable; it reads its files once.
+ * On `postern reload` master sends SIGHUP to its workers; the server
+ * skeleton (single mode) finishes the connection in progress (an
+ * established TLS session goes on with the old certificate) and exits,
+ * and the next worker builds a fresh context in pre_jail from the files
+ * as they are then. So renewed certificates are in use for every new
+ * connection after a reload, whatever max_use and max_idle say.
  *
  * Errors: every call that can fail returns NULL or -1 and puts a
  * human-readable reason, including the OpenSSL error queue, into the
@@ -57,9 +77,17 @@
 
 #include "str.h"
 
+struct config;
 struct stream;
 struct tls_context;
 struct tls_session;
+
+/* One SNI certificate: name is "host.example.org" or ".example.org". */
+struct tls_sni_entry {
+	const char *name;
+	const char *cert_file;	/* PEM: certificate then chain */
+	const char *key_file;	/* NULL/"" = in cert_file */
+};
 
 struct tls_params {
 	const char *cert_file;	/* PEM: certificate then chain (server: required) */
@@ -67,6 +95,11 @@ struct tls_params {
 	const char *ca_file;	/* trusted CAs for verifying the peer, or NULL/"" */
 	const char *protocols;	/* see above; NULL/"" = ">=TLSv1.2" */
 	const char *ciphers;	/* OpenSSL list for TLS <= 1.2; NULL/"" = default */
+	/* Server only: */
+	const struct tls_sni_entry *sni;	/* nsni extra certificates by SNI name */
+	size_t nsni;
+	bool ask_client_cert;		/* request a client certificate */
+	bool require_client_cert;	/* ... and fail without a verified one */
 };
 
 /* tls_init - load OpenSSL error strings etc.; idempotent, called by the constructors */
@@ -74,8 +107,9 @@ void tls_init(void);
 
 /*
  * tls_context_new_server / _client - make a context from params. Server:
- * cert_file and key_file must load and match. Client: cert_file is
- * optional (client certificates later), ca_file is used for
+ * cert_file and key_file must load and match, and so must every SNI
+ * pair; require_client_cert needs ca_file. Client: cert_file is
+ * optional (sent when the server asks), ca_file is used for
  * tls_session_verified(). NULL with *error set on failure. The result is
  * owned by the caller: tls_context_free() (NULL allowed).
  */
@@ -84,6 +118,27 @@ struct tls_context *tls_context_new_server(const struct tls_params *params,
 struct tls_context *tls_context_new_client(const struct tls_params *params,
     struct str *error);
 void tls_context_free(struct tls_context **ctxp);
+
+/*
+ * tls_context_new_server_config - the server context postern.conf (cfg)
+ * describes: tls_cert_file, tls_key_file, tls_protocols, tls_ciphers,
+ * tls_ca_file, tls_ask_client_cert, tls_require_client_cert, and the
+ * tables of tls_server_sni_maps (file: or db: specs; their source text
+ * is read now: "NAME CERTFILE [KEYFILE]" per line). NULL with *error
+ * empty when tls_cert_file is empty (no TLS); NULL with *error set on
+ * failure. Call it in pre_jail (root: key files may be private).
+ */
+struct tls_context *tls_context_new_server_config(const struct config *cfg,
+    struct str *error);
+
+/*
+ * tls_sni_value_parse - split an SNI table value "CERTFILE [KEYFILE]"
+ * (white space or commas between) into copies in *cert_r and *key_r
+ * (NULL when absent; free both). false with *error set if there are no
+ * files or more than two. For tests and config checks.
+ */
+bool tls_sni_value_parse(const char *value, char **cert_r, char **key_r,
+    struct str *error);
 
 /*
  * tls_protocols_parse - the minimum and maximum protocol versions
@@ -133,6 +188,40 @@ bool tls_session_reused(const struct tls_session *sess);
 bool tls_session_pending(const struct tls_session *sess);
 /* tls_session_verified - the peer presented a certificate that verified against ca_file */
 bool tls_session_verified(const struct tls_session *sess);
+/*
+ * tls_session_sni - the server name the client sent (server side), or
+ * NULL; borrowed, valid as long as sess.
+ */
+const char *tls_session_sni(const struct tls_session *sess);
+/* tls_session_peer_cert - the peer presented a certificate (verified or not) */
+bool tls_session_peer_cert(const struct tls_session *sess);
+/*
+ * tls_session_trust - "Trusted" (a peer certificate that verified),
+ * "Untrusted" (one that did not) or "Anonymous" (none): the first word
+ * of Postfix's "... TLS connection established" log line.
+ */
+const char *tls_session_trust(const struct tls_session *sess);
+/*
+ * tls_session_peer_subject / _issuer - append the peer certificate's
+ * subject or issuer ("CN=x,O=y": RFC 2253 escaping in the certificate's
+ * order, made printable and capped: peer data);
+ * false and nothing appended without a peer certificate.
+ * tls_session_peer_fingerprint - append "SHA256:AB:CD:..." of the
+ * peer certificate; false without one.
+ */
+bool tls_session_peer_subject(const struct tls_session *sess, struct str *out);
+bool tls_session_peer_issuer(const struct tls_session *sess, struct str *out);
+bool tls_session_peer_fingerprint(const struct tls_session *sess,
+    struct str *out);
+/*
+ * tls_session_peer_describe - append the Postfix Received: comment text
+ * (server side): "No client certificate requested", "Client did not
+ * present a certificate", or 'Client CN "x", Issuer "y" (verified
+ * OK)' / "(not verified)". Quotes, parentheses and backslashes in the
+ * names become '?'.
+ */
+void tls_session_peer_describe(const struct tls_session *sess,
+    struct str *out);
 /*
  * tls_session_name_matches - the peer's certificate is for name (RFC
  * 6125: subjectAltName DNS entries, one leading "*." label wildcard, the

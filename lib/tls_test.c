@@ -4,7 +4,10 @@
  * handshake over a socketpair (server here, client in a child process),
  * the discard of pipelined plaintext, and session descriptions.
  *
- * The certificate is made with `openssl req` into test_tmpdir().
+ * SNI certificate selection and client certificates (asked for,
+ * required; trusted and not) over the same kind of socketpair.
+ *
+ * The certificates are made with `openssl req` into test_tmpdir().
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -284,6 +287,319 @@ test_handshake_timeout(void)
 	test_end();
 }
 
+
+/* sh - run cmd (owned, freed) quietly in test_tmpdir(); true if it exits 0 */
+static bool
+sh(char *cmd)
+{
+	char *full = xasprintf("cd '%s' && (%s) >/dev/null 2>&1",
+	    test_tmpdir(), cmd);
+	int rc = system(full);
+
+	free(cmd);
+	free(full);
+	return rc == 0;
+}
+
+/* self_signed - N.pem and N.key for CN cn with DNS name san */
+static bool
+self_signed(const char *n, const char *cn, const char *san)
+{
+	return sh(xasprintf("openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj '/CN=%s' "
+	    "-addext 'subjectAltName=DNS:%s' -keyout %s.key -out %s.pem",
+	    cn, san, n, n));
+}
+
+/*
+ * make_pki - in test_tmpdir(): ca.pem/ca.key (a CA), sni.pem/sni.key
+ * (mail.example.org), wild.pem/wild.key (*.example.net), alice.pem/
+ * alice.key (a client signed by the CA), self.pem/self.key (a client
+ * signed by nobody)
+ */
+static bool
+make_pki(void)
+{
+	return self_signed("ca", "Test CA", "ca.invalid") &&
+	    self_signed("sni", "mail.example.org", "mail.example.org") &&
+	    self_signed("wild", "any.example.net", "*.example.net") &&
+	    self_signed("self", "mallory", "mallory.invalid") &&
+	    sh(xasprintf("openssl req -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:prime256v1 -nodes "
+	    "-subj '/CN=alice/O=Example (\"quoted\")' "
+	    "-keyout alice.key -out alice.csr && openssl x509 -req -in "
+	    "alice.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+	    "-out alice.pem"));
+}
+
+/* tmp - a path in test_tmpdir() (owned) */
+static char *
+tmp(const char *name)
+{
+	return xasprintf("%s/%s", test_tmpdir(), name);
+}
+
+/*
+ * pair_client - the client of run_pair: handshake with SNI name (may be
+ * NULL) and the certificate in cp, then "hi" and its echo. Exit status:
+ * 0 failed, 1 the server showed the default certificate (localhost), 2
+ * mail.example.org, 3 *.example.net, 4 something else.
+ */
+static int
+pair_client(int fd, const struct tls_params *cp, const char *name)
+{
+	struct str *err = str_new(0, 0), *line = str_new(0, 0);
+	struct tls_context *ctx;
+	struct tls_session *sess;
+	struct stream *s = stream_new(fd, 10, 0);
+	int which = 4;
+
+	if ((ctx = tls_context_new_client(cp, err)) == NULL ||
+	    (sess = tls_session_start(ctx, s, name, 10, err)) == NULL)
+		return 0;
+	if (tls_session_name_matches(sess, "localhost"))
+		which = 1;
+	else if (tls_session_name_matches(sess, "mail.example.org"))
+		which = 2;
+	else if (tls_session_name_matches(sess, "x.example.net"))
+		which = 3;
+	stream_puts(s, "hi\r\n");
+	if (stream_flush(s) < 0 ||
+	    stream_read_line(s, line, 100) != STREAM_OK ||
+	    !str_equals_cstr(line, "hi\r\n"))
+		return 0;
+	tls_session_free(&sess);
+	stream_free(&s);
+	tls_context_free(&ctx);
+	str_free(&err);
+	str_free(&line);
+	return which;
+}
+
+/*
+ * run_pair - a handshake between ctx (server, here) and a client child
+ * (cp, SNI name); returns the child's pair_client() status, with the
+ * server's view in *info_r ("SNI|trust|subject|fingerprint|describe")
+ * or "fail: reason"
+ */
+static int
+run_pair(struct tls_context *ctx, const struct tls_params *cp,
+    const char *name, struct str *info_r)
+{
+	struct str *err = str_new(0, 0), *line = str_new(0, 0);
+	struct tls_session *sess;
+	struct stream *s;
+	int sv[2], status = 0;
+	pid_t pid;
+
+	str_clear(info_r);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		_exit(pair_client(sv[1], cp, name));
+	}
+	close(sv[1]);
+	s = stream_new(sv[0], 10, 0);
+	if ((sess = tls_session_start(ctx, s, NULL, 10, err)) == NULL) {
+		str_printf(info_r, "fail: %s", str_c(err));
+	} else {
+		const char *sni = tls_session_sni(sess);
+
+		str_printf(info_r, "%s|%s|", sni != NULL ? sni : "-",
+		    tls_session_trust(sess));
+		(void)tls_session_peer_subject(sess, info_r);
+		str_append_cstr(info_r, "|");
+		(void)tls_session_peer_fingerprint(sess, info_r);
+		str_append_cstr(info_r, "|");
+		tls_session_peer_describe(sess, info_r);
+		if (stream_read_line(s, line, 100) == STREAM_OK) {
+			stream_write(s, str_c(line), str_len(line));
+			(void)stream_flush(s);
+		}
+		(void)stream_read_line(s, line, 100);	/* the client's close */
+		tls_session_free(&sess);
+	}
+	stream_free(&s);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		status = -1;
+	else
+		status = WEXITSTATUS(status);
+	str_free(&err);
+	str_free(&line);
+	return status;
+}
+
+/* test_sni_value - the "CERTFILE [KEYFILE]" values of SNI tables */
+static void
+test_sni_value(void)
+{
+	struct str *err = str_new(0, 0);
+	char *cert, *key;
+
+	test_begin("tls_sni_value_parse");
+	TEST_ASSERT(tls_sni_value_parse("/a/cert.pem /a/key.pem", &cert, &key, err));
+	TEST_ASSERT(strcmp(cert, "/a/cert.pem") == 0 && strcmp(key, "/a/key.pem") == 0);
+	free(cert);
+	free(key);
+	TEST_ASSERT(tls_sni_value_parse(" /a/both.pem ", &cert, &key, err));
+	TEST_ASSERT(strcmp(cert, "/a/both.pem") == 0 && key == NULL);
+	free(cert);
+	TEST_ASSERT(tls_sni_value_parse("/c.pem,/k.pem", &cert, &key, err));
+	TEST_ASSERT(strcmp(cert, "/c.pem") == 0 && strcmp(key, "/k.pem") == 0);
+	free(cert);
+	free(key);
+	TEST_ASSERT(!tls_sni_value_parse("  , ", &cert, &key, err));
+	TEST_ASSERT(strstr(str_c(err), "no certificate") != NULL);
+	TEST_ASSERT(!tls_sni_value_parse("/a /b /c", &cert, &key, err));
+	TEST_ASSERT(strstr(str_c(err), "more than two") != NULL);
+	test_end();
+	str_free(&err);
+}
+
+/* test_sni - the certificate follows the client's server name */
+static void
+test_sni(void)
+{
+	char *sni_pem = tmp("sni.pem"), *sni_key = tmp("sni.key");
+	char *wild_pem = tmp("wild.pem"), *wild_key = tmp("wild.key");
+	char *ca = tmp("ca.pem");
+	struct tls_sni_entry sni[] = {
+		{ "mail.example.org", sni_pem, sni_key },
+		{ ".Example.NET", wild_pem, wild_key },
+		{ "other.example.org", sni_pem, sni_key },	/* shares */
+	};
+	struct tls_params p = { .cert_file = cert_path, .key_file = key_path,
+	    .sni = sni, .nsni = N_ELEMENTS(sni) };
+	struct tls_params cp = { 0 };
+	struct str *err = str_new(0, 0), *info = str_new(0, 0);
+	struct tls_context *ctx;
+	static const struct {
+		const char *name;
+		int want;
+		const char *sni;
+	} cases[] = {
+		{ NULL, 1, "-" },
+		{ "mail.example.org", 2, "mail.example.org" },
+		{ "MAIL.Example.ORG", 2, "MAIL.Example.ORG" },
+		{ "mail.example.org.", 2, "mail.example.org." },
+		{ "other.example.org", 2, "other.example.org" },
+		{ "x.example.net", 3, "x.example.net" },
+		{ "a.b.example.net", 3, "a.b.example.net" },
+		{ "example.net", 1, "example.net" },	/* .x matches below x only */
+		{ "example.org", 1, "example.org" },
+		{ "unknown.example", 1, "unknown.example" },
+	};
+	size_t i;
+
+	test_begin("SNI certificate selection");
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx != NULL);
+	for (i = 0; ctx != NULL && i < N_ELEMENTS(cases); i++) {
+		int got = run_pair(ctx, &cp, cases[i].name, info);
+
+		TEST_ASSERT(got == cases[i].want);
+		TEST_ASSERT(strncmp(str_c(info), cases[i].sni,
+		    strlen(cases[i].sni)) == 0);
+		if (got != cases[i].want)
+			fprintf(stderr, "# %s: got %d (%s)\n", cases[i].name != NULL ?
+			    cases[i].name : "(none)", got, str_c(info));
+	}
+	tls_context_free(&ctx);
+	/* A pair that does not load fails the whole context. */
+	sni[1].key_file = sni_key;
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx == NULL);
+	TEST_ASSERT(strstr(str_c(err), "private key") != NULL);
+	TEST_ASSERT(strstr(str_c(err), ".Example.NET") != NULL);
+	sni[1].key_file = wild_key;
+	sni[0].cert_file = "/nonexistent.pem";
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx == NULL);
+	TEST_ASSERT(strstr(str_c(err), "/nonexistent.pem") != NULL);
+	(void)ca;
+	test_end();
+	free(sni_pem);
+	free(sni_key);
+	free(wild_pem);
+	free(wild_key);
+	free(ca);
+	str_free(&err);
+	str_free(&info);
+}
+
+/* test_client_certs - asked for, required, trusted or not */
+static void
+test_client_certs(void)
+{
+	char *ca = tmp("ca.pem");
+	char *alice_pem = tmp("alice.pem"), *alice_key = tmp("alice.key");
+	char *self_pem = tmp("self.pem"), *self_key = tmp("self.key");
+	struct tls_params p = { .cert_file = cert_path, .key_file = key_path };
+	struct tls_params none = { 0 };
+	struct tls_params alice = { .cert_file = alice_pem, .key_file = alice_key };
+	struct tls_params self = { .cert_file = self_pem, .key_file = self_key };
+	struct str *err = str_new(0, 0), *info = str_new(0, 0);
+	struct tls_context *ctx;
+
+	test_begin("client certificates");
+	/* Not asked: nothing about the client. */
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(run_pair(ctx, &alice, NULL, info) == 1);
+	TEST_ASSERT(strcmp(str_c(info),
+	    "-|Anonymous|||No client certificate requested") == 0);
+	tls_context_free(&ctx);
+
+	/* Asked for: optional, verified when the CA signed it. */
+	p.ask_client_cert = true;
+	p.ca_file = ca;
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx != NULL);
+	TEST_ASSERT(run_pair(ctx, &none, NULL, info) == 1);
+	TEST_ASSERT(strcmp(str_c(info),
+	    "-|Anonymous|||Client did not present a certificate") == 0);
+	TEST_ASSERT(run_pair(ctx, &alice, NULL, info) == 1);
+	TEST_ASSERT(strncmp(str_c(info), "-|Trusted|", 10) == 0);
+	/* Peer text: the quotes and parentheses in O= are made harmless. */
+	TEST_ASSERT(strstr(str_c(info), "|CN=alice,O=Example (\\\"quoted\\\")|") != NULL);
+	TEST_ASSERT(strstr(str_c(info), "|SHA256:") != NULL);
+	TEST_ASSERT(strstr(str_c(info),
+	    "|Client CN \"alice\", Issuer \"Test CA\" (verified OK)") != NULL);
+	TEST_ASSERT(run_pair(ctx, &self, NULL, info) == 1);
+	TEST_ASSERT(strncmp(str_c(info), "-|Untrusted|CN=mallory|SHA256:", 30) == 0);
+	TEST_ASSERT(strstr(str_c(info),
+	    "|Client CN \"mallory\", Issuer \"mallory\" (not verified)") != NULL);
+	tls_context_free(&ctx);
+
+	/* Required: no certificate, or an untrusted one, fails. */
+	p.ask_client_cert = false;
+	p.require_client_cert = true;
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx != NULL);
+	TEST_ASSERT(run_pair(ctx, &none, NULL, info) == 0);
+	TEST_ASSERT(strstr(str_c(info), "fail: ") == str_c(info));
+	TEST_ASSERT(run_pair(ctx, &self, NULL, info) == 0);
+	TEST_ASSERT(strstr(str_c(info), "fail: ") == str_c(info));
+	TEST_ASSERT(run_pair(ctx, &alice, NULL, info) == 1);
+	TEST_ASSERT(strncmp(str_c(info), "-|Trusted|CN=alice", 18) == 0);
+	tls_context_free(&ctx);
+
+	/* Required without a CA file is a configuration error. */
+	p.ca_file = NULL;
+	ctx = tls_context_new_server(&p, err);
+	TEST_ASSERT(ctx == NULL);
+	TEST_ASSERT(strstr(str_c(err), "tls_ca_file") != NULL);
+	test_end();
+	free(ca);
+	free(alice_pem);
+	free(alice_key);
+	free(self_pem);
+	free(self_key);
+	str_free(&err);
+	str_free(&info);
+}
+
 int
 main(void)
 {
@@ -298,6 +614,12 @@ main(void)
 	test_handshake("<=TLSv1.2", "TLSv1.2");
 	test_handshake_garbage();
 	test_handshake_timeout();
+	test_sni_value();
+	test_begin("make a CA and more certificates");
+	TEST_ASSERT(make_pki());
+	test_end();
+	test_sni();
+	test_client_certs();
 	free(cert_path);
 	free(key_path);
 	return test_done();

@@ -388,6 +388,8 @@ master_reload(void)
 		log_error(NULL, "reload: cannot log to %s: %m", what);
 	master.verbose = master_opt_verbose || config_bool(conf(), "debug");
 	log_set_debug(master.verbose);
+	/* Workers started before now exit once idle: see master(8). */
+	master_recycle_all();
 	(void)master_services_apply(mc, false, &apply_error);
 	free(apply_error);
 }

@@ -96,6 +96,8 @@ struct master_proc {
 	bool available;
 	bool busy_seen;
 	bool reported;		/* sent a status record: it has started */
+	bool recycled;		/* sent SIGHUP by a reload: exits when idle */
+	bool recycle_pending;	/* SIGHUP due at its first status record */
 	unsigned long done;	/* pieces of work finished */
 	struct timespec started;
 	struct master_proc *next;
@@ -157,6 +159,7 @@ void master_reap(void);
 void master_status_event(void *ctx, int fd, unsigned events);
 struct master_proc *master_proc_find(pid_t pid);
 void master_signal_all(int signo);
+void master_recycle_all(void);
 
 /* master_service.c */
 /*

@@ -15,6 +15,9 @@
  *	that service, or with an unknown state, is ignored (workers are
  *	unprivileged and not trusted).
  *
+ *	master_recycle_all() (reload) sends SIGHUP to every worker that has
+ *	reported; the skeleton finishes the connection in hand and exits.
+ *
  *	master_reap() collects every exited child. It logs why a worker
  *	died unless it exited 0 or master is stopping (then master sent the
  *	signal). A worker that failed (non-zero exit or a signal) before it
@@ -150,6 +153,16 @@ master_spawn(struct master_svc *svc)
 	return 0;
 }
 
+/* master_proc_recycle - SIGHUP to one worker that has its handler */
+static void
+master_proc_recycle(struct master_proc *p)
+{
+	p->recycle_pending = false;
+	p->recycled = true;
+	if (kill(p->pid, SIGHUP) < 0 && errno != ESRCH)
+		log_warn(NULL, "kill %ld: %m", (long)p->pid);
+}
+
 /* master_status_record - one record from a worker */
 static void
 master_status_record(struct master_svc *svc, const struct server_status *st)
@@ -166,6 +179,8 @@ master_status_record(struct master_svc *svc, const struct server_status *st)
 		ASSERT(svc->starting > 0);
 		svc->starting--;
 	}
+	if (proc->recycle_pending)
+		master_proc_recycle(proc);
 	switch (st->state) {
 	case SERVER_STATUS_BUSY:
 		if (proc->available) {
@@ -242,7 +257,7 @@ master_reaped(pid_t pid, int status)
 	    (now.tv_nsec - proc->started.tv_nsec) / 1000000;
 	failed = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 	pointless = !failed && proc->done == 0 && !proc->busy_seen &&
-	    lived < 1000;
+	    lived < 1000 && !proc->recycled;
 	if (!master.stopping) {
 		if (WIFSIGNALED(status))
 			log_warn(NULL, "process %s pid %ld killed by signal %d",
@@ -285,6 +300,28 @@ master_reap(void)
 		master_reaped(pid, status);
 	if (pid < 0 && errno != ECHILD)
 		log_warn(NULL, "waitpid: %m");
+}
+
+/*
+ * master_recycle_all - reload: every worker finishes what it is doing and
+ * exits (lib/server.c), so new connections meet workers that read the
+ * configuration and key files as they are now. A worker that has not
+ * reported yet may not have its SIGHUP handler: it gets the signal with
+ * its first status record.
+ */
+void
+master_recycle_all(void)
+{
+	struct master_proc *p;
+
+	for (p = master.procs; p != NULL; p = p->next) {
+		if (p->recycled)
+			continue;
+		if (p->reported)
+			master_proc_recycle(p);
+		else
+			p->recycle_pending = true;
+	}
 }
 
 /* master_signal_all - send signo to every worker */

@@ -105,7 +105,6 @@ pop3d_settings_load(void)
 static void
 pop3d_pre_jail(void)
 {
-	struct tls_params p;
 	struct str *err;
 	const char *why;
 
@@ -115,19 +114,14 @@ pop3d_pre_jail(void)
 	/* SASL plugins load here, as root and before any chroot */
 	if (sasl_server_setup("postern", &why) < 0)
 		log_error(NULL, "SASL disabled (AUTH PLAIN only): %s", why);
-	memset(&p, 0, sizeof(p));
-	p.cert_file = config_str(conf(), "tls_cert_file");
-	p.key_file = config_str(conf(), "tls_key_file");
-	p.protocols = config_str(conf(), "tls_protocols");
-	p.ciphers = config_str(conf(), "tls_ciphers");
-	if (*p.cert_file == '\0') {
+	if (*config_str(conf(), "tls_cert_file") == '\0') {
 		if (pop3d_settings.wrappermode)
 			log_warn(NULL, "pop3_tls_wrappermode is set but "
 			    "tls_cert_file is not");
 		return;
 	}
 	err = str_new(0, 0);
-	pop3d_tls_ctx = tls_context_new_server(&p, err);
+	pop3d_tls_ctx = tls_context_new_server_config(conf(), err);
 	if (pop3d_tls_ctx == NULL)
 		log_error(NULL, "TLS disabled: %s", str_c(err));
 	str_free(&err);
@@ -290,7 +284,7 @@ static void
 pop3d_pre_exit(void)
 {
 	tls_context_free(&pop3d_tls_ctx);
-	sasl_server_deinit();
+	/* no sasl_server_deinit(): see imapd_pre_exit() in imapd/imapd.c */
 }
 
 int

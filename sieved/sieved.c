@@ -111,7 +111,6 @@ sieved_settings_load(void)
 static void
 sieved_pre_jail(void)
 {
-	struct tls_params p;
 	struct str *err;
 	const char *why;
 
@@ -125,15 +124,10 @@ sieved_pre_jail(void)
 		    why);
 	if (sieved_settings.role == SIEVED_ROLE_MAIL)
 		return;
-	memset(&p, 0, sizeof(p));
-	p.cert_file = config_str(conf(), "tls_cert_file");
-	p.key_file = config_str(conf(), "tls_key_file");
-	p.protocols = config_str(conf(), "tls_protocols");
-	p.ciphers = config_str(conf(), "tls_ciphers");
-	if (*p.cert_file == '\0')
+	if (*config_str(conf(), "tls_cert_file") == '\0')
 		return;
 	err = str_new(0, 0);
-	sieved_tls_ctx = tls_context_new_server(&p, err);
+	sieved_tls_ctx = tls_context_new_server_config(conf(), err);
 	if (sieved_tls_ctx == NULL)
 		log_error(NULL, "TLS disabled: %s", str_c(err));
 	str_free(&err);
@@ -270,7 +264,7 @@ static void
 sieved_pre_exit(void)
 {
 	tls_context_free(&sieved_tls_ctx);
-	sasl_server_deinit();
+	/* no sasl_server_deinit(): see imapd_pre_exit() in imapd/imapd.c */
 }
 
 int

@@ -69,7 +69,6 @@ static struct tls_context *smtpd_tls_ctx;
 static void
 smtpd_pre_jail(void)
 {
-	struct tls_params p;
 	struct str *err;
 	const char *why;
 
@@ -81,19 +80,14 @@ smtpd_pre_jail(void)
 		log_error(NULL, "SASL disabled (AUTH PLAIN LOGIN only): %s", why);
 	if (smtpd_settings.tls_level == SMTPD_TLS_NONE && !smtpd_settings.wrappermode)
 		return;
-	memset(&p, 0, sizeof(p));
-	p.cert_file = config_str(conf(), "tls_cert_file");
-	p.key_file = config_str(conf(), "tls_key_file");
-	p.protocols = config_str(conf(), "tls_protocols");
-	p.ciphers = config_str(conf(), "tls_ciphers");
-	if (*p.cert_file == '\0') {
+	if (*config_str(conf(), "tls_cert_file") == '\0') {
 		if (smtpd_settings.wrappermode ||
 		    smtpd_settings.tls_level == SMTPD_TLS_ENCRYPT)
 			log_warn(NULL, "TLS is required but tls_cert_file is not set");
 		return;
 	}
 	err = str_new(0, 0);
-	smtpd_tls_ctx = tls_context_new_server(&p, err);
+	smtpd_tls_ctx = tls_context_new_server_config(conf(), err);
 	if (smtpd_tls_ctx == NULL)
 		log_error(NULL, "TLS disabled: %s", str_c(err));
 	str_free(&err);
@@ -129,7 +123,12 @@ smtpd_pre_exit(void)
 	size_t i;
 
 	tls_context_free(&smtpd_tls_ctx);
-	sasl_server_deinit();
+	/*
+	 * No sasl_server_deinit(): sasl_server_done unloads the plugins,
+	 * and LeakSanitizer then reports the memory they still point at
+	 * (every normal exit: max_use, max_idle, reload). The process is
+	 * ending anyway.
+	 */
 	for (i = 0; i < smtpd_settings.n_alias_maps; i++)
 		map_close(&smtpd_settings.alias_maps[i]);
 	free(smtpd_settings.alias_maps);

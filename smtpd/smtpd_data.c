@@ -41,6 +41,7 @@
 #include "log.h"
 #include "stream.h"
 #include "str.h"
+#include "tls.h"
 
 #include "smtpd.h"
 
@@ -71,7 +72,9 @@ smtpd_received(struct smtpd_session *sess, struct str *out)
 	    sess->client.name, sess->client.addr);
 	if (sess->tls != NULL) {
 		str_printf(out, "\t(using %s)\r\n", str_c(sess->tls_desc));
-		str_append_cstr(out, "\t(No client certificate requested)\r\n");
+		str_append_cstr(out, "\t(");
+		tls_session_peer_describe(sess->tls, out);
+		str_append_cstr(out, ")\r\n");
 	}
 	if (sess->auth_user != NULL && smtpd_settings.sasl_header)
 		str_printf(out, "\t(Authenticated sender: %s)\r\n", sess->auth_user);

@@ -242,6 +242,28 @@ smtpd_cmd_helo(struct smtpd_session *sess, bool esmtp)
 	(void)stream_puts(s, "250 CHUNKING\r\n");
 }
 
+/*
+ * smtpd_tls_log - Postfix's "Trusted/Untrusted/Anonymous TLS connection
+ * established" line, with the client certificate's subject and
+ * fingerprint when one was presented
+ */
+static void
+smtpd_tls_log(struct smtpd_session *sess)
+{
+	struct str *peer = str_new(0, 0);
+
+	if (tls_session_peer_cert(sess->tls)) {
+		str_append_cstr(peer, ", client certificate subject=");
+		(void)tls_session_peer_subject(sess->tls, peer);
+		str_append_cstr(peer, " fingerprint=");
+		(void)tls_session_peer_fingerprint(sess->tls, peer);
+	}
+	log_info(NULL, "%s TLS connection established from %s: %s%s",
+	    tls_session_trust(sess->tls), str_c(sess->client_text),
+	    str_c(sess->tls_desc), str_c(peer));
+	str_free(&peer);
+}
+
 /* smtpd_cmd_starttls - RFC 3207; pipelined plaintext is discarded by tls */
 static bool
 smtpd_cmd_starttls(struct smtpd_session *sess)
@@ -269,8 +291,7 @@ smtpd_cmd_starttls(struct smtpd_session *sess)
 	str_free(&err);
 	str_clear(sess->tls_desc);
 	tls_session_describe(sess->tls, sess->tls_desc);
-	log_info(NULL, "Anonymous TLS connection established from %s: %s",
-	    str_c(sess->client_text), str_c(sess->tls_desc));
+	smtpd_tls_log(sess);
 	/* RFC 3207 4.2: forget everything learned before TLS. */
 	smtpd_tx_reset(sess);
 	XFREE(sess->helo);
@@ -668,9 +689,7 @@ smtpd_session_run(struct stream *s, const struct smtpd_client *client,
 			why = "TLS handshake failure";
 		} else {
 			tls_session_describe(sess->tls, sess->tls_desc);
-			log_info(NULL, "Anonymous TLS connection established "
-			    "from %s: %s", str_c(sess->client_text),
-			    str_c(sess->tls_desc));
+			smtpd_tls_log(sess);
 		}
 		str_free(&err);
 	}
