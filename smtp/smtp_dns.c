@@ -34,7 +34,9 @@
  *	itself. smtp_dns_dane() turns the TLSA lookup into a TLS level for
  *	one server (see smtp.h); a TLSA lookup that fails (SERVFAIL, which
  *	is also what a validating resolver answers for bogus data) defers
- *	that server rather than risk a downgrade.
+ *	that server rather than risk a downgrade. XXX an MX host that is a
+ *	CNAME keeps its MX name as the TLSA base domain (RFC 7672 2.2.3
+ *	would first try the secure CNAME target's TLSA records).
  *
  * SEE ALSO
  *	RFC 5321 5.1, RFC 7505, RFC 7672, resolver(3), lib/tls_dane.h
