@@ -313,9 +313,9 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 		smtp_set_all(d, DELIVER_STATUS_DEFERRED, "4.4.1", str_c(why));
 out:
 	d->host = NULL;
-	tls_dane_free(&d->dane);
 	free(was_done);
 	smtp_addrs_free(&addrs);
+	tls_dane_free(&d->dane);
 	free(host);
 	str_free(&key);
 	str_free(&why);
@@ -455,11 +455,11 @@ smtp_pre_jail(void)
 		tp.ca_file = config_str(cfg, "smtp_tls_CAfile");
 		tp.protocols = config_str(cfg, "tls_protocols");
 		smtp_settings.tls_ctx = tls_context_new_client(&tp, err);
+		if (smtp_settings.tls_ctx != NULL && tls_dane_context_enable(
+		    smtp_settings.tls_ctx, err) < 0)
+			log_warn(NULL, "no DANE: %s", str_c(err));
 		if (smtp_settings.tls_ctx == NULL)
 			log_warn(NULL, "no outbound TLS: %s", str_c(err));
-		else if (tls_dane_context_enable(smtp_settings.tls_ctx,
-		    err) < 0)
-			log_warn(NULL, "no DANE: %s", str_c(err));
 	}
 	str_free(&err);
 }
