@@ -9,8 +9,14 @@
  *	parsed with ns_initparse/ns_parserr, each character-string checked
  *	against the RDATA length; nothing is read past the answer.
  *
+ *	DNSSEC: Postern does not validate; it trusts the AD bit of a
+ *	validating resolver (smtp(8)'s DANE, RFC 7672 2.1.1), set up with
+ *	dns_resolver_dnssec(). res_nquery() leaves the whole answer in the
+ *	buffer also when it returns -1 for NXDOMAIN or NODATA, so the AD
+ *	bit of a denial can be read too (dns_answer_secure()).
+ *
  * SEE ALSO
- *	resolver(3), RFC 1035 3.3.14, RFC 7489 6.1.
+ *	resolver(3), RFC 1035 3.3.14, RFC 7489 6.1, RFC 6698, RFC 7672.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -72,6 +78,135 @@ bad:
 	str_clear(why);
 	str_printf(why, "bad DNS server \"%s\" (want IPv4[:port])", server);
 	return -1;
+}
+
+/* dns_resolver_dnssec - see dns.h */
+void
+dns_resolver_dnssec(struct __res_state *res)
+{
+	res->options |= RES_USE_EDNS0 | RES_USE_DNSSEC;
+#ifdef RES_TRUSTAD
+	res->options |= RES_TRUSTAD;
+#endif
+}
+
+/* dns_resolver_loopback - see dns.h */
+bool
+dns_resolver_loopback(const struct __res_state *res)
+{
+	int i;
+
+	if (res->nscount <= 0)
+		return false;
+	for (i = 0; i < res->nscount && i < MAXNS; i++) {
+		const struct sockaddr_in *sin = &res->nsaddr_list[i];
+
+		if (sin->sin_family == AF_INET) {
+			if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127)
+				return false;
+		} else if (res->_u._ext.nsaddrs[i] != NULL &&
+		    res->_u._ext.nsaddrs[i]->sin6_family == AF_INET6) {
+			if (!IN6_IS_ADDR_LOOPBACK(
+			    &res->_u._ext.nsaddrs[i]->sin6_addr))
+				return false;
+		} else
+			return false;
+	}
+	return true;
+}
+
+/* dns_answer_secure - see dns.h */
+bool
+dns_answer_secure(const unsigned char *answer, int len)
+{
+	HEADER hdr;
+
+	if (len < (int)sizeof(hdr))
+		return false;
+	memcpy(&hdr, answer, sizeof(hdr));
+	return hdr.ad != 0;
+}
+
+/* dns_tlsa_free - see dns.h */
+void
+dns_tlsa_free(struct dns_tlsa **recsp, size_t n)
+{
+	size_t i;
+
+	if (*recsp == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free((*recsp)[i].data);
+	free(*recsp);
+	*recsp = NULL;
+}
+
+/* dns_tlsa_lookup - see dns.h */
+enum dns_tlsa_result
+dns_tlsa_lookup(struct __res_state *res, const char *host, unsigned port,
+    struct dns_tlsa **recs_r, size_t *n_r, bool *secure_r)
+{
+	unsigned char *ans = xmalloc(DNS_ANSWER_MAX);
+	enum dns_tlsa_result r = DNS_TLSA_NONE;
+	char name[NS_MAXDNAME + 32];
+	struct dns_tlsa *recs = NULL;
+	size_t n = 0;
+	ns_msg msg;
+	ns_rr rr;
+	int len, i;
+
+	*recs_r = NULL;
+	*n_r = 0;
+	*secure_r = false;
+	if (snprintf(name, sizeof(name), "_%u._tcp.%s", port, host) >=
+	    (int)sizeof(name))
+		goto out;
+	memset(ans, 0, HFIXEDSZ);
+	len = res_nquery(res, name, ns_c_in, ns_t_tlsa, ans, DNS_ANSWER_MAX);
+	if (len < 0) {
+		if (res->res_h_errno != HOST_NOT_FOUND &&
+		    res->res_h_errno != NO_DATA)
+			r = DNS_TLSA_TEMP;
+		else
+			*secure_r = dns_answer_secure(ans, HFIXEDSZ);
+		goto out;
+	}
+	if (ns_initparse(ans, len, &msg) < 0) {
+		r = DNS_TLSA_TEMP;
+		goto out;
+	}
+	*secure_r = dns_answer_secure(ans, len);
+	recs = xcalloc((size_t)ns_msg_count(msg, ns_s_an) + 1, sizeof(*recs));
+	for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		const unsigned char *rd;
+		size_t rl;
+
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+			break;
+		if (ns_rr_type(rr) != ns_t_tlsa)
+			continue;		/* the CNAMEs of a chain */
+		rd = ns_rr_rdata(rr);
+		rl = ns_rr_rdlen(rr);
+		if (rl < 4)
+			continue;
+		recs[n].usage = rd[0];
+		recs[n].selector = rd[1];
+		recs[n].mtype = rd[2];
+		recs[n].len = rl - 3;
+		recs[n].data = xmalloc(rl - 3);
+		memcpy(recs[n].data, rd + 3, rl - 3);
+		n++;
+	}
+	if (n > 0) {
+		r = DNS_TLSA_FOUND;
+		*recs_r = recs;
+		*n_r = n;
+		recs = NULL;
+	}
+out:
+	dns_tlsa_free(&recs, n);
+	free(ans);
+	return r;
 }
 
 /* dns_txt_first - see dns.h */

@@ -776,6 +776,16 @@ struct tls_session *
 tls_session_start(struct tls_context *ctx, struct stream *s,
     const char *peer_name, unsigned timeout, struct str *error)
 {
+	return tls_session_start_with(ctx, s, peer_name, NULL, NULL, timeout,
+	    error);
+}
+
+/* tls_session_start_with - see tls.h */
+struct tls_session *
+tls_session_start_with(struct tls_context *ctx, struct stream *s,
+    const char *peer_name, int (*prepare)(struct ssl_st *, void *,
+    struct str *), void *arg, unsigned timeout, struct str *error)
+{
 	struct tls_session *sess;
 	int64_t deadline = timeout != 0 ? tls_now_ms() + (int64_t)timeout * 1000 : 0;
 	int fd = stream_fd(s);
@@ -814,6 +824,8 @@ tls_session_start(struct tls_context *ctx, struct stream *s,
 			}
 		}
 	}
+	if (prepare != NULL && prepare(sess->ssl, arg, error) < 0)
+		goto fail;
 	for (;;) {
 		ERR_clear_error();
 		ret = SSL_do_handshake(sess->ssl);
@@ -845,6 +857,20 @@ fail:
 	SSL_free(sess->ssl);
 	free(sess);
 	return NULL;
+}
+
+/* tls_context_ssl_ctx - see tls.h */
+struct ssl_ctx_st *
+tls_context_ssl_ctx(const struct tls_context *ctx)
+{
+	return ctx->ssl_ctx;
+}
+
+/* tls_session_ssl - see tls.h */
+struct ssl_st *
+tls_session_ssl(const struct tls_session *sess)
+{
+	return sess->ssl;
 }
 
 /* tls_session_free - see tls.h */

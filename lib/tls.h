@@ -163,6 +163,21 @@ struct tls_session *tls_session_start(struct tls_context *ctx,
     struct str *error);
 
 /*
+ * tls_session_start_with - tls_session_start, with prepare(ssl, arg,
+ * error) called on the new SSL object before the handshake (lib/tls_dane
+ * sets up DANE there); prepare returns -1 with *error set to give up.
+ * tls_context_ssl_ctx / tls_session_ssl - the OpenSSL objects (SSL_CTX,
+ * SSL), borrowed, for modules that extend this one (lib/tls_dane).
+ */
+struct ssl_st;
+struct ssl_ctx_st;
+struct tls_session *tls_session_start_with(struct tls_context *ctx,
+    struct stream *s, const char *peer_name, int (*prepare)(struct ssl_st *,
+    void *, struct str *), void *arg, unsigned timeout, struct str *error);
+struct ssl_ctx_st *tls_context_ssl_ctx(const struct tls_context *ctx);
+struct ssl_st *tls_session_ssl(const struct tls_session *sess);
+
+/*
  * tls_session_free - send close_notify (best effort, no waiting), remove
  * the TLS I/O from the stream and free (NULL allowed).
  */

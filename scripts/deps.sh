@@ -17,7 +17,7 @@ TEST_PKGS=(
 	fetchmail curl
 	mutt
 	sieve-connect libgssapi-perl
-	postfix unbound
+	postfix unbound ldnsutils
 	inn2
 	heimdal-kdc heimdal-clients slapd ldap-utils python3-gssapi
 	libsasl2-modules libsasl2-modules-gssapi-heimdal

@@ -68,6 +68,7 @@
 #include "server.h"
 #include "stream.h"
 #include "tls.h"
+#include "tls_dane.h"
 #include "smtp.h"
 
 #define SMTP_REQUEST_TIMEOUT	60	/* seconds to read qmgr's request */
@@ -143,12 +144,12 @@ smtp_respond(struct smtp_delivery *d, struct stream *s)
 	str_free(&out);
 }
 
-/* smtp_tls_level_parse - "none" ... "verify", or -1 */
+/* smtp_tls_level_parse - "none" ... "dane-only", or -1 */
 static int
 smtp_tls_level_parse(const char *s)
 {
 	static const char *const names[] = { "none", "may", "encrypt",
-	    "verify" };
+	    "verify", "dane", "dane-only" };
 	size_t i;
 
 	s += strspn(s, " \t");
@@ -223,6 +224,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 	char *host = NULL, addr[NI_MAXHOST];
 	unsigned port;
 	size_t i, limit;
+	int policy;
 
 	memset(&addrs, 0, sizeof(addrs));
 	direct = smtp_settings.lmtp || *nexthop == '[';
@@ -264,6 +266,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 	if (smtp_settings.mx_address_limit > 0 &&
 	    limit > smtp_settings.mx_address_limit)
 		limit = smtp_settings.mx_address_limit;
+	policy = d->tls_level;
 	for (i = 0; i < limit; i++) {
 		const struct smtp_addr *a = &addrs.a[i];
 		int fd;
@@ -274,6 +277,14 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 			(void)snprintf(addr, sizeof(addr), "?");
 		str_clear(d->relay);
 		str_printf(d->relay, "%s[%s]:%u", a->host, addr, port);
+		/* DANE (RFC 7672): this server's TLSA records decide */
+		tls_dane_free(&d->dane);
+		d->tls_level = policy < SMTP_TLS_DANE ? policy :
+		    smtp_dns_dane(a, port, policy, &d->dane, why);
+		if (d->tls_level < 0) {
+			log_info(&d->log, "%s: %s", str_c(d->relay), str_c(why));
+			continue;
+		}
 		/* the destination of a cached session: see smtp_cache.c */
 		str_clear(key);
 		str_printf(key, "%s %s %d", nexthop, str_c(d->relay),
@@ -308,6 +319,7 @@ out:
 	d->nexthop = NULL;
 	free(was_done);
 	smtp_addrs_free(&addrs);
+	tls_dane_free(&d->dane);
 	free(host);
 	str_free(&key);
 	str_free(&why);
@@ -421,20 +433,38 @@ smtp_pre_jail(void)
 	const struct config *cfg = conf();
 	struct str *err = str_new(128, 0);
 	struct tls_params tp;
+	bool dnssec;
 
-	if (smtp_dns_init(config_str(cfg, "smtp_dns_server"), err) < 0)
+	dnssec = strcasecmp(config_str(cfg, "smtp_dns_support_level"),
+	    "dnssec") == 0;
+	if (!dnssec && strcasecmp(config_str(cfg, "smtp_dns_support_level"),
+	    "enabled") != 0)
+		log_fatal(NULL, "smtp_dns_support_level: unknown level \"%s\" "
+		    "(enabled, dnssec)", config_str(cfg,
+		    "smtp_dns_support_level"));
+	if (smtp_dns_init(config_str(cfg, "smtp_dns_server"), dnssec,
+	    err) < 0)
 		log_fatal(NULL, "%s", str_c(err));
 	smtp_settings.tls_level = smtp_tls_level_parse(config_str(cfg,
 	    "smtp_tls_security_level"));
 	if (smtp_settings.tls_level < 0)
 		log_fatal(NULL, "smtp_tls_security_level: unknown level \"%s\" "
-		    "(none, may, encrypt, verify)", config_str(cfg,
-		    "smtp_tls_security_level"));
+		    "(none, may, encrypt, verify, dane, dane-only)",
+		    config_str(cfg, "smtp_tls_security_level"));
+	if (smtp_settings.tls_level >= SMTP_TLS_DANE && !smtp_dns_dnssec())
+		log_warn(NULL, "smtp_tls_security_level = %s needs "
+		    "smtp_dns_support_level = dnssec and a trusted resolver: "
+		    "%s", config_str(cfg, "smtp_tls_security_level"),
+		    smtp_settings.tls_level == SMTP_TLS_DANE ? "using may" :
+		    "mail will be deferred");
 	if (strncmp(server_service_name(), "lmtp", 4) != 0) {
 		memset(&tp, 0, sizeof(tp));
 		tp.ca_file = config_str(cfg, "smtp_tls_CAfile");
 		tp.protocols = config_str(cfg, "tls_protocols");
 		smtp_settings.tls_ctx = tls_context_new_client(&tp, err);
+		if (smtp_settings.tls_ctx != NULL && tls_dane_context_enable(
+		    smtp_settings.tls_ctx, err) < 0)
+			log_warn(NULL, "no DANE: %s", str_c(err));
 		if (smtp_settings.tls_ctx == NULL)
 			log_warn(NULL, "no outbound TLS: %s", str_c(err));
 		str_clear(err);

@@ -25,6 +25,8 @@
 struct map;
 struct stream;
 struct tls_context;
+struct tls_dane;
+struct tls_session;
 
 /* Timeouts and names, read from postern.conf once per process. */
 struct smtp_settings {
@@ -47,7 +49,13 @@ struct smtp_settings {
 	size_t ntls_policy;
 };
 
-enum { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT, SMTP_TLS_VERIFY };
+/*
+ * TLS levels. DANE and DANE_ONLY are policies: for each MX host they
+ * become MAY, ENCRYPT or DANE (verified against its TLSA records) by
+ * smtp_dns_dane(); DANE is also the level of a session with TLSA.
+ */
+enum { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT, SMTP_TLS_VERIFY,
+    SMTP_TLS_DANE, SMTP_TLS_DANE_ONLY };
 
 extern struct smtp_settings smtp_settings;
 
@@ -72,6 +80,7 @@ struct smtp_delivery {
 	const char *host;		/* the server's name (SNI, logs) */
 	const char *nexthop;		/* TCP next hop as given ("[h]:p", domain) */
 	int tls_level;			/* SMTP_TLS_* for this next hop */
+	struct tls_dane *dane;		/* TLSA records of host (level DANE) */
 };
 
 /*
@@ -107,12 +116,28 @@ int smtp_split_hostport(const char *s, unsigned default_port, char **host_r,
 struct smtp_addr;
 int smtp_connect_addr(const struct smtp_addr *a);
 
+/*
+ * smtp_tls_start - the STARTTLS handshake on s for d's server: with
+ * DANE when d->dane is set, else plain (SNI d->host). As
+ * tls_session_start().
+ */
+struct tls_session *smtp_tls_start(struct smtp_delivery *d, struct stream *s,
+    struct str *err);
+/*
+ * smtp_tls_dane_check - after the handshake of a DANE session: log the
+ * "Verified"/"Untrusted TLS connection established" line; false with
+ * the reason to defer in why (replaced) when no TLSA record matched.
+ */
+bool smtp_tls_dane_check(struct smtp_delivery *d, struct tls_session *tls,
+    struct str *why);
+
 /* ---------------------------------------------------------- smtp_dns.c */
 struct smtp_addr {
 	char *host;			/* MX host (or the name looked up) */
 	unsigned pref;
 	struct sockaddr_storage ss;
 	socklen_t len;
+	bool secure;			/* MX and address answers had AD set */
 };
 
 struct smtp_addrs {
@@ -130,9 +155,25 @@ enum smtp_dns_result {
 
 /*
  * smtp_dns_init - the resolver, before the jail: res_ninit, then
- * server ("IPv4[:port]", or "" for /etc/resolv.conf). -1 with why.
+ * server ("IPv4[:port]", or "" for /etc/resolv.conf). With dnssec
+ * ($smtp_dns_support_level = dnssec), queries ask for the AD bit, if
+ * the resolver is trusted (server set, or only loopback servers in
+ * resolv.conf): else a warning and no DNSSEC. -1 with why.
  */
-int smtp_dns_init(const char *server, struct str *why);
+int smtp_dns_init(const char *server, bool dnssec, struct str *why);
+/* smtp_dns_dnssec - DNSSEC status is asked for and trusted */
+bool smtp_dns_dnssec(void);
+/*
+ * smtp_dns_dane - the TLS level for server a (RFC 7672 2.2) under
+ * policy DANE or DANE_ONLY: DANE with *dane_r set (owned by the caller)
+ * when a was found securely and has secure, usable TLSA records at
+ * _port._tcp.host; ENCRYPT when they are all unusable; MAY when there
+ * are none or the lookups were insecure. -1, with a reason in why
+ * (replaced), when a must not be used now: the TLSA lookup failed, or
+ * DANE_ONLY without DANE.
+ */
+int smtp_dns_dane(const struct smtp_addr *a, unsigned port, int policy,
+    struct tls_dane **dane_r, struct str *why);
 /*
  * smtp_dns_resolve - the addresses to try for name: with mx, its MX
  * hosts in preference order (or the name itself when it has no MX);

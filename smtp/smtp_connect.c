@@ -11,6 +11,13 @@
  *	$smtp_connect_timeout. smtp_connect_addr() connects to one address
  *	that smtp_dns.c found (MX lookups are in smtp.c's delivery loop).
  *
+ *	smtp_tls_start() and smtp_tls_dane_check() are the TLS handshake
+ *	of STARTTLS: with DANE (lib/tls_dane) when the server has usable
+ *	TLSA records, so smtp_session.c needs no DANE knowledge. As in
+ *	Postfix, a DANE-authenticated session logs "Verified TLS
+ *	connection established"; one whose certificate matched no TLSA
+ *	record logs "Untrusted ..." and the delivery is deferred.
+ *
  * SEE ALSO
  *	smtp(8)
  */
@@ -30,6 +37,8 @@
 
 #include "alloc.h"
 #include "smtp.h"
+#include "tls.h"
+#include "tls_dane.h"
 
 /* smtp_connect_wait - finish a non-blocking connect within timeout */
 static int
@@ -225,4 +234,38 @@ smtp_connect_addr(const struct smtp_addr *a)
 		return -1;
 	}
 	return fd;
+}
+
+/* smtp_tls_start - see smtp.h */
+struct tls_session *
+smtp_tls_start(struct smtp_delivery *d, struct stream *s, struct str *err)
+{
+	if (d->dane != NULL)
+		return tls_dane_session_start(smtp_settings.tls_ctx, s,
+		    d->dane, smtp_settings.helo_timeout, err);
+	return tls_session_start(smtp_settings.tls_ctx, s, d->host,
+	    smtp_settings.helo_timeout, err);
+}
+
+/* smtp_tls_dane_check - see smtp.h */
+bool
+smtp_tls_dane_check(struct smtp_delivery *d, struct tls_session *tls,
+    struct str *why)
+{
+	struct str *desc = str_new(128, 0), *how = str_new(128, 0);
+	bool ok = tls_dane_session_verified(tls, how);
+
+	tls_session_describe(tls, desc);
+	log_info(&d->log, "%s TLS connection established to %s: %s",
+	    ok ? "Verified" : "Untrusted", str_c(d->relay), str_c(desc));
+	str_clear(why);
+	if (ok)
+		log_info(&d->log, "%s: DANE %s", str_c(d->relay), str_c(how));
+	else
+		str_printf(why, "Server certificate not trusted: no TLSA record "
+		    "of %s matched (%s) (host %s)", tls_dane_base(d->dane),
+		    str_c(how), str_c(d->relay));
+	str_free(&how);
+	str_free(&desc);
+	return ok;
 }

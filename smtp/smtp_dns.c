@@ -21,11 +21,25 @@
  *	does not know is also tried with getaddrinfo() (for /etc/hosts names
  *	such as "localhost" in a "[localhost]:port" next hop).
  *
- *	XXX DNSSEC: the AD bit is not asked for or checked, so there is no
- *	DANE (RFC 7672) yet.
+ *	DNSSEC and DANE (RFC 7672): with $smtp_dns_support_level = dnssec
+ *	the queries ask for DNSSEC status (lib/dns: EDNS0, DO) and each
+ *	address records whether the MX answer (or, for an implicit MX, the
+ *	secure denial of MX records) and the address answer both had the
+ *	AD bit: only then is the host's TLSA RRset looked up (RFC 7672
+ *	2.2.2; an insecure MX or address lookup makes the TLSA records
+ *	worthless, since an attacker could have chosen the host). The AD
+ *	bit is trusted only from a resolver the operator named
+ *	($smtp_dns_server) or from loopback name servers in resolv.conf: a
+ *	validating resolver on the same host. Postern does no validation
+ *	itself. smtp_dns_dane() turns the TLSA lookup into a TLS level for
+ *	one server (see smtp.h); a TLSA lookup that fails (SERVFAIL, which
+ *	is also what a validating resolver answers for bogus data) defers
+ *	that server rather than risk a downgrade. XXX an MX host that is a
+ *	CNAME keeps its MX name as the TLSA base domain (RFC 7672 2.2.3
+ *	would first try the secure CNAME target's TLSA records).
  *
  * SEE ALSO
- *	RFC 5321 5.1, RFC 7505, resolver(3)
+ *	RFC 5321 5.1, RFC 7505, RFC 7672, resolver(3), lib/tls_dane.h
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -41,7 +55,9 @@
 
 #include "alloc.h"
 #include "dns.h"
+#include "log.h"
 #include "smtp.h"
+#include "tls_dane.h"
 
 #define SMTP_DNS_ANSWER_MAX	65536
 #define SMTP_DNS_MX_MAX		32
@@ -49,10 +65,11 @@
 static struct __res_state smtp_res;
 static bool smtp_res_ok;
 static bool smtp_res_custom;
+static bool smtp_res_dnssec;		/* AD asked for and trusted */
 
 /* smtp_dns_init - see smtp.h */
 int
-smtp_dns_init(const char *server, struct str *why)
+smtp_dns_init(const char *server, bool dnssec, struct str *why)
 {
 	if (dns_resolver_init(&smtp_res, server, why) < 0) {
 		if (server != NULL && *server != '\0') {
@@ -64,13 +81,29 @@ smtp_dns_init(const char *server, struct str *why)
 	}
 	smtp_res_ok = true;
 	smtp_res_custom = server != NULL && *server != '\0';
+	if (dnssec && !smtp_res_custom && !dns_resolver_loopback(&smtp_res))
+		log_warn(NULL, "smtp_dns_support_level = dnssec, but the name "
+		    "servers of resolv.conf are not on loopback and "
+		    "smtp_dns_server is not set: DNSSEC status not trusted, "
+		    "no DANE");
+	else if (dnssec) {
+		dns_resolver_dnssec(&smtp_res);
+		smtp_res_dnssec = true;
+	}
 	return 0;
+}
+
+/* smtp_dns_dnssec - see smtp.h */
+bool
+smtp_dns_dnssec(void)
+{
+	return smtp_res_dnssec;
 }
 
 /* smtp_addrs_add - append one address */
 static void
 smtp_addrs_add(struct smtp_addrs *list, const char *host, unsigned pref,
-    int family, const void *addr, unsigned port)
+    int family, const void *addr, unsigned port, bool secure)
 {
 	struct smtp_addr *a;
 
@@ -82,6 +115,7 @@ smtp_addrs_add(struct smtp_addrs *list, const char *host, unsigned pref,
 	memset(a, 0, sizeof(*a));
 	a->host = xstrdup(host);
 	a->pref = pref;
+	a->secure = secure;
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
 
@@ -117,17 +151,22 @@ smtp_addrs_free(struct smtp_addrs *list)
  */
 static int
 smtp_dns_query(const char *name, int type, unsigned char *answer,
-    enum smtp_dns_result *res_r, struct str *why)
+    enum smtp_dns_result *res_r, bool *secure_r, struct str *why)
 {
 	int n;
 
+	*secure_r = false;
 	if (!smtp_res_ok) {
 		*res_r = SMTP_DNS_TEMP;
 		str_set_cstr(why, "no resolver");
 		return -1;
 	}
+	memset(answer, 0, HFIXEDSZ);
 	n = res_nquery(&smtp_res, name, ns_c_in, type, answer,
 	    SMTP_DNS_ANSWER_MAX);
+	/* the answer is in the buffer also for NXDOMAIN and NODATA */
+	*secure_r = smtp_res_dnssec && dns_answer_secure(answer,
+	    n >= 0 ? n : HFIXEDSZ);
 	if (n >= 0)
 		return n;
 	str_clear(why);
@@ -155,9 +194,12 @@ smtp_dns_query(const char *name, int type, unsigned char *answer,
 	return -1;
 }
 
-/* smtp_dns_host - the A and AAAA records of host, appended */
+/*
+ * smtp_dns_host - the A and AAAA records of host, appended; secure when
+ * the way to host was (MX lookup) and both answers are
+ */
 static enum smtp_dns_result
-smtp_dns_host(const char *host, unsigned pref, unsigned port,
+smtp_dns_host(const char *host, unsigned pref, unsigned port, bool secure,
     struct smtp_addrs *list, struct str *why)
 {
 	static const int types[] = { ns_t_aaaa, ns_t_a };
@@ -166,15 +208,16 @@ smtp_dns_host(const char *host, unsigned pref, unsigned port,
 	size_t before = list->n, t;
 	struct in6_addr a6;
 	struct in_addr a4;
+	bool ad;
 
 	/* an address literal is itself */
 	if (inet_pton(AF_INET, host, &a4) == 1) {
-		smtp_addrs_add(list, host, pref, AF_INET, &a4, port);
+		smtp_addrs_add(list, host, pref, AF_INET, &a4, port, false);
 		free(answer);
 		return SMTP_DNS_OK;
 	}
 	if (inet_pton(AF_INET6, host, &a6) == 1) {
-		smtp_addrs_add(list, host, pref, AF_INET6, &a6, port);
+		smtp_addrs_add(list, host, pref, AF_INET6, &a6, port, false);
 		free(answer);
 		return SMTP_DNS_OK;
 	}
@@ -183,7 +226,9 @@ smtp_dns_host(const char *host, unsigned pref, unsigned port,
 		ns_rr rr;
 		int n, i;
 
-		n = smtp_dns_query(host, types[t], answer, &r, why);
+		n = smtp_dns_query(host, types[t], answer, &r, &ad, why);
+		if (!ad)
+			secure = false;
 		if (n < 0) {
 			if (r == SMTP_DNS_TEMP || (r == SMTP_DNS_NODATA &&
 			    worst == SMTP_DNS_NOTFOUND))
@@ -197,13 +242,16 @@ smtp_dns_host(const char *host, unsigned pref, unsigned port,
 				break;
 			if (ns_rr_type(rr) == ns_t_a && ns_rr_rdlen(rr) == 4)
 				smtp_addrs_add(list, host, pref, AF_INET,
-				    ns_rr_rdata(rr), port);
+				    ns_rr_rdata(rr), port, false);
 			else if (ns_rr_type(rr) == ns_t_aaaa &&
 			    ns_rr_rdlen(rr) == 16)
 				smtp_addrs_add(list, host, pref, AF_INET6,
-				    ns_rr_rdata(rr), port);
+				    ns_rr_rdata(rr), port, false);
 		}
 	}
+	/* both answers (or secure denials) seen: mark this host's addresses */
+	for (t = before; t < list->n; t++)
+		list->a[t].secure = secure;
 	free(answer);
 	if (list->n > before)
 		return SMTP_DNS_OK;
@@ -211,6 +259,8 @@ smtp_dns_host(const char *host, unsigned pref, unsigned port,
 		/* not in DNS: /etc/hosts names ("localhost") */
 		struct addrinfo hints, *res = NULL, *ai;
 
+
+		/* never secure */
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_socktype = SOCK_STREAM;
 		if (getaddrinfo(host, NULL, &hints, &res) == 0) {
@@ -218,12 +268,13 @@ smtp_dns_host(const char *host, unsigned pref, unsigned port,
 				if (ai->ai_family == AF_INET)
 					smtp_addrs_add(list, host, pref, AF_INET,
 					    &((struct sockaddr_in *)(void *)
-					    ai->ai_addr)->sin_addr, port);
+					    ai->ai_addr)->sin_addr, port,
+					    false);
 				else if (ai->ai_family == AF_INET6)
 					smtp_addrs_add(list, host, pref,
 					    AF_INET6, &((struct sockaddr_in6 *)
 					    (void *)ai->ai_addr)->sin6_addr,
-					    port);
+					    port, false);
 			}
 			freeaddrinfo(res);
 			if (list->n > before)
@@ -268,16 +319,18 @@ smtp_dns_resolve(const char *name, bool mx, unsigned port,
 	size_t nmx = 0, i;
 	ns_msg msg;
 	ns_rr rr;
+	bool secure;
 	int n;
 
+	/* the name itself came from the operator or the message: trusted */
 	if (!mx)
-		return smtp_dns_host(name, 0, port, list, why);
+		return smtp_dns_host(name, 0, port, true, list, why);
 	answer = xmalloc(SMTP_DNS_ANSWER_MAX);
-	n = smtp_dns_query(name, ns_t_mx, answer, &r, why);
+	n = smtp_dns_query(name, ns_t_mx, answer, &r, &secure, why);
 	if (n < 0) {
 		free(answer);
 		if (r == SMTP_DNS_NODATA)	/* implicit MX: the domain itself */
-			return smtp_dns_host(name, 0, port, list, why);
+			return smtp_dns_host(name, 0, port, secure, list, why);
 		return r;
 	}
 	mxs = xcalloc(SMTP_DNS_MX_MAX, sizeof(*mxs));
@@ -300,7 +353,7 @@ smtp_dns_resolve(const char *name, bool mx, unsigned port,
 	free(answer);
 	if (nmx == 0) {
 		free(mxs);
-		return smtp_dns_host(name, 0, port, list, why);
+		return smtp_dns_host(name, 0, port, secure, list, why);
 	}
 	/* RFC 7505: the root as target means "no mail here" */
 	for (i = 0; i < nmx; i++) {
@@ -317,7 +370,8 @@ smtp_dns_resolve(const char *name, bool mx, unsigned port,
 	for (i = 0; i < nmx; i++) {
 		struct str *w = str_new(128, 0);
 
-		r = smtp_dns_host(mxs[i].name, mxs[i].pref, port, list, w);
+		r = smtp_dns_host(mxs[i].name, mxs[i].pref, port, secure,
+		    list, w);
 		if (r == SMTP_DNS_TEMP)
 			worst = SMTP_DNS_TEMP;
 		if (r != SMTP_DNS_OK && list->n == 0)
@@ -330,4 +384,59 @@ smtp_dns_resolve(const char *name, bool mx, unsigned port,
 	/* MX hosts that do not resolve: try later, they may come back */
 	(void)worst;
 	return SMTP_DNS_TEMP;
+}
+
+/* smtp_dns_dane - see smtp.h */
+int
+smtp_dns_dane(const struct smtp_addr *a, unsigned port, int policy,
+    struct tls_dane **dane_r, struct str *why)
+{
+	enum dns_tlsa_result r;
+	struct dns_tlsa *recs = NULL;
+	struct tls_dane *dane;
+	size_t n = 0, i;
+	bool secure;
+
+	*dane_r = NULL;
+	str_clear(why);
+	if (!smtp_res_dnssec || !a->secure) {
+		if (policy != SMTP_TLS_DANE_ONLY)
+			return SMTP_TLS_MAY;
+		str_printf(why, "TLS is required, but no DNSSEC-validated %s "
+		    "of host %s (dane-only)", smtp_res_dnssec ? "address "
+		    "records" : "lookups (smtp_dns_support_level is not "
+		    "dnssec)", a->host);
+		return -1;
+	}
+	r = dns_tlsa_lookup(&smtp_res, a->host, port, &recs, &n, &secure);
+	if (r == DNS_TLSA_TEMP) {
+		str_printf(why, "TLSA lookup error for _%u._tcp.%s: Host not "
+		    "found, try again", port, a->host);
+		return -1;
+	}
+	if (r == DNS_TLSA_NONE || !secure) {
+		dns_tlsa_free(&recs, n);
+		if (policy != SMTP_TLS_DANE_ONLY)
+			return SMTP_TLS_MAY;
+		str_printf(why, "TLS is required, but host %s has no %sTLSA "
+		    "records (dane-only)", a->host, r == DNS_TLSA_NONE ? "" :
+		    "DNSSEC-validated ");
+		return -1;
+	}
+	dane = tls_dane_new(a->host);
+	for (i = 0; i < n; i++)
+		(void)tls_dane_add(dane, recs[i].usage, recs[i].selector,
+		    recs[i].mtype, recs[i].data, recs[i].len);
+	dns_tlsa_free(&recs, n);
+	if (tls_dane_count(dane) == 0) {
+		/* RFC 7672 2.2: TLS, but nothing to authenticate with */
+		tls_dane_free(&dane);
+		if (policy != SMTP_TLS_DANE_ONLY)
+			return SMTP_TLS_ENCRYPT;
+		str_printf(why, "TLS is required, but none of the TLSA records "
+		    "of host %s is usable (dane-only)", a->host);
+		return -1;
+	}
+	*dane_r = dane;
+	return SMTP_TLS_DANE;
 }

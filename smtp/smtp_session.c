@@ -391,7 +391,8 @@ smtp_tls_fail(struct smtp_conv *c, const char *dsn, const char *fmt, ...)
 /*
  * smtp_starttls - after EHLO: STARTTLS by the next hop's TLS level
  * (may: when offered; encrypt: required; verify: required with a
- * certificate chain that $smtp_tls_CAfile trusts), then EHLO again
+ * certificate chain that $smtp_tls_CAfile trusts; dane: required and
+ * matching the server's TLSA records), then EHLO again
  */
 static bool
 smtp_starttls(struct smtp_conv *c)
@@ -424,8 +425,7 @@ smtp_starttls(struct smtp_conv *c)
 		    str_c(c->text));
 	}
 	err = str_new(128, 0);
-	c->tls = tls_session_start(smtp_settings.tls_ctx, c->s, d->host,
-	    smtp_settings.helo_timeout, err);
+	c->tls = smtp_tls_start(d, c->s, err);
 	if (c->tls == NULL) {
 		c->broken = true;
 		(void)smtp_tls_fail(c, "4.7.5", "Cannot start TLS with %s: "
@@ -433,11 +433,19 @@ smtp_starttls(struct smtp_conv *c)
 		str_free(&err);
 		return false;
 	}
-	str_clear(err);
-	tls_session_describe(c->tls, err);
-	log_info(&d->log, "%s TLS connection established to %s: %s",
-	    tls_session_verified(c->tls) ? "Trusted" : "Untrusted",
-	    str_c(d->relay), str_c(err));
+	if (d->dane != NULL) {		/* DANE: see smtp_connect.c */
+		if (!smtp_tls_dane_check(d, c->tls, err)) {
+			(void)smtp_tls_fail(c, "4.7.5", "%s", str_c(err));
+			str_free(&err);
+			return false;
+		}
+	} else {
+		str_clear(err);
+		tls_session_describe(c->tls, err);
+		log_info(&d->log, "%s TLS connection established to %s: %s",
+		    tls_session_verified(c->tls) ? "Trusted" : "Untrusted",
+		    str_c(d->relay), str_c(err));
+	}
 	str_free(&err);
 	if (d->tls_level == SMTP_TLS_VERIFY && !tls_session_verified(c->tls))
 		return smtp_tls_fail(c, "4.7.5", "Server certificate not "
