@@ -11,6 +11,7 @@
 # Sources are found by convention, so adding a file needs no Makefile edit:
 #   lib/*.c lib/*/*.c     -> libpostern.a (except *_test.c and *_fuzz.c)
 #   DIR/DIR.c             -> the program DIR (main file), with DIR/*.c
+#   EXTRA_PROGRAMS        -> more programs from a folder's files (below)
 #   */*_test.c            -> a TAP unit test, linked with libpostern (and, in
 #                            a program folder, that program's objects but main)
 #   */*_fuzz.c            -> a libFuzzer target (make fuzz)
@@ -70,6 +71,7 @@ LIBS_postern  := $(LIBS_BASE) $(LIBS_SSL)
 LIBS_pop3d    := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL)
 LIBS_sieved   := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL)
 LIBS_imapd := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_Z) $(LIBS_SASL)
+LIBS_imapd-mail := $(LIBS_DB) $(LIBS_CRYPT) $(LIBS_Z)
 LIBS_smtpd    := $(LIBS_BASE) $(LIBS_SSL) $(LIBS_SASL)
 LIBS_list-mgr := $(LIBS_BASE) $(LIBS_SSL) -lresolv
 LIBS_news-gw  := $(LIBS_BASE) $(LIBS_SSL)
@@ -82,12 +84,25 @@ LIB_SRCS := $(filter-out %_test.c %_fuzz.c,$(wildcard lib/*.c lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIBA     := $(B)/libpostern.a
 
+# A folder can build more programs than DIR. Each of EXTRA_PROGRAMS has
+# its main file MAIN_name in the folder (which DIR then leaves out), and
+# links that main, the folder's other objects as an archive (so the
+# linker takes only the files this main needs, and through them only
+# the libpostern objects they need), libpostern and LIBS_name, with no
+# LIBS_BASE default: list what the linker reports undefined, no more.
+# imapd-mail is imapd's mail role without TLS, SASL, LDAP or Kerberos:
+# one runs per session, so what it maps is what a session costs.
+EXTRA_PROGRAMS := imapd-mail
+MAIN_imapd-mail := imapd/imapd_mail.c
+EXTRA_MAINS := $(foreach p,$(EXTRA_PROGRAMS),$(MAIN_$(p)))
+extra_dir = $(patsubst %/,%,$(dir $(MAIN_$(1))))
+
 PROG_DIRS := $(patsubst %/,%,$(dir $(wildcard */*.c)))
 PROGRAMS  := $(sort $(foreach d,$(PROG_DIRS),$(if $(wildcard $(d)/$(d).c),$(d))))
-prog_srcs  = $(filter-out %_test.c %_fuzz.c,$(wildcard $(1)/*.c))
+prog_srcs  = $(filter-out %_test.c %_fuzz.c $(EXTRA_MAINS),$(wildcard $(1)/*.c))
 prog_objs  = $(patsubst %.c,$(B)/obj/%.o,$(call prog_srcs,$(1)))
 prog_nomain = $(filter-out $(B)/obj/$(1)/$(1).o,$(call prog_objs,$(1)))
-BINS := $(PROGRAMS:%=$(B)/bin/%)
+BINS := $(PROGRAMS:%=$(B)/bin/%) $(EXTRA_PROGRAMS:%=$(B)/bin/%)
 
 UNIT_SRCS := $(wildcard lib/*_test.c lib/*/*_test.c $(PROGRAMS:%=%/*_test.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/test/%)
@@ -95,7 +110,8 @@ TPROG_SRCS := $(wildcard tests/progs/*.c)
 TPROG_BINS := $(TPROG_SRCS:tests/progs/%.c=$(B)/test/progs/%)
 FUZZ_SRCS := $(wildcard lib/*_fuzz.c lib/*/*_fuzz.c $(PROGRAMS:%=%/*_fuzz.c))
 
-ALL_OBJS := $(LIB_OBJS) $(foreach p,$(PROGRAMS),$(call prog_objs,$(p)))
+ALL_OBJS := $(LIB_OBJS) $(foreach p,$(PROGRAMS),$(call prog_objs,$(p))) \
+    $(EXTRA_MAINS:%.c=$(B)/obj/%.o)
 
 # ---------------------------------------------------------------- build
 .PHONY: all
@@ -116,6 +132,23 @@ $(B)/bin/$(1): $(call prog_objs,$(1)) $(LIBA)
 	$$(CC) $$(LDFLAGS) -o $$@ $(call prog_objs,$(1)) $(LIBA) $$(or $$(LIBS_$(1)),$$(LIBS_BASE))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(p))))
+
+# EXTRA_PROGRAMS: main, then the folder archive (DIR's objects but its
+# main), then libpostern.
+define prog_ar_rule
+$(B)/obj/$(1)/$(1).a: $(call prog_nomain,$(1))
+	rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach d,$(sort $(foreach p,$(EXTRA_PROGRAMS),$(call extra_dir,$(p)))),\
+    $(eval $(call prog_ar_rule,$(d))))
+
+define extra_rule
+$(B)/bin/$(1): $(B)/obj/$(MAIN_$(1):.c=.o) $(B)/obj/$(2)/$(2).a $(LIBA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS_$(1))
+endef
+$(foreach p,$(EXTRA_PROGRAMS),$(eval $(call extra_rule,$(p),$(call extra_dir,$(p)))))
 
 # A unit test in a program folder links that program's objects but main.
 define unit_rule
@@ -201,7 +234,7 @@ LIBEXECDIR ?= $(PREFIX)/libexec/postern
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)/postern
 CLI_PROGRAMS := postern sendmail
-DAEMONS := $(filter-out $(CLI_PROGRAMS),$(PROGRAMS))
+DAEMONS := $(filter-out $(CLI_PROGRAMS),$(PROGRAMS)) $(EXTRA_PROGRAMS)
 
 .PHONY: install install-users
 install: all

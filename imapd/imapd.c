@@ -3,11 +3,16 @@
  * imapd - the Postern IMAP server (IMAP4rev1 + IMAP4rev2)
  *
  * DESCRIPTION
- *	One program, two roles, chosen with imap_role (master.conf -o):
+ *	Two roles, chosen with imap_role (master.conf -o), the mail role
+ *	normally run by its own program imapd-mail (imapd_mail.c):
  *
  *	    127.0.0.1:143 inet n - n - - imapd
  *	    127.0.0.1:993 inet n - n - - imapd -o imap_tls_wrappermode=yes
- *	    imap-mail     unix n postern-mail n - 0 imapd -o imap_role=mail
+ *	    imap-mail     unix y postern-mail n - 0 imapd-mail
+ *
+ *	"imapd -o imap_role=mail" serves the mail role too (older
+ *	master.conf files), with this program's TLS and SASL libraries
+ *	mapped for nothing.
  *
  *	The login role (imapd_login.c) greets, offers STARTTLS (or runs
  *	implicit TLS), parses commands and authenticates, with a short
@@ -15,8 +20,8 @@
  *	the connection to the mail role through $imap_mail_service
  *	(lib/login_proxy.h): the client socket itself, or, under TLS, one
  *	end of a socketpair, and then relays TLS <-> plaintext until the
- *	session ends. The mail role (imapd_session.c) opens the user's
- *	store and serves the authenticated session: one process per
+ *	session ends. The mail role (imapd_conn.c receives the hand-off,
+ *	imapd_session.c) opens the user's store and serves the authenticated session: one process per
  *	session, which sleeps in poll(2) while idle. The standalone role
  *	does both in one process (tests, imapd -S).
  *
@@ -44,14 +49,10 @@
  * SEE ALSO
  *	imapd(8), login_proxy.h, RFC 3501, RFC 9051.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -66,51 +67,7 @@
 
 #include "imapd.h"
 
-struct imapd_settings imapd_settings;
 static struct tls_context *imapd_tls_ctx;
-
-/* imapd_settings_load - read the parameters once */
-static void
-imapd_settings_load(void)
-{
-	struct config *cf = conf();
-	const char *role = config_str(cf, "imap_role");
-	const char *sep = config_str(cf, "imap_hierarchy_separator");
-
-	if (strcmp(role, "login") == 0)
-		imapd_settings.role = IMAPD_ROLE_LOGIN;
-	else if (strcmp(role, "mail") == 0)
-		imapd_settings.role = IMAPD_ROLE_MAIL;
-	else if (strcmp(role, "standalone") == 0)
-		imapd_settings.role = IMAPD_ROLE_STANDALONE;
-	else
-		log_fatal(NULL, "imap_role: unknown role \"%s\" (login, mail "
-		    "or standalone)", role);
-	if (strcmp(sep, "/") != 0 && strcmp(sep, ".") != 0)
-		log_fatal(NULL, "imap_hierarchy_separator must be \"/\" or \".\"");
-	imapd_settings.sep = sep[0];
-	imapd_settings.banner = config_str(cf, "imap_banner");
-	imapd_settings.login_timeout = config_time(cf, "imap_login_timeout");
-	imapd_settings.timeout = config_time(cf, "imap_timeout");
-	imapd_settings.line_max = (size_t)config_size(cf, "imap_line_length_limit");
-	if (imapd_settings.line_max < 1024)
-		imapd_settings.line_max = 1024;
-	imapd_settings.append_max = config_size(cf, "imap_max_append_size");
-	if (imapd_settings.append_max == 0 ||
-	    imapd_settings.append_max > (uint64_t)1 << 32)
-		imapd_settings.append_max = (uint64_t)1 << 32;
-	imapd_settings.disable_plaintext_auth =
-	    config_bool(cf, "disable_plaintext_auth");
-	imapd_settings.wrappermode = config_bool(cf, "imap_tls_wrappermode");
-	imapd_settings.loopback_secure = config_bool(cf, "imap_loopback_secure");
-	imapd_settings.mail_service = config_str(cf, "imap_mail_service");
-	imapd_settings.ip_conn_limit =
-	    (unsigned)config_int(cf, "imap_client_connection_limit");
-	imapd_settings.user_conn_limit =
-	    (unsigned)config_int(cf, "imap_user_connection_limit");
-	imapd_settings.store_dir = config_str(cf, "store_directory");
-	imapd_settings.data_dir = config_str(cf, "data_directory");
-}
 
 /* imapd_pre_jail - settings, and the TLS context while still root */
 static void
@@ -137,41 +94,6 @@ imapd_pre_jail(void)
 	if (imapd_tls_ctx == NULL)
 		log_error(NULL, "TLS disabled: %s", str_c(err));
 	str_free(&err);
-}
-
-/* imapd_conn_id - a session ID unique on this host: time and pid */
-void
-imapd_conn_id(struct imapd_conn *c)
-{
-	static unsigned counter;
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	snprintf(c->id, sizeof(c->id), "%lX%05lX%X%X", (unsigned long)tv.tv_sec,
-	    (unsigned long)tv.tv_usec, (unsigned)getpid(), counter++ & 0xff);
-	c->log.id = c->id;
-}
-
-/* imapd_addr_is_loopback - 127/8 or ::1 (counts as secure) */
-bool
-imapd_addr_is_loopback(const char *addr)
-{
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	    strncmp(addr, "::ffff:127.", 11) == 0 || strcmp(addr, "local") == 0;
-}
-
-/* imapd_conn_free - release what a connection holds (not the fd) */
-static void
-imapd_conn_clear(struct imapd_conn *c)
-{
-	tls_session_free(&c->tls_sess);
-	stream_free(&c->s);
-	XFREE(c->peer_addr);
-	XFREE(c->local_addr);
-	XFREE(c->tls_desc);
-	if (c->slot_fd >= 0)
-		(void)close(c->slot_fd);
-	c->slot_fd = -1;
 }
 
 /* imapd_serve_login - a network connection (login or standalone role) */
@@ -233,44 +155,8 @@ imapd_serve_login(const struct server_conn *conn)
 	}
 	imapd_login_run(&c, imapd_tls_ctx);
 out:
+	tls_session_free(&c.tls_sess);
 	imapd_conn_clear(&c);
-}
-
-/* imapd_serve_mail - a hand-off from a login process (mail role) */
-static void
-imapd_serve_mail(const struct server_conn *conn)
-{
-	struct login_handoff h;
-	struct login_proxy_input *in;
-	struct imapd_conn c;
-	int fds[LOGIN_HANDOFF_MAX_FDS];
-	size_t nfds = 0;
-	const char *err;
-
-	if (login_proxy_recv(conn->fd, &h, fds, &nfds, 10, &err) < 0) {
-		log_error(NULL, "hand-off from a login process failed: %s: %m",
-		    err);
-		return;
-	}
-	/* the login side waits for this close before it lets go */
-	(void)shutdown(conn->fd, SHUT_RDWR);
-	memset(&c, 0, sizeof(c));
-	snprintf(c.id, sizeof(c.id), "%s", h.session_id);
-	c.log.id = c.id;
-	c.peer_addr = xstrdup(h.peer_addr);
-	c.peer_port = h.peer_port;
-	c.local_addr = xstrdup(h.local_addr);
-	c.local_port = h.local_port;
-	c.tls = (h.flags & LOGIN_HANDOFF_TLS) != 0;
-	c.secured = (h.flags & LOGIN_HANDOFF_SECURED) != 0;
-	c.tls_desc = xstrdup(h.tls);
-	c.slot_fd = nfds > 1 ? fds[1] : -1;
-	c.s = stream_new(fds[0], imapd_settings.timeout, 0);
-	in = login_proxy_input_new(c.s, fds[0], &h.input);
-	imapd_session_run(&c, h.user, h.proto, NULL);
-	login_handoff_clear(&h);
-	imapd_conn_clear(&c);
-	login_proxy_input_free(&in);
 }
 
 static void

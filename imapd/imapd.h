@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imapd.h - private interfaces of imapd (one binary, two roles)
+ * imapd.h - private interfaces of imapd and imapd-mail (two roles)
  */
 #ifndef POSTERN_IMAPD_H
 #define POSTERN_IMAPD_H
@@ -20,6 +20,7 @@ struct store;
 struct store_mailbox;
 struct login_handoff;
 struct imapd_zlib;
+struct server_conn;
 
 /* ---------------------------------------------------------------- settings */
 
@@ -250,8 +251,17 @@ struct imapd_zlib *imapd_compress_start(struct stream *s, const char **error_r);
 bool imapd_compress_pending(const struct imapd_zlib *z);
 void imapd_compress_free(struct imapd_zlib **zp);
 
-/* imapd.c */
+/* imapd_conn.c: shared by imapd and imapd-mail; no TLS or SASL here */
+/* imapd_settings_load - fill imapd_settings from conf(); fatal if bad */
+void imapd_settings_load(void);
 void imapd_conn_id(struct imapd_conn *c);
 bool imapd_addr_is_loopback(const char *addr);
+/*
+ * imapd_conn_clear - free what c holds and close its slot fd (not the
+ * client fd); the caller has freed c->tls_sess already.
+ */
+void imapd_conn_clear(struct imapd_conn *c);
+/* imapd_serve_mail - receive one hand-off and serve the session */
+void imapd_serve_mail(const struct server_conn *conn);
 
 #endif

@@ -119,10 +119,12 @@ static const struct {
 	{ NULL, "lmtp", "unix - - n - - smtp" },
 	{ NULL, "smtp", "unix - - n - - smtp" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
-	 * authenticated session to the mail role on private/imap-mail. */
+	 * authenticated session to the mail role on private/imap-mail,
+	 * imapd-mail: the same role as "imapd -o imap_role=mail" without
+	 * TLS, SASL, LDAP or Kerberos linked in, hence smaller per session. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },
 	{ "IMAPS_PORT", NULL, "inet n - n - - imapd -o imap_tls_wrappermode=yes" },
-	{ NULL, "imap-mail", "unix y $store_owner n - 0 imapd -o imap_role=mail" },
+	{ NULL, "imap-mail", "unix y $store_owner n - 0 imapd-mail" },
 	/* pop3d (pop3d(8)): the same split, on private/pop3-mail. */
 	{ "POP3_PORT", NULL, "inet n - n - - pop3d" },
 	{ "POP3S_PORT", NULL, "inet n - n - - pop3d -o pop3_tls_wrappermode=yes" },

@@ -3,7 +3,7 @@
 """imap-load - a fixed, seeded IMAP workload against any server.
 
     imap_load.py --host 127.0.0.1 --port 10143 --user alice --password pw \
-        --conns 50 --seconds 20 [--seed 1] [--rss-pattern imap_role=mail]
+        --conns 50 --seconds 20 [--seed 1] [--rss-pattern imapd-mail]
 
 Each connection: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS UID RFC822.SIZE
 ENVELOPE), then a seeded mix of UID FETCH BODY.PEEK[] of random messages,

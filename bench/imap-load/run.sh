@@ -44,6 +44,7 @@ PASS=benchpw
 
 if [ -z "${POSTERN_BUILD:-}" ]; then
 	make -C "$ROOT" -s build/bin/postern build/bin/master build/bin/imapd \
+	    build/bin/imapd-mail \
 	    build/libpostern.a >/dev/null
 	POSTERN_BUILD=$ROOT/build
 fi
@@ -230,7 +231,7 @@ for n in $CONNS; do
 		for srv in postern dovecot; do
 			if [ $srv = postern ]; then
 				postern_fill "$T/msgs" "$PREFILL" "$USER_" >/dev/null
-				port=$PPORT pat="imap_role=mail"
+				port=$PPORT pat="imapd-mail"
 			else
 				maildir_fill "$T/msgs" "$PREFILL" "$USER_"
 				port=$DPORT pat="dovecot-imap-bench-$$/imap"
