@@ -59,6 +59,7 @@ struct smtp_rcpt_state {
 	unsigned flags;			/* DELIVER_RES_F_* */
 	struct str *dsn;
 	struct str *text;
+	char *remote_mta;		/* the server's name when text is its reply */
 };
 
 /* One delivery: the request, the queue file and the results. */
