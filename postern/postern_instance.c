@@ -118,6 +118,9 @@ static const struct {
 	{ NULL, "qmgr", "fifo n - n 300 1 qmgr" },
 	{ NULL, "lmtp", "unix - - n - - smtp" },
 	{ NULL, "smtp", "unix - - n - - smtp" },
+	/* scache (scache(8)): idle plaintext SMTP sessions shared by the
+	 * smtp agents; one process holds them all. */
+	{ NULL, "scache", "unix - - n - 1 scache" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },
