@@ -119,8 +119,9 @@ static const struct {
 	{ NULL, "lmtp", "unix - - n - - smtp" },
 	{ NULL, "smtp", "unix - - n - - smtp" },
 	/* scache (scache(8)): idle plaintext SMTP sessions shared by the
-	 * smtp agents; one process holds them all. */
-	{ NULL, "scache", "unix - - n - 1 scache" },
+	 * smtp agents; one process holds them all, and for good (max_use=0:
+	 * an exit closes every parked session). */
+	{ NULL, "scache", "unix - - n - 1 scache -o max_use=0" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail. */
 	{ "IMAP_PORT", NULL, "inet n - n - - imapd" },

@@ -166,6 +166,7 @@ smtp_cache_scache(const struct scache_rec *req, int fd,
 	    smtp_cache_now() < smtp_cache_scache_down)
 		goto out;
 	if (scache_rec_encode(req, buf) < 0) {
+		errno = ENAMETOOLONG;
 		error = "key too long";
 		goto fail;
 	}
@@ -175,6 +176,7 @@ smtp_cache_scache(const struct scache_rec *req, int fd,
 	    fd >= 0 ? 1 : 0, SMTP_CACHE_SCACHE_TIMEOUT, &error) < 0 ||
 	    login_proxy_recv_rec(sock, buf, SCACHE_REC_FIXED, SCACHE_REC_MAX,
 	    fds, 1, &nfds, SMTP_CACHE_SCACHE_TIMEOUT, &error) < 0 ||
+	    (errno = EPROTO, false) ||
 	    scache_rec_decode(str_c(buf), str_len(buf), rep_r, &error) < 0)
 		goto fail;
 	if (rep_r->op != SCACHE_OP_REPLY ||
