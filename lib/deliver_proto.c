@@ -253,8 +253,12 @@ deliver_response_encode(const struct deliver_response *res, struct str *out,
 		put8(pl, (unsigned)r->status);
 		put32(pl, r->flags);
 		if (put_string(pl, r->dsn, error_r) < 0 ||
-		    put_string(pl, r->text != NULL ? r->text : "", error_r) < 0 ||
-		    put_record(msg, DELIVER_REC_STATUS, pl, error_r) < 0)
+		    put_string(pl, r->text != NULL ? r->text : "", error_r) < 0)
+			goto out;
+		if (r->remote_mta != NULL && *r->remote_mta != '\0' &&
+		    put_opt(pl, r->remote_mta, error_r) < 0)
+			goto out;
+		if (put_record(msg, DELIVER_REC_STATUS, pl, error_r) < 0)
 			goto out;
 	}
 	str_clear(pl);
@@ -632,7 +636,13 @@ deliver_response_decode(const void *p, size_t n, const char **error_r)
 
 			if (!get_u32(&c, &r->index) || !get_u8(&c, &st) ||
 			    !get_u32(&c, &flags) || !get_string(&c, &r->dsn) ||
-			    !get_string(&c, &r->text) || !get_end(&c))
+			    !get_string(&c, &r->text))
+				goto bad_c;
+			/* remote_mta: absent from older agents */
+			r->remote_mta = NULL;
+			if (c.n > 0 && !get_opt(&c, &r->remote_mta))
+				goto bad_c;
+			if (!get_end(&c))
 				goto bad_c;
 			if (st >= DELIVER_STATUS_COUNT ||
 			    (flags & ~(uint32_t)DELIVER_RES_F_ALL) != 0) {

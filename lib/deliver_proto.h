@@ -39,7 +39,10 @@
  *	'H'  string relay
  *	'S'  u32 index, u8 status (enum deliver_status), u32 flags
  *	     (DELIVER_RES_F_*), string dsn ("2.0.0", "4.4.1", "5.1.1"),
- *	     string text (the reply or reason, for logs and DSNs)
+ *	     string text (the reply or reason, for logs and DSNs), and
+ *	     optionally (an agent may leave it off entirely; a decoder
+ *	     takes both forms) opt remote_mta: the DNS name of the server
+ *	     whose reply text is, for the DSN's Remote-MTA field
  *
  * Strings are at most DELIVER_PROTO_TEXT_MAX octets; a whole message at
  * most DELIVER_PROTO_MSG_MAX. Nothing here ends the process except on
@@ -121,6 +124,7 @@ struct deliver_result {
 	unsigned flags;			/* DELIVER_RES_F_* */
 	const char *dsn;
 	const char *text;
+	const char *remote_mta;		/* server host name, or NULL */
 };
 
 /* A response; same ownership rules as the request. */

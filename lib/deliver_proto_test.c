@@ -74,10 +74,10 @@ test_response_round_trip(void)
 {
 	struct deliver_result results[3] = {
 		{ 0, DELIVER_STATUS_DELIVERED, DELIVER_RES_F_REMOTE, "2.0.0",
-		    "250 2.0.0 ok" },
-		{ 7, DELIVER_STATUS_DEFERRED, 0, "4.4.1", "connection refused" },
+		    "250 2.0.0 ok", NULL },
+		{ 7, DELIVER_STATUS_DEFERRED, 0, "4.4.1", "connection refused", NULL },
 		{ 9, DELIVER_STATUS_BOUNCED, DELIVER_RES_F_REMOTE, "5.1.1",
-		    "550 5.1.1 no such user" },
+		    "550 5.1.1 no such user", "mx1.example.net" },
 	};
 	struct deliver_response res = {
 		.relay = "127.0.0.1[127.0.0.1]:24", .results = results,
@@ -98,6 +98,10 @@ test_response_round_trip(void)
 		TEST_ASSERT_STR(got->results[2].dsn, "5.1.1");
 		TEST_ASSERT_STR(got->results[2].text, "550 5.1.1 no such user");
 		TEST_ASSERT(got->results[0].flags == DELIVER_RES_F_REMOTE);
+		/* remote_mta is optional: absent, and present */
+		TEST_ASSERT(got->results[0].remote_mta == NULL);
+		TEST_ASSERT(got->results[2].remote_mta != NULL &&
+		    strcmp(got->results[2].remote_mta, "mx1.example.net") == 0);
 	}
 	deliver_response_free(&got);
 

@@ -256,40 +256,24 @@ proxy_sndtimeo(int sock, int64_t deadline)
 	return setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* login_proxy_send - see login_proxy.h */
-int
-login_proxy_send(const char *path, int client_fd, int slot_fd,
-    const struct login_handoff *h, unsigned timeout, const char **error_r)
+/* proxy_connect - a socket connected to path (SO_SNDTIMEO to deadline) */
+static int
+proxy_connect(const char *path, int64_t deadline, const char **error_r)
 {
 	struct sockaddr_un sun;
-	struct str *rec = str_new(512, 0);
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * LOGIN_HANDOFF_MAX_FDS)];
-	} cbuf;
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	struct iovec iov;
-	int64_t deadline = proxy_deadline(timeout);
-	int fds[2], nfds = 0, sock = -1, rc = -1, fl;
-	size_t off = 0;
-	bool sent = false;
-	ssize_t n;
+	int sock, saved;
 
-	if (login_handoff_encode(h, rec) < 0) {
-		*error_r = "hand-off record field too long";
-		goto out;
-	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (pst_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
 	    sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
 		*error_r = "socket path too long";
-		goto out;
+		return -1;
 	}
 	if ((sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		*error_r = "socket";
-		goto out;
+		return -1;
 	}
 	/*
 	 * A blocking AF_UNIX connect on a full backlog sleeps until the
@@ -300,38 +284,58 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 	 */
 	if (proxy_sndtimeo(sock, deadline) < 0 ||
 	    connect(sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		if (errno == EAGAIN)
-			errno = ETIMEDOUT;
+		saved = errno == EAGAIN ? ETIMEDOUT : errno;
+		(void)close(sock);
+		errno = saved;
 		*error_r = "connect";
-		goto out;
+		return -1;
 	}
+	return sock;
+}
+
+/* proxy_send_rec - send rec with fds on its first octet, by deadline */
+static int
+proxy_send_rec(int sock, const void *rec, size_t len, const int *fds,
+    size_t nfds, int64_t deadline, bool *sent_r, const char **error_r)
+{
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int) * LOGIN_PROXY_MAX_FDS)];
+	} cbuf;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	size_t off = 0;
+	ssize_t n;
+	int fl;
+
+	ASSERT(nfds <= LOGIN_PROXY_MAX_FDS);
+	*sent_r = false;
 	if ((fl = fcntl(sock, F_GETFL)) < 0 ||
 	    fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0) {
 		*error_r = "fcntl";
-		goto out;
+		return -1;
 	}
-	fds[nfds++] = client_fd;
-	if (slot_fd >= 0)
-		fds[nfds++] = slot_fd;
-	while (off < str_len(rec)) {
+	while (off < len) {
 		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = str_data(rec) + off;
-		iov.iov_len = str_len(rec) - off;
+		memcpy(&iov.iov_base, &rec, sizeof(rec));
+		iov.iov_base = (char *)iov.iov_base + off;
+		iov.iov_len = len - off;
 		msg.msg_iov = &iov;
 		msg.msg_iovlen = 1;
-		if (off == 0) {
+		if (off == 0 && nfds > 0) {
 			memset(&cbuf, 0, sizeof(cbuf));
 			msg.msg_control = cbuf.buf;
-			msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 			cm = CMSG_FIRSTHDR(&msg);
 			cm->cmsg_level = SOL_SOCKET;
 			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-			memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 		}
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 		if (n > 0) {
-			sent = true;
+			*sent_r = true;
 			off += (size_t)n;
 			continue;
 		}
@@ -341,8 +345,34 @@ login_proxy_send(const char *path, int client_fd, int slot_fd,
 		    proxy_wait(sock, POLLOUT, deadline) == 0)
 			continue;
 		*error_r = "sendmsg";
+		return -1;
+	}
+	return 0;
+}
+
+/* login_proxy_send - see login_proxy.h */
+int
+login_proxy_send(const char *path, int client_fd, int slot_fd,
+    const struct login_handoff *h, unsigned timeout, const char **error_r)
+{
+	struct str *rec = str_new(512, 0);
+	int64_t deadline = proxy_deadline(timeout);
+	int fds[2], nfds = 0, sock = -1, rc = -1;
+	bool sent = false;
+	ssize_t n;
+
+	if (login_handoff_encode(h, rec) < 0) {
+		*error_r = "hand-off record field too long";
 		goto out;
 	}
+	if ((sock = proxy_connect(path, deadline, error_r)) < 0)
+		goto out;
+	fds[nfds++] = client_fd;
+	if (slot_fd >= 0)
+		fds[nfds++] = slot_fd;
+	if (proxy_send_rec(sock, str_data(rec), str_len(rec), fds,
+	    (size_t)nfds, deadline, &sent, error_r) < 0)
+		goto out;
 	/* the mail side closes after taking the record: wait for that */
 	for (;;) {
 		char c;
@@ -390,28 +420,32 @@ recv_close_fds(int *fds, size_t *nfds)
 	*nfds = 0;
 }
 
-/* login_proxy_recv - see login_proxy.h */
-int
-login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
-    size_t *nfds_r, unsigned timeout, const char **error_r)
+/*
+ * proxy_recv_rec - one record (u32 total length at octet 4, in
+ * [min, max]) into rec (replaced) and up to maxfds fds; on failure
+ * every received fd is closed
+ */
+static int
+proxy_recv_rec(int sock, struct str *rec, size_t min, size_t max,
+    int *fds_r, size_t maxfds, size_t *nfds_r, int64_t deadline,
+    const char **error_r)
 {
 	union {
 		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * (LOGIN_HANDOFF_MAX_FDS + 2))];
+		char buf[CMSG_SPACE(sizeof(int) * (LOGIN_PROXY_MAX_FDS + 2))];
 	} cbuf;
 	struct msghdr msg;
 	struct cmsghdr *cm;
 	struct iovec iov;
-	int64_t deadline = proxy_deadline(timeout);
-	struct str *rec = str_new(512, LOGIN_HANDOFF_MAX);
 	uint32_t total = 0;
 	size_t want = 8, i, cnt;
 	ssize_t n;
 	char *w;
 	int fl;
 
+	ASSERT(min >= 8 && maxfds <= LOGIN_PROXY_MAX_FDS);
 	*nfds_r = 0;
-	memset(h, 0, sizeof(*h));
+	str_clear(rec);
 	if ((fl = fcntl(sock, F_GETFL)) >= 0)
 		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
 	while (str_len(rec) < want) {
@@ -430,11 +464,11 @@ login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
 		if (n < 0 && errno == EAGAIN) {
 			if (proxy_wait(sock, POLLIN, deadline) == 0)
 				continue;
-			*error_r = "timeout reading the hand-off";
+			*error_r = "timeout reading the record";
 			goto fail;
 		}
 		if (n <= 0) {
-			*error_r = n == 0 ? "hand-off connection closed early" :
+			*error_r = n == 0 ? "connection closed early" :
 			    "recvmsg";
 			goto fail;
 		}
@@ -449,26 +483,44 @@ login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
 
 				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 				    sizeof(int));
-				if (*nfds_r < LOGIN_HANDOFF_MAX_FDS)
+				if (*nfds_r < maxfds)
 					fds_r[(*nfds_r)++] = fd;
 				else
 					(void)close(fd);
 			}
 		}
 		if ((msg.msg_flags & MSG_CTRUNC) != 0) {
-			*error_r = "hand-off carried too many fds";
+			*error_r = "record carried too many fds";
 			goto fail;
 		}
 		str_commit(rec, (size_t)n);
 		if (want == 8 && str_len(rec) >= 8) {
 			memcpy(&total, str_c(rec) + 4, 4);
-			if (total < LOGIN_HANDOFF_FIXED || total > LOGIN_HANDOFF_MAX) {
-				*error_r = "hand-off record size out of range";
+			if (total < min || total > max) {
+				*error_r = "record size out of range";
 				goto fail;
 			}
 			want = total;
 		}
 	}
+	return 0;
+fail:
+	recv_close_fds(fds_r, nfds_r);
+	return -1;
+}
+
+/* login_proxy_recv - see login_proxy.h */
+int
+login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
+    size_t *nfds_r, unsigned timeout, const char **error_r)
+{
+	struct str *rec = str_new(512, LOGIN_HANDOFF_MAX);
+
+	memset(h, 0, sizeof(*h));
+	if (proxy_recv_rec(sock, rec, LOGIN_HANDOFF_FIXED, LOGIN_HANDOFF_MAX,
+	    fds_r, LOGIN_HANDOFF_MAX_FDS, nfds_r, proxy_deadline(timeout),
+	    error_r) < 0)
+		goto fail;
 	if (*nfds_r == 0) {
 		*error_r = "hand-off without a client fd";
 		goto fail;
@@ -481,6 +533,34 @@ fail:
 	recv_close_fds(fds_r, nfds_r);
 	str_free(&rec);
 	return -1;
+}
+
+/* login_proxy_connect - see login_proxy.h */
+int
+login_proxy_connect(const char *path, unsigned timeout, const char **error_r)
+{
+	return proxy_connect(path, proxy_deadline(timeout), error_r);
+}
+
+/* login_proxy_send_rec - see login_proxy.h */
+int
+login_proxy_send_rec(int sock, const void *rec, size_t len, const int *fds,
+    size_t nfds, unsigned timeout, const char **error_r)
+{
+	bool sent;
+
+	return proxy_send_rec(sock, rec, len, fds, nfds,
+	    proxy_deadline(timeout), &sent, error_r);
+}
+
+/* login_proxy_recv_rec - see login_proxy.h */
+int
+login_proxy_recv_rec(int sock, struct str *rec, size_t min, size_t max,
+    int *fds_r, size_t maxfds, size_t *nfds_r, unsigned timeout,
+    const char **error_r)
+{
+	return proxy_recv_rec(sock, rec, min, max, fds_r, maxfds, nfds_r,
+	    proxy_deadline(timeout), error_r);
 }
 
 /* login_proxy_relay - see login_proxy.h */

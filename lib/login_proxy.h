@@ -101,6 +101,32 @@ int login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
     size_t *nfds_r, unsigned timeout, const char **error_r);
 
 /*
+ * The record transport under the hand-off, also used by other private
+ * services that pass fds (scache(8)): a record is at most a few KB whose
+ * octets 4..7 hold its total length (native u32); the fds ride on its
+ * first octet with SCM_RIGHTS.
+ *
+ * login_proxy_connect - a close-on-exec socket connected to the unix
+ * socket path within timeout seconds (0 = an hour); -1 with errno and
+ * *error_r.
+ * login_proxy_send_rec - send rec[0..len) and fds (borrowed, at most
+ * LOGIN_PROXY_MAX_FDS; nfds may be 0) within timeout seconds; makes
+ * sock non-blocking. -1 with *error_r.
+ * login_proxy_recv_rec - receive one record whose length is within
+ * [min, max] (min >= 8) into rec (replaced) and up to maxfds fds
+ * (close-on-exec, owned by the caller: *nfds_r of them); more are
+ * closed. -1 with *error_r; every received fd is closed then.
+ */
+#define LOGIN_PROXY_MAX_FDS	4
+int login_proxy_connect(const char *path, unsigned timeout,
+    const char **error_r);
+int login_proxy_send_rec(int sock, const void *rec, size_t len,
+    const int *fds, size_t nfds, unsigned timeout, const char **error_r);
+int login_proxy_recv_rec(int sock, struct str *rec, size_t min, size_t max,
+    int *fds_r, size_t maxfds, size_t *nfds_r, unsigned timeout,
+    const char **error_r);
+
+/*
  * login_proxy_relay - after the hand-off of a TLS connection: copy
  * client (a stream with TLS installed) <-> inner_fd (our end of the
  * socketpair) until the inner side closes, or the client is gone and

@@ -118,6 +118,10 @@ static const struct {
 	{ NULL, "qmgr", "fifo n - n 300 1 qmgr" },
 	{ NULL, "lmtp", "unix - - n - - smtp" },
 	{ NULL, "smtp", "unix - - n - - smtp" },
+	/* scache (scache(8)): idle plaintext SMTP sessions shared by the
+	 * smtp agents; one process holds them all, and for good (max_use=0:
+	 * an exit closes every parked session). */
+	{ NULL, "scache", "unix - - n - 1 scache -o max_use=0" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail,
 	 * imapd-mail: the same role as "imapd -o imap_role=mail" without

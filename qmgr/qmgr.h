@@ -93,6 +93,7 @@ struct qmgr_rcpt {
 	enum qmgr_rcpt_phase phase;
 	char *address;			/* where to deliver (after aliases) */
 	time_t prev_update;		/* its status time before this round */
+	char *remote_mta;		/* the server of its last reply, or NULL */
 };
 
 struct qmgr_message {

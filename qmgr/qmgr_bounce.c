@@ -147,6 +147,34 @@ qmgr_reason_split(const char *reason, char status[16])
 }
 
 /*
+ * qmgr_remote_mta - the Remote-MTA of recipient index of msg: what the
+ * agent reported with its last status in this process, else the name
+ * in a reason "host NAME[addr]:port said: ..." (a message loaded from
+ * the queue after a restart); NULL when neither. The result lives in
+ * msg or in buf.
+ */
+static const char *
+qmgr_remote_mta(const struct qmgr_message *msg, size_t index,
+    const char *diag, char *buf, size_t size)
+{
+	size_t i, n;
+
+	for (i = 0; i < msg->nrcpts; i++)
+		if (msg->rcpts[i].index == index &&
+		    msg->rcpts[i].remote_mta != NULL)
+			return msg->rcpts[i].remote_mta;
+	if (strncmp(diag, "host ", 5) != 0)
+		return NULL;
+	diag += 5;
+	n = strcspn(diag, "[ ");
+	if (n == 0 || n >= size || diag[n] != '[')
+		return NULL;
+	memcpy(buf, diag, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
  * qmgr_send_dsn - build and inject one DSN about the recipients idx[]
  * of msg, to rcpt_to; mark them DSN_SENT when mark. false on failure.
  */
@@ -158,6 +186,7 @@ qmgr_send_dsn(struct qmgr_message *msg, const size_t *idx, size_t n,
 	const struct queue_envelope *env = queue_file_envelope(msg->qf);
 	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
 	char (*status)[16] = xcalloc(n, sizeof(*status));
+	char (*mta)[256] = xcalloc(n, sizeof(*mta));
 	struct queue_rcpt_update *u = xcalloc(n, sizeof(*u));
 	struct str *text = str_new(4096, 0), *why = str_new(64, 0);
 	struct str *from = str_new(64, 0), *mid = str_new(64, 0);
@@ -188,6 +217,9 @@ qmgr_send_dsn(struct qmgr_message *msg, const size_t *idx, size_t n,
 		br[i].diag = said != NULL && strncmp(diag, "host ", 5) == 0 ?
 		    said + 7 : diag;
 		br[i].diag_smtp = said != NULL && strncmp(diag, "host ", 5) == 0;
+		if (action != BOUNCE_DELIVERED)
+			br[i].remote_mta = qmgr_remote_mta(msg, idx[i], diag,
+			    mta[i], sizeof(mta[i]));
 		br[i].last_attempt = qr->updated;
 		br[i].will_retry_until = msg->arrival + (time_t)lifetime;
 	}
@@ -253,6 +285,7 @@ out:
 	str_free(&text);
 	free(u);
 	free(status);
+	free(mta);
 	free(br);
 	return ok;
 }

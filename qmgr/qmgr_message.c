@@ -185,8 +185,10 @@ qmgr_message_free(struct qmgr_message *msg)
 		msg->next->prev = msg->prev;
 	qmgr_nmessages--;
 	qmgr_nrcpts -= msg->nrcpts;
-	for (i = 0; i < msg->nrcpts; i++)
+	for (i = 0; i < msg->nrcpts; i++) {
 		free(msg->rcpts[i].address);
+		free(msg->rcpts[i].remote_mta);
+	}
 	free(msg->rcpts);
 	queue_file_close(&msg->qf);
 	free(msg);
@@ -435,6 +437,10 @@ qmgr_message_results(struct qmgr_job *job, const struct deliver_response *res,
 
 		reasons[i] = str_new(128, QUEUE_FILE_REASON_MAX);
 		if (dr != NULL) {
+			/* for the DSN's Remote-MTA (qmgr_bounce.c) */
+			XFREE(r->remote_mta);
+			if (dr->remote_mta != NULL)
+				r->remote_mta = xstrdup(dr->remote_mta);
 			st[i] = dr->status;
 			(void)str_printf(reasons[i], "%s ", dr->dsn);
 			str_append(reasons[i], dr->text, MIN(strlen(dr->text),

@@ -91,6 +91,10 @@ smtp_set_status(struct smtp_delivery *d, size_t i, enum deliver_status status,
 	str_clear(r->text);
 	/* keep it within the protocol's string limit */
 	str_append(r->text, text, MIN(strlen(text), DELIVER_PROTO_TEXT_MAX));
+	/* the DSN's Remote-MTA (RFC 3464 2.3.5): who said it */
+	if ((flags & DELIVER_RES_F_REMOTE) != 0 && d->host != NULL &&
+	    strlen(d->host) <= DELIVER_PROTO_TEXT_MAX)
+		r->remote_mta = xstrdup(d->host);
 }
 
 /* smtp_set_all - see smtp.h */
@@ -121,6 +125,7 @@ smtp_respond(struct smtp_delivery *d, struct stream *s)
 		results[i].flags = d->rcpts[i].flags;
 		results[i].dsn = str_c(d->rcpts[i].dsn);
 		results[i].text = str_c(d->rcpts[i].text);
+		results[i].remote_mta = d->rcpts[i].remote_mta;
 		if (!deliver_dsn_ok(results[i].dsn)) {
 			log_warn(&d->log, "bad status code \"%s\"; using 4.0.0",
 			    results[i].dsn);
@@ -413,6 +418,7 @@ smtp_serve(const struct server_conn *conn)
 	for (i = 0; i < d.nrcpts; i++) {
 		str_free(&d.rcpts[i].dsn);
 		str_free(&d.rcpts[i].text);
+		free(d.rcpts[i].remote_mta);
 	}
 	free(d.rcpts);
 	str_free(&d.relay);

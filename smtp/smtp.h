@@ -67,6 +67,7 @@ struct smtp_rcpt_state {
 	unsigned flags;			/* DELIVER_RES_F_* */
 	struct str *dsn;
 	struct str *text;
+	char *remote_mta;		/* the server's name when text is its reply */
 };
 
 /* One delivery: the request, the queue file and the results. */
@@ -224,17 +225,21 @@ void smtp_cache_init(unsigned ttl_seconds);
 bool smtp_cache_enabled(void);
 /*
  * smtp_cache_take - move the session cached under key into *conn_r
- * (the caller owns it then). false when there is none, or it expired
- * (then closed).
+ * (the caller owns it then): one of this process's, else one that
+ * scache(8) holds. false when there is none, or it expired (then
+ * closed).
  */
 bool smtp_cache_take(const char *key, struct smtp_conn *conn_r);
 /*
  * smtp_cache_put - park conn under key (key is copied; conn's stream
- * and TLS session are taken over and conn is zeroed). Replaces an older
+ * and TLS session are taken over and conn is zeroed): a plaintext
+ * session in scache(8) when it takes it (host, the server's name, goes
+ * with it), else in this process. Replaces an older
  * session of the same key; with every slot in use the one that would
  * expire first is closed. With caching off, conn is closed.
  */
-void smtp_cache_put(const char *key, struct smtp_conn *conn);
+void smtp_cache_put(const char *key, const char *host,
+    struct smtp_conn *conn);
 /*
  * smtp_cache_expire - close the sessions idle longer than the cache
  * time (QUIT, unanswered); the ms until the next one expires, or 0 when

@@ -31,6 +31,29 @@
  *	(smtp_cache_expire(), lib/server.h ops.idle), and all of them
  *	before the process exits (smtp_cache_close_all()).
  *
+ *	Shared cache: with $smtp_connection_cache_service set (default
+ *	"scache"), a plaintext session goes to scache(8) instead, which
+ *	holds it for any agent process: smtp_cache_put() passes its fd
+ *	with SCM_RIGHTS with the EHLO features, SIZE limit and server name,
+ *	and closes its own copy without QUIT; smtp_cache_take() asks
+ *	scache after a miss in its own slots. A TLS session stays here:
+ *	its state lives in this process's SSL object. When scache cannot
+ *	be reached (not in master.conf, killed, restarting), the agent
+ *	keeps the session itself and does not ask again for
+ *	SMTP_CACHE_SCACHE_BACKOFF seconds; no delivery waits on scache
+ *	for long (SMTP_CACHE_SCACHE_TIMEOUT per request).
+ *
+ *	Sessions parked in scache count against the server's connection
+ *	limit while they idle. The deadlock above cannot happen with them:
+ *	scache is not waiting for anything, its sessions close by
+ *	themselves after the cache time, and a GET takes any session of
+ *	the key, so an agent that misses and connects afresh knows that
+ *	no session to that destination, next hop and TLS level is parked
+ *	there. What remains is sessions under other keys of the same
+ *	server (another next-hop name, another TLS level), at most the
+ *	cache time each; a server with a cap below the agent count plus
+ *	those should get a shorter $smtp_connection_cache_time.
+ *
  *	XXX a cached session holds a process of a single-mode LMTP server
  *	(lmtpd) for up to the cache time; give lmtpd at least as many
  *	processes as the lmtp transport, or a worker without a cached
@@ -44,8 +67,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
+#include "config.h"
+#include "login_proxy.h"
+#include "scache_proto.h"
 #include "smtp.h"
 #include "smtp_proto.h"
 #include "stream.h"
@@ -53,6 +80,8 @@
 
 #define SMTP_CACHE_SLOTS	32	/* sessions per process */
 #define SMTP_CACHE_QUIT_TIMEOUT	2	/* seconds for a parting QUIT */
+#define SMTP_CACHE_SCACHE_TIMEOUT 2	/* seconds per scache request */
+#define SMTP_CACHE_SCACHE_BACKOFF 10	/* seconds without scache after a failure */
 
 struct smtp_cache_slot {
 	char *key;			/* NULL: free */
@@ -62,6 +91,8 @@ struct smtp_cache_slot {
 
 static struct smtp_cache_slot smtp_cache_slots[SMTP_CACHE_SLOTS];
 static unsigned smtp_cache_ttl_ms;
+static char *smtp_cache_scache_path;	/* "private/scache", or NULL */
+static int64_t smtp_cache_scache_down;	/* ms: do not ask before */
 
 /* smtp_cache_now - monotonic ms */
 static int64_t
@@ -102,8 +133,126 @@ smtp_cache_slot_close(struct smtp_cache_slot *slot)
 void
 smtp_cache_init(unsigned ttl_seconds)
 {
+	const char *service = config_str(conf(),
+	    "smtp_connection_cache_service");
+
 	smtp_cache_ttl_ms = ttl_seconds > 3600 ? 3600 * 1000 :
 	    ttl_seconds * 1000;
+	XFREE(smtp_cache_scache_path);
+	if (smtp_cache_ttl_ms > 0 && *service != '\0' &&
+	    strchr(service, '/') == NULL)
+		smtp_cache_scache_path = xasprintf("private/%s", service);
+}
+
+/*
+ * smtp_cache_scache - one request to scache: req (and fd when >= 0,
+ * borrowed); the reply into rep_r (owned: scache_rec_clear) and, with
+ * it, a received fd into *fd_r (-1 when none). false when scache could
+ * not be asked (then not again for a while) or the reply was bad.
+ */
+static bool
+smtp_cache_scache(const struct scache_rec *req, int fd,
+    struct scache_rec *rep_r, int *fd_r)
+{
+	struct str *buf = str_new(128, SCACHE_REC_MAX);
+	const char *error = NULL;
+	int sock = -1, fds[1];
+	size_t nfds = 0;
+	bool ok = false;
+
+	memset(rep_r, 0, sizeof(*rep_r));
+	*fd_r = -1;
+	if (smtp_cache_scache_path == NULL ||
+	    smtp_cache_now() < smtp_cache_scache_down)
+		goto out;
+	if (scache_rec_encode(req, buf) < 0) {
+		errno = ENAMETOOLONG;
+		error = "key too long";
+		goto fail;
+	}
+	if ((sock = login_proxy_connect(smtp_cache_scache_path,
+	    SMTP_CACHE_SCACHE_TIMEOUT, &error)) < 0 ||
+	    login_proxy_send_rec(sock, str_data(buf), str_len(buf), &fd,
+	    fd >= 0 ? 1 : 0, SMTP_CACHE_SCACHE_TIMEOUT, &error) < 0 ||
+	    login_proxy_recv_rec(sock, buf, SCACHE_REC_FIXED, SCACHE_REC_MAX,
+	    fds, 1, &nfds, SMTP_CACHE_SCACHE_TIMEOUT, &error) < 0 ||
+	    (errno = EPROTO, false) ||
+	    scache_rec_decode(str_c(buf), str_len(buf), rep_r, &error) < 0)
+		goto fail;
+	if (rep_r->op != SCACHE_OP_REPLY ||
+	    nfds != (rep_r->status == 1 && req->op == SCACHE_OP_GET)) {
+		error = "unexpected reply";
+		goto fail;
+	}
+	if (nfds == 1)
+		*fd_r = fds[0];
+	ok = true;
+	goto out;
+fail:
+	log_warn(NULL, "connection cache service %s: %s: %m; not asking it "
+	    "for %d seconds", smtp_cache_scache_path, error,
+	    SMTP_CACHE_SCACHE_BACKOFF);
+	smtp_cache_scache_down = smtp_cache_now() +
+	    SMTP_CACHE_SCACHE_BACKOFF * 1000;
+	while (nfds > 0)
+		(void)close(fds[--nfds]);
+	scache_rec_clear(rep_r);
+out:
+	if (sock >= 0)
+		(void)close(sock);
+	str_free(&buf);
+	return ok;
+}
+
+/* smtp_cache_scache_put - park a plaintext conn in scache; true if taken */
+static bool
+smtp_cache_scache_put(const char *key, const char *host,
+    struct smtp_conn *conn)
+{
+	struct scache_rec req, rep;
+	int fd;
+	bool ok;
+
+	if (conn->tls != NULL || smtp_cache_scache_path == NULL)
+		return false;
+	memset(&req, 0, sizeof(req));
+	req.op = SCACHE_OP_PUT;
+	req.ext = conn->ext;
+	req.token_ext = conn->token_ext;
+	req.size_max = conn->size_max;
+	req.key = (char *)(uintptr_t)key;
+	req.host = (char *)(uintptr_t)(host != NULL ? host : "");
+	ok = smtp_cache_scache(&req, stream_fd(conn->s), &rep, &fd) &&
+	    rep.status == 1;
+	scache_rec_clear(&rep);
+	if (ok)
+		smtp_conn_close(conn, false);	/* scache holds it now */
+	return ok;
+}
+
+/* smtp_cache_scache_take - a session parked in scache under key */
+static bool
+smtp_cache_scache_take(const char *key, struct smtp_conn *conn_r)
+{
+	struct scache_rec req, rep;
+	int fd;
+
+	if (smtp_cache_scache_path == NULL)
+		return false;
+	memset(&req, 0, sizeof(req));
+	req.op = SCACHE_OP_GET;
+	req.key = (char *)(uintptr_t)key;
+	if (!smtp_cache_scache(&req, -1, &rep, &fd) || fd < 0) {
+		scache_rec_clear(&rep);
+		return false;
+	}
+	memset(conn_r, 0, sizeof(*conn_r));
+	conn_r->s = stream_new(fd, smtp_settings.helo_timeout, 0);
+	conn_r->ext = rep.ext;
+	conn_r->size_max = rep.size_max;
+	conn_r->token_ext = rep.token_ext;
+	scache_rec_clear(&rep);
+	return true;
 }
 
 /* smtp_cache_enabled - see smtp.h */
@@ -134,12 +283,12 @@ smtp_cache_take(const char *key, struct smtp_conn *conn_r)
 		XFREE(slot->key);
 		return true;
 	}
-	return false;
+	return smtp_cache_scache_take(key, conn_r);
 }
 
 /* smtp_cache_put - see smtp.h */
 void
-smtp_cache_put(const char *key, struct smtp_conn *conn)
+smtp_cache_put(const char *key, const char *host, struct smtp_conn *conn)
 {
 	struct smtp_cache_slot *slot = NULL;
 	size_t i;
@@ -148,6 +297,8 @@ smtp_cache_put(const char *key, struct smtp_conn *conn)
 		smtp_conn_close(conn, true);
 		return;
 	}
+	if (smtp_cache_scache_put(key, host, conn))
+		return;
 	for (i = 0; i < SMTP_CACHE_SLOTS; i++) {
 		struct smtp_cache_slot *s = &smtp_cache_slots[i];
 

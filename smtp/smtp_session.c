@@ -916,7 +916,7 @@ quit:
 		conn.token_ext = c->token_ext;
 		c->s = NULL;
 		c->tls = NULL;
-		smtp_cache_put(cache_key, &conn);
+		smtp_cache_put(cache_key, c->d->host, &conn);
 	} else {
 		smtp_quit(c);
 		tls_session_free(&c->tls);

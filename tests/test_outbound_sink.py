@@ -174,6 +174,8 @@ def test_5xx_bounces_with_dsn(instance_factory, folder):
         assert r["Status"] == "5.1.1"
         assert r["Diagnostic-Code"].startswith(
             "smtp; 550 5.1.1 Recipient address rejected: User unknown")
+        # RFC 3464 2.3.5: the server that said it (the relayhost's name)
+        assert r["Remote-MTA"] == f"dns; {HOST}"
         text = dsn.get_payload()[0].get_payload(decode=True).decode()
         assert "gone@remote.test" in text
         assert "550 5.1.1 Recipient address rejected: User unknown" in text
