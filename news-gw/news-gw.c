@@ -65,6 +65,7 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "sasl_client.h"
 #include "server.h"
 #include "str.h"
 #include "tls.h"
@@ -191,6 +192,14 @@ newsgw_pre_jail(void)
 		    s->post_method);
 	s->username = config_str(cfg, "news_gw_username");
 	s->password = config_str(cfg, "news_gw_password");
+	if (s->username[0] != '\0' && strcmp(s->role, "feed") != 0) {
+		/* libsasl2's client plugins load here, before any chroot */
+		err = str_new(0, 0);
+		if (sasl_client_setup(err) < 0)
+			log_warn(NULL, "AUTHINFO SASL disabled (AUTHINFO USER "
+			    "only): %s", str_c(err));
+		str_free(&err);
+	}
 	s->starttls = config_bool(cfg, "news_gw_starttls");
 	s->tls_ca_file = config_str(cfg, "news_gw_tls_ca_file");
 	if (s->starttls) {
