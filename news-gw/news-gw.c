@@ -37,7 +37,10 @@
  *	$news_gw_message_size_limit and a per-line limit, header fields
  *	are checked before use, Message-IDs are syntax-checked, and no
  *	input becomes a path. Feeding is limited to $news_gw_peers by
- *	address or network. $news_gw_password is sent only to
+ *	address or network; TLS on the feed (STARTTLS, or implicit with
+ *	$news_gw_feed_tls_wrappermode) adds privacy, not authorisation,
+ *	and its context (tls_cert_file, tls_key_file) is loaded in
+ *	pre_jail, before the privilege drop. $news_gw_password is sent only to
  *	$news_gw_server (inside TLS with $news_gw_starttls); with
  *	$news_gw_starttls, TLS is required (fail closed) and, with
  *	$news_gw_tls_ca_file, the server's certificate must verify and
@@ -62,6 +65,7 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "sasl_client.h"
 #include "server.h"
 #include "str.h"
 #include "tls.h"
@@ -109,6 +113,56 @@ newsgw_maps_lookup(struct map **maps, size_t n, const char *key,
 	return 0;
 }
 
+/*
+ * newsgw_feed_tls_setup - the feed server's TLS settings and context,
+ * made here while still root (the key may be root-only). Only services
+ * that can be a feed need it. A missing or broken certificate leaves
+ * STARTTLS unoffered (logged); with implicit TLS or the encrypt level
+ * a feed then cannot be taken at all (newsgw_feed_run drops it), as
+ * imapd and smtpd do.
+ */
+static void
+newsgw_feed_tls_setup(struct config *cfg)
+{
+	struct newsgw_settings *s = &newsgw_settings;
+	struct tls_params tp;
+	struct str *err;
+	const char *v;
+
+	v = config_str(cfg, "news_gw_feed_tls_security_level");
+	if (strcmp(v, "none") == 0)
+		s->feed_tls_level = NEWSGW_FEED_TLS_NONE;
+	else if (strcmp(v, "may") == 0 || *v == '\0')
+		s->feed_tls_level = NEWSGW_FEED_TLS_MAY;
+	else if (strcmp(v, "encrypt") == 0)
+		s->feed_tls_level = NEWSGW_FEED_TLS_ENCRYPT;
+	else
+		log_fatal(NULL, "news_gw_feed_tls_security_level = %s: not "
+		    "none, may or encrypt", v);
+	s->feed_wrappermode = config_bool(cfg, "news_gw_feed_tls_wrappermode");
+	if (strcmp(s->role, "feed") != 0 && strcmp(s->role, "auto") != 0)
+		return;
+	if (s->feed_tls_level == NEWSGW_FEED_TLS_NONE && !s->feed_wrappermode)
+		return;
+	memset(&tp, 0, sizeof(tp));
+	tp.cert_file = config_str(cfg, "tls_cert_file");
+	tp.key_file = config_str(cfg, "tls_key_file");
+	tp.protocols = config_str(cfg, "tls_protocols");
+	tp.ciphers = config_str(cfg, "tls_ciphers");
+	if (*tp.cert_file == '\0') {
+		if (s->feed_wrappermode ||
+		    s->feed_tls_level == NEWSGW_FEED_TLS_ENCRYPT)
+			log_warn(NULL, "news-gw feed TLS is required but "
+			    "tls_cert_file is not set");
+		return;
+	}
+	err = str_new(0, 0);
+	s->feed_tls_ctx = tls_context_new_server(&tp, err);
+	if (s->feed_tls_ctx == NULL)
+		log_error(NULL, "news-gw feed TLS disabled: %s", str_c(err));
+	str_free(&err);
+}
+
 /* newsgw_pre_jail - the settings and maps */
 static void
 newsgw_pre_jail(void)
@@ -138,6 +192,14 @@ newsgw_pre_jail(void)
 		    s->post_method);
 	s->username = config_str(cfg, "news_gw_username");
 	s->password = config_str(cfg, "news_gw_password");
+	if (s->username[0] != '\0' && strcmp(s->role, "feed") != 0) {
+		/* libsasl2's client plugins load here, before any chroot */
+		err = str_new(0, 0);
+		if (sasl_client_setup(err) < 0)
+			log_warn(NULL, "AUTHINFO SASL disabled (AUTHINFO USER "
+			    "only): %s", str_c(err));
+		str_free(&err);
+	}
 	s->starttls = config_bool(cfg, "news_gw_starttls");
 	s->tls_ca_file = config_str(cfg, "news_gw_tls_ca_file");
 	if (s->starttls) {
@@ -152,6 +214,7 @@ newsgw_pre_jail(void)
 			    str_c(err));
 		str_free(&err);
 	}
+	newsgw_feed_tls_setup(cfg);
 	s->peers = config_list(cfg, "news_gw_peers", &s->npeers);
 	for (i = 0; i < s->npeers; i++)
 		if (!newsgw_peer_spec_ok(s->peers[i]))
@@ -213,6 +276,7 @@ newsgw_pre_exit(void)
 	free(newsgw_settings.newsgroups_maps);
 	free(newsgw_settings.news_to_mail_maps);
 	tls_context_free(&newsgw_settings.tls_ctx);
+	tls_context_free(&newsgw_settings.feed_tls_ctx);
 	newsgw_settings.newsgroups_maps = NULL;
 	newsgw_settings.news_to_mail_maps = NULL;
 }

@@ -37,6 +37,13 @@ struct newsgw_settings {
 	bool starttls;
 	const char *tls_ca_file;
 	struct tls_context *tls_ctx;	/* client context when starttls */
+	struct tls_context *feed_tls_ctx;	/* feed server context, or NULL */
+	enum newsgw_feed_tls {
+		NEWSGW_FEED_TLS_NONE,	/* no STARTTLS */
+		NEWSGW_FEED_TLS_MAY,	/* STARTTLS offered (with a certificate) */
+		NEWSGW_FEED_TLS_ENCRYPT,	/* feeding only inside TLS */
+	} feed_tls_level;
+	bool feed_wrappermode;	/* implicit TLS from the first byte */
 	const char *const *peers;
 	size_t npeers;
 	const char *history;

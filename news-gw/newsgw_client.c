@@ -22,9 +22,25 @@
  *	                 anything else is sent (fail closed; the caller
  *	                 treats it as temporary). CAPABILITIES seen before
  *	                 are forgotten (we keep none).
- *	    AUTHINFO     USER/PASS (RFC 4643) when $news_gw_username is
- *	                 set, and only to $news_gw_server (never to a
- *	                 different $news_gw_pull_server): 381 then 281.
+ *	    AUTHINFO     when $news_gw_username is set, and only to
+ *	                 $news_gw_server (never to a different
+ *	                 $news_gw_pull_server). CAPABILITIES first: if
+ *	                 the server lists AUTHINFO SASL and a SASL line,
+ *	                 AUTHINFO SASL (RFC 4643 2.4) with the strongest
+ *	                 of those mechanisms libsasl2's client plugins
+ *	                 have (lib/sasl_client), password mechanisms only
+ *	                 (not GSSAPI, GSS-SPNEGO, GS2-*, EXTERNAL,
+ *	                 ANONYMOUS: we have no such credentials): initial
+ *	                 response on the command line ("=" if empty),
+ *	                 383 challenges answered, 281 (or 283 with final
+ *	                 data) is success. When the server offers no
+ *	                 mechanism we have (or no SASL), AUTHINFO
+ *	                 USER/PASS: 381 then 281; also after a failed
+ *	                 SASL exchange (libsasl2 error, 481, 482, 502):
+ *	                 INN offers SASL whenever it is built with it,
+ *	                 whether or not it has SASL accounts. The same
+ *	                 password goes to the same server on the same
+ *	                 connection either way.
  *
  *	Posting (RFC 3977 6.3.1 POST, 6.3.2 IHAVE):
  *	    POST:  340 -> article -> 240 ok; 440/441 refused, but a 441
@@ -37,9 +53,6 @@
  *	A broken connection or timeout is temporary. Every reply line is
  *	bounded (NNTP_LINE_MAX .. 4 KB) and every block is bounded by
  *	$news_gw_message_size_limit.
- *
- *	XXX: SASL (AUTHINFO SASL, RFC 4643 2.4) is not implemented; a
- *	server that offers only SASL cannot be used.
  *
  * SEE ALSO
  *	RFC 3977, RFC 4643, RFC 4642.
@@ -55,8 +68,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sasl/sasl.h>
+
 #include "alloc.h"
 #include "nntp_proto.h"
+#include "sasl_client.h"
 #include "stream.h"
 #include "str.h"
 #include "tls.h"
@@ -65,6 +81,7 @@
 
 #define NEWSGW_REPLY_MAX	4096
 #define NEWSGW_BLOCK_LINE_MAX	(64 * 1024)
+#define NEWSGW_SASL_ROUNDS	16	/* challenges in one AUTHINFO SASL */
 
 struct newsgw_nntp {
 	struct stream *s;
@@ -222,6 +239,219 @@ out:
 	return ok;
 }
 
+/*
+ * newsgw_sasl_password_mechs - the mechanisms of the list (p, len)
+ * that work with a user name and password into out: not the Kerberos
+ * and certificate ones, which news-gw has no credentials for (libsasl2
+ * would pick GSSAPI, the strongest INN offers, and fail)
+ */
+static void
+newsgw_sasl_password_mechs(const char *p, struct str *out)
+{
+	static const char *const skip[] = {
+		"GSSAPI", "GSS-SPNEGO", "EXTERNAL", "ANONYMOUS",
+	};
+	const char *end = p + strlen(p), *e;
+	size_t i, n;
+
+	str_clear(out);
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		for (e = p; e < end && *e != ' '; e++)
+			;
+		if ((n = (size_t)(e - p)) == 0)
+			break;
+		for (i = 0; i < N_ELEMENTS(skip); i++)
+			if (strlen(skip[i]) == n &&
+			    strncasecmp(skip[i], p, n) == 0)
+				break;
+		if (i == N_ELEMENTS(skip) && !(n > 4 &&
+		    strncasecmp(p, "GS2-", 4) == 0)) {
+			if (str_len(out) > 0)
+				str_append_c(out, ' ');
+			str_append(out, p, n);
+		}
+		p = e;
+	}
+}
+
+/*
+ * newsgw_nntp_sasl_mechs - the SASL mechanisms (space separated) into
+ * mechs when CAPABILITIES lists AUTHINFO SASL; empty when not. -1 if
+ * the connection broke (why set).
+ */
+static int
+newsgw_nntp_sasl_mechs(struct newsgw_nntp *n, const char *server,
+    struct str *mechs, struct str *why)
+{
+	struct str *reply = str_new(0, 0), *caps = str_new(0, 0);
+	const char *p, *e;
+	bool too_big, authinfo_sasl = false;
+	size_t len;
+	int code, rc = 0;
+
+	str_clear(mechs);
+	code = newsgw_nntp_cmd(n, "CAPABILITIES", reply);
+	if (code < 0 || (code == 101 && newsgw_nntp_block(n, caps,
+	    &too_big) < 0)) {
+		str_printf(why, "%s: CAPABILITIES: %s", server, str_c(reply));
+		rc = -1;
+		goto out;
+	}
+	if (code != 101)
+		goto out;
+	for (p = str_c(caps); *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+		if ((e = strchr(p, '\n')) == NULL)
+			e = p + strlen(p);
+		len = (size_t)(e - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len > 5 && strncasecmp(p, "SASL ", 5) == 0)
+			str_set(mechs, p + 5, len - 5);
+		else if (len > 9 && strncasecmp(p, "AUTHINFO ", 9) == 0 &&
+		    (memmem(p, len, " SASL", 5) != NULL ||
+		    memmem(p, len, " sasl", 5) != NULL))
+			authinfo_sasl = true;
+	}
+	if (!authinfo_sasl)
+		str_clear(mechs);
+out:
+	str_free(&reply);
+	str_free(&caps);
+	return rc;
+}
+
+/*
+ * newsgw_nntp_sasl - AUTHINFO SASL among mechs: 1 authenticated, 0 not
+ * (no mechanism we have, libsasl2 failed, or the server refused: the
+ * caller falls back, logged), -1 the connection broke (why set)
+ */
+static int
+newsgw_nntp_sasl(struct newsgw_nntp *n, const char *server, const char *host,
+    const char *mechs, struct str *why)
+{
+	struct sasl_client *sc;
+	struct str *out = str_new(0, 0), *cmd = str_new(0, 0),
+	    *reply = str_new(0, 0), *err = str_new(0, 0);
+	const char *mech, *arg;
+	unsigned rounds;
+	bool has_ir;
+	int code, rc = 0;
+
+	sc = sasl_client_create("nntp", host, n->log, newsgw_settings.username,
+	    strlen(newsgw_settings.username), newsgw_settings.password,
+	    strlen(newsgw_settings.password), SASL_SEC_NOANONYMOUS, err);
+	if (sc == NULL || sasl_client_begin(sc, mechs, out, &has_ir, &mech,
+	    err) != 0) {
+		log_info(n->log, "%s: AUTHINFO SASL: %s; trying AUTHINFO USER",
+		    server, str_c(err));
+		goto out;
+	}
+	str_printf(cmd, "AUTHINFO SASL %s", mech);
+	if (has_ir)
+		str_printf(cmd, " %s", str_len(out) > 0 ? str_c(out) : "=");
+	code = newsgw_nntp_cmd(n, str_c(cmd), reply);
+	for (rounds = 0; code == 383 && rounds < NEWSGW_SASL_ROUNDS;
+	    rounds++) {
+		arg = str_c(n->line) + 3;
+		arg += strspn(arg, " ");
+		if (strcmp(arg, "=") == 0)
+			arg = "";
+		if (sasl_client_next(sc, arg, strlen(arg), out, err) < 0) {
+			code = newsgw_nntp_cmd(n, "*", reply);
+			break;
+		}
+		explicit_bzero(str_data(cmd), str_len(cmd));
+		str_set_cstr(cmd, str_len(out) > 0 ? str_c(out) : "=");
+		code = newsgw_nntp_cmd(n, str_c(cmd), reply);
+	}
+	if (code == 383)	/* too many rounds: cancel (RFC 4643 2.4.2) */
+		code = newsgw_nntp_cmd(n, "*", reply);
+	if (code == 283) {
+		/* success with final data (RFC 4643 2.4.3): check it */
+		arg = str_c(n->line) + 3;
+		arg += strspn(arg, " ");
+		if (sasl_client_next(sc, arg, strlen(arg), out, err) == 0)
+			code = 281;
+		else
+			str_printf(reply, " (the server's final SASL data: "
+			    "%s)", str_c(err));
+	}
+	if (code < 0) {
+		str_printf(why, "%s: AUTHINFO SASL: %s", server, str_c(reply));
+		rc = -1;
+		goto out;
+	}
+	if (code != 281) {
+		if (str_len(err) > 0 && code != 283)
+			str_printf(reply, " (%s)", str_c(err));
+		log_info(n->log, "%s: AUTHINFO SASL %s failed: %s; trying "
+		    "AUTHINFO USER", server, mech, str_c(reply));
+		goto out;
+	}
+	log_info(n->log, "authenticated to %s as %s with AUTHINFO SASL %s",
+	    server, newsgw_settings.username, mech);
+	rc = 1;
+out:
+	explicit_bzero(str_data(cmd), str_len(cmd));
+	explicit_bzero(str_data(out), str_len(out));
+	sasl_client_free(&sc);
+	str_free(&out);
+	str_free(&cmd);
+	str_free(&reply);
+	str_free(&err);
+	return rc;
+}
+
+/* newsgw_nntp_authinfo - AUTHINFO SASL if possible, else USER/PASS; false with why */
+static bool
+newsgw_nntp_authinfo(struct newsgw_nntp *n, const char *server,
+    const char *host, struct str *why)
+{
+	struct str *cmd = str_new(0, 0), *reply = str_new(0, 0),
+	    *offered = str_new(0, 0), *mechs = str_new(0, 0);
+	bool ok = false;
+	int code, rc = 0;
+
+	if (sasl_client_ready()) {
+		if (newsgw_nntp_sasl_mechs(n, server, offered, why) < 0)
+			goto out;
+		newsgw_sasl_password_mechs(str_c(offered), mechs);
+		if (str_len(mechs) > 0)
+			rc = newsgw_nntp_sasl(n, server, host, str_c(mechs),
+			    why);
+		else if (str_len(offered) > 0)
+			log_info(n->log, "%s: AUTHINFO SASL: no password "
+			    "mechanism among %s; trying AUTHINFO USER", server,
+			    str_c(offered));
+		if (rc != 0) {
+			ok = rc == 1;
+			goto out;
+		}
+	}
+	str_printf(cmd, "AUTHINFO USER %s", newsgw_settings.username);
+	code = newsgw_nntp_cmd(n, str_c(cmd), reply);
+	if (code == 381) {
+		str_clear(cmd);
+		str_printf(cmd, "AUTHINFO PASS %s", newsgw_settings.password);
+		code = newsgw_nntp_cmd(n, str_c(cmd), reply);
+		explicit_bzero(str_data(cmd), str_len(cmd));
+	}
+	if (code != 281) {
+		str_printf(why, "%s: authentication failed: %s", server,
+		    str_c(reply));
+		goto out;
+	}
+	ok = true;
+out:
+	str_free(&cmd);
+	str_free(&reply);
+	str_free(&offered);
+	str_free(&mechs);
+	return ok;
+}
+
 /* newsgw_nntp_open - see newsgw.h */
 struct newsgw_nntp *
 newsgw_nntp_open(const char *server, bool reader, struct str *why,
@@ -265,22 +495,9 @@ newsgw_nntp_open(const char *server, bool reader, struct str *why,
 		goto fail;
 	}
 	if (newsgw_settings.username[0] != '\0' &&
-	    strcmp(server, newsgw_settings.server) == 0) {
-		str_printf(cmd, "AUTHINFO USER %s", newsgw_settings.username);
-		code = newsgw_nntp_cmd(n, str_c(cmd), reply);
-		if (code == 381) {
-			str_clear(cmd);
-			str_printf(cmd, "AUTHINFO PASS %s",
-			    newsgw_settings.password);
-			code = newsgw_nntp_cmd(n, str_c(cmd), reply);
-			explicit_bzero(str_data(cmd), str_len(cmd));
-		}
-		if (code != 281) {
-			str_printf(why, "%s: authentication failed: %s", server,
-			    str_c(reply));
-			goto fail;
-		}
-	}
+	    strcmp(server, newsgw_settings.server) == 0 &&
+	    !newsgw_nntp_authinfo(n, server, str_c(host), why))
+		goto fail;
 	goto out;
 fail:
 	newsgw_nntp_close(&n);

@@ -7,8 +7,8 @@
  *	networks, newsgw_peer_match()) in
  *	$news_gw_peers (others: "502 Access denied" and the connection is
  *	closed). Commands: CAPABILITIES, MODE STREAM, CHECK and TAKETHIS
- *	(RFC 4644), IHAVE, DATE, HELP, QUIT; MODE READER and everything
- *	else a reader would send is 502/500. Command lines are bounded by
+ *	(RFC 4644), IHAVE, DATE, HELP, QUIT, STARTTLS (RFC 4642); MODE
+ *	READER and everything else a reader would send is 502/500. Command lines are bounded by
  *	NNTP_LINE_MAX (512 octets, RFC 3977 3.1), articles by
  *	$news_gw_message_size_limit and 64 KB per line: an article over a
  *	limit is read to its end and refused (437/439), so the stream of
@@ -23,6 +23,18 @@
  *	             a temporary failure is 439 too, the sender's own
  *	             retry logic decides, and the history does not hold
  *	             the ID, so a resend is accepted)
+ *	TLS: STARTTLS is offered (CAPABILITIES) while there is a server
+ *	context and no TLS yet; 382, then lib/tls discards whatever the
+ *	peer pipelined after the command (never executed: RFC 4642 2.2.2,
+ *	the CVE-2011-0411 rule) and handshakes; a failed handshake ends
+ *	the connection. The peer asks for the capabilities again: STARTTLS
+ *	is no longer listed. With $news_gw_feed_tls_wrappermode the
+ *	handshake comes first (NNTPS); with
+ *	$news_gw_feed_tls_security_level = encrypt the feeding commands
+ *	(IHAVE, CHECK, TAKETHIS, MODE STREAM) get 483 outside TLS, and a
+ *	service without a usable certificate takes no feed at all.
+ *	TLS adds privacy only: peers are still authorised by address.
+ *
  *	An article is not wanted when its Message-ID is in the history
  *	(whichever direction), or carries our marker or Path entry (loop).
  *
@@ -47,6 +59,7 @@
 #include "queue_id.h"
 #include "stream.h"
 #include "str.h"
+#include "tls.h"
 
 #include "newsgw.h"
 
@@ -232,6 +245,7 @@ struct newsgw_feed {
 	struct str *art;
 	const char *peer;
 	struct log_ctx log;
+	struct tls_session *tls;	/* NULL until STARTTLS or implicit TLS */
 	char sess_id[QUEUE_ID_SIZE];
 	unsigned errors;
 	unsigned long accepted, refused, rejected;
@@ -447,6 +461,64 @@ newsgw_date_now(char buf[32])
 		buf[0] = '\0';
 }
 
+/* newsgw_feed_tls_offered - STARTTLS may be used now */
+static bool
+newsgw_feed_tls_offered(const struct newsgw_feed *f)
+{
+	return f->tls == NULL && newsgw_settings.feed_tls_ctx != NULL &&
+	    newsgw_settings.feed_tls_level != NEWSGW_FEED_TLS_NONE;
+}
+
+/* newsgw_feed_tls_missing - a feeding command outside required TLS (483 sent) */
+static bool
+newsgw_feed_tls_missing(struct newsgw_feed *f)
+{
+	if (f->tls != NULL ||
+	    newsgw_settings.feed_tls_level != NEWSGW_FEED_TLS_ENCRYPT)
+		return false;
+	newsgw_feed_reply(f, "483 Encryption required; use STARTTLS");
+	return true;
+}
+
+/*
+ * newsgw_feed_tls_start - the handshake on f->s (the 382 or nothing
+ * before it is buffered; tls_session_start flushes it and drops any
+ * pipelined input); false when the connection is unusable (logged)
+ */
+static bool
+newsgw_feed_tls_start(struct newsgw_feed *f, const char *how)
+{
+	struct str *err = str_new(0, 0);
+
+	f->tls = tls_session_start(newsgw_settings.feed_tls_ctx, f->s, NULL,
+	    newsgw_settings.timeout, err);
+	if (f->tls == NULL) {
+		log_info(&f->log, "%s from %s failed: %s", how, f->peer,
+		    str_c(err));
+		str_free(&err);
+		return false;
+	}
+	str_clear(err);
+	tls_session_describe(f->tls, err);
+	log_info(&f->log, "%s from %s: %s", how, f->peer, str_c(err));
+	str_free(&err);
+	return true;
+}
+
+/* newsgw_feed_capabilities - the list for the session's state */
+static void
+newsgw_feed_capabilities(struct newsgw_feed *f)
+{
+	(void)stream_puts(f->s, "101 Capability list:\r\nVERSION 2\r\n"
+	    "IMPLEMENTATION Postern news-gw\r\n");
+	if (f->tls != NULL ||
+	    newsgw_settings.feed_tls_level != NEWSGW_FEED_TLS_ENCRYPT)
+		(void)stream_puts(f->s, "IHAVE\r\nSTREAMING\r\n");
+	if (newsgw_feed_tls_offered(f))
+		(void)stream_puts(f->s, "STARTTLS\r\n");
+	(void)stream_puts(f->s, ".\r\n");
+}
+
 /* newsgw_feed_command - one command; false to end the session */
 static bool
 newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
@@ -458,11 +530,24 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 
 	switch (cmd->verb) {
 	case NNTP_VERB_CAPABILITIES:
-		(void)stream_puts(f->s, "101 Capability list:\r\nVERSION 2\r\n"
-		    "IMPLEMENTATION Postern news-gw\r\nIHAVE\r\n"
-		    "STREAMING\r\n.\r\n");
+		newsgw_feed_capabilities(f);
+		break;
+	case NNTP_VERB_STARTTLS:
+		if (f->tls != NULL) {
+			newsgw_feed_reply(f, "502 Already using TLS");
+			break;
+		}
+		if (!newsgw_feed_tls_offered(f)) {
+			newsgw_feed_reply(f, "580 Can not initiate TLS "
+			    "negotiation");
+			break;
+		}
+		newsgw_feed_reply(f, "382 Continue with TLS negotiation");
+		go_on = newsgw_feed_tls_start(f, "STARTTLS");
 		break;
 	case NNTP_VERB_MODE_STREAM:
+		if (newsgw_feed_tls_missing(f))
+			break;
 		newsgw_feed_reply(f, "203 Streaming permitted");
 		break;
 	case NNTP_VERB_MODE_READER:
@@ -472,6 +557,8 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 		newsgw_feed_reply(f, "501 Unknown MODE variant");
 		break;
 	case NNTP_VERB_CHECK:
+		if (newsgw_feed_tls_missing(f))
+			break;
 		rc = newsgw_feed_offer(f, &cmd->args[0], msgid);
 		if (rc == 0)
 			newsgw_feed_reply(f, "238 %s", str_c(msgid));
@@ -486,11 +573,16 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 			go_on = false;
 			break;
 		}
+		/* the article is read either way: the stream stays in step */
+		if (newsgw_feed_tls_missing(f))
+			break;
 		rc = newsgw_feed_take(f, str_c(msgid), bad);
 		newsgw_feed_reply(f, "%s %s", rc == 0 ? "239" : "439",
 		    str_c(msgid));
 		break;
 	case NNTP_VERB_IHAVE:
+		if (newsgw_feed_tls_missing(f))
+			break;
 		rc = newsgw_feed_offer(f, &cmd->args[0], msgid);
 		if (rc == 1) {
 			newsgw_feed_reply(f, "435 Not wanted");
@@ -524,14 +616,13 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 	case NNTP_VERB_HELP:
 		(void)stream_puts(f->s, "100 Help text follows\r\n"
 		    "CAPABILITIES\r\nCHECK message-id\r\nDATE\r\nHELP\r\n"
-		    "IHAVE message-id\r\nMODE STREAM\r\nQUIT\r\n"
+		    "IHAVE message-id\r\nMODE STREAM\r\nQUIT\r\nSTARTTLS\r\n"
 		    "TAKETHIS message-id\r\n.\r\n");
 		break;
 	case NNTP_VERB_QUIT:
 		newsgw_feed_reply(f, "205 Bye");
 		go_on = false;
 		break;
-	case NNTP_VERB_STARTTLS:
 	case NNTP_VERB_AUTHINFO:
 	case NNTP_VERB_POST:
 	case NNTP_VERB_ARTICLE:
@@ -574,6 +665,19 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	f.line = str_new(0, 0);
 	f.art = str_new(64 * 1024, 0);
 	log_info(&f.log, "connect from %s", peer);
+	if ((newsgw_settings.feed_wrappermode || newsgw_settings.feed_tls_level
+	    == NEWSGW_FEED_TLS_ENCRYPT) && newsgw_settings.feed_tls_ctx == NULL) {
+		log_error(&f.log, "feed TLS required without a usable "
+		    "certificate: dropping the connection from %s", peer);
+		if (!newsgw_settings.feed_wrappermode) {
+			(void)stream_puts(f.s, "400 TLS not available\r\n");
+			(void)stream_flush(f.s);
+		}
+		goto out;
+	}
+	if (newsgw_settings.feed_wrappermode &&
+	    !newsgw_feed_tls_start(&f, "implicit TLS"))
+		goto out;
 	newsgw_feed_reply(&f, "200 %s Postern news-gw ready (transit)",
 	    newsgw_settings.path_identity);
 	for (;;) {
@@ -610,6 +714,8 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	}
 	log_info(&f.log, "disconnect from %s accepted=%lu refused=%lu "
 	    "rejected=%lu", peer, f.accepted, f.refused, f.rejected);
+out:
+	tls_session_free(&f.tls);
 	str_free(&f.line);
 	str_free(&f.art);
 	stream_free(&f.s);

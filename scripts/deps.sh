@@ -18,7 +18,7 @@ TEST_PKGS=(
 	mutt
 	sieve-connect libgssapi-perl
 	postfix unbound ldnsutils
-	inn2
+	inn2 sasl2-bin
 	heimdal-kdc heimdal-clients slapd ldap-utils python3-gssapi
 	libsasl2-modules libsasl2-modules-gssapi-heimdal
 )

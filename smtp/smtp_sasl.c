@@ -24,7 +24,10 @@
  *
  *	The password lives in a libsasl2 secret that is wiped and freed
  *	with the session; it is never logged, and neither are the AUTH
- *	exchanges (they carry it, base64-encoded).
+ *	exchanges (they carry it, base64-encoded). The libsasl2 client
+ *	itself (callbacks, session, base64) is lib/sasl_client, shared
+ *	with news-gw's AUTHINFO SASL; this file adds what is SMTP's:
+ *	the password tables, the mechanism filter, the security options.
  *
  *	XXX libsasl2 keeps process-global state; the agent runs one
  *	session at a time.
@@ -38,30 +41,22 @@
 #include <strings.h>
 
 #include <sasl/sasl.h>
-#include <sasl/saslutil.h>
 
 #include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "sasl_client.h"
 #include "smtp.h"
 #include "str.h"
 
 #define SMTP_SASL_CRED_MAX	1024	/* user:password from the table */
 
 struct smtp_sasl {
-	sasl_conn_t *conn;
-	const struct log_ctx *log;
-	sasl_callback_t callbacks[5];
-	char *user;
-	sasl_secret_t *secret;
-	size_t secret_size;
-	struct str *raw;	/* decoded challenge */
-	const char *mech;	/* libsasl2's, valid while conn lives */
+	struct sasl_client *sc;
 };
 
 static bool smtp_sasl_inited;
-static bool smtp_sasl_lib_inited;	/* sasl_client_init done (once) */
 static unsigned smtp_sasl_flags;	/* plaintext connection */
 static unsigned smtp_sasl_tls_flags;	/* inside TLS */
 static const char *const *smtp_sasl_filter;
@@ -69,69 +64,6 @@ static size_t smtp_sasl_nfilter;
 static const char *const *smtp_sasl_map_specs;
 static struct map **smtp_sasl_maps;
 static size_t smtp_sasl_nmaps;
-
-/* SMTP_SASL_CB - a callback in libsasl2's generic type: see sasl_server.c */
-#define SMTP_SASL_CB(fn) ((int (*)(void))(void (*)(void))(fn))
-
-/* smtp_sasl_cb_log - libsasl2's messages into our log */
-static int
-smtp_sasl_cb_log(void *context, int level, const char *message)
-{
-	const struct smtp_sasl *sa = context;
-	const struct log_ctx *log = sa != NULL ? sa->log : NULL;
-	struct str *m = str_new(0, 0);
-
-	mem_printable(m, message, strlen(message), 400);
-	if (level <= SASL_LOG_ERR)
-		log_error(log, "sasl: %s", str_c(m));
-	else if (level == SASL_LOG_WARN)
-		log_warn(log, "sasl: %s", str_c(m));
-	else
-		log_debug(log, "sasl: %s", str_c(m));
-	str_free(&m);
-	return SASL_OK;
-}
-
-/* smtp_sasl_cb_getopt - no options from files: the defaults */
-static int
-smtp_sasl_cb_getopt(void *context, const char *plugin, const char *option,
-    const char **result, unsigned *len)
-{
-	(void)context;
-	(void)plugin;
-	(void)option;
-	(void)result;
-	(void)len;
-	return SASL_FAIL;
-}
-
-/* smtp_sasl_cb_user - the login name, as authentication and authorization id */
-static int
-smtp_sasl_cb_user(void *context, int id, const char **result, unsigned *len)
-{
-	const struct smtp_sasl *sa = context;
-
-	if (id != SASL_CB_USER && id != SASL_CB_AUTHNAME)
-		return SASL_FAIL;
-	*result = sa->user;
-	if (len != NULL)
-		*len = (unsigned)strlen(sa->user);
-	return SASL_OK;
-}
-
-/* smtp_sasl_cb_pass - the password */
-static int
-smtp_sasl_cb_pass(sasl_conn_t *conn, void *context, int id,
-    sasl_secret_t **psecret)
-{
-	struct smtp_sasl *sa = context;
-
-	(void)conn;
-	if (id != SASL_CB_PASS || psecret == NULL)
-		return SASL_BADPARAM;
-	*psecret = sa->secret;
-	return SASL_OK;
-}
 
 /* smtp_sasl_parse_options - "noplaintext, noanonymous, ..." to SASL_SEC_* */
 static int
@@ -171,15 +103,9 @@ smtp_sasl_parse_options(const char *name, unsigned *flags_r)
 int
 smtp_sasl_init(struct str *why)
 {
-	static sasl_callback_t global[] = {
-		{ SASL_CB_LOG, SMTP_SASL_CB(smtp_sasl_cb_log), NULL },
-		{ SASL_CB_GETOPT, SMTP_SASL_CB(smtp_sasl_cb_getopt), NULL },
-		{ SASL_CB_LIST_END, NULL, NULL },
-	};
 	const struct config *cfg = conf();
 	const char *error = NULL;
 	size_t i;
-	int r;
 
 	if (!config_bool(cfg, "smtp_sasl_auth_enable"))
 		return 0;
@@ -207,16 +133,13 @@ smtp_sasl_init(struct str *why)
 			    smtp_sasl_map_specs[i], error);
 	}
 	/* loads the plugins, so before any chroot; once per process */
-	if (!smtp_sasl_lib_inited && (r = sasl_client_init(global)) != SASL_OK) {
-		str_printf(why, "SASL client library: %s",
-		    sasl_errstring(r, NULL, NULL));
+	if (sasl_client_setup(why) < 0) {
 		for (i = 0; i < smtp_sasl_nmaps; i++)
 			map_close(&smtp_sasl_maps[i]);
 		free(smtp_sasl_maps);
 		smtp_sasl_maps = NULL;
 		return -1;
 	}
-	smtp_sasl_lib_inited = true;
 	smtp_sasl_inited = true;
 	return 0;
 }
@@ -240,12 +163,7 @@ smtp_sasl_deinit(void)
 		map_close(&smtp_sasl_maps[i]);
 	free(smtp_sasl_maps);
 	smtp_sasl_maps = NULL;
-	/*
-	 * XXX no sasl_client_done(): in libsasl2 2.1.28 it unloads the
-	 * plugins but leaks what they allocated (LeakSanitizer reports it
-	 * at exit), and this runs only when the process ends anyway.
-	 */
-	smtp_sasl_inited = false;
+	smtp_sasl_inited = false;	/* libsasl2 stays loaded: sasl_client.c */
 }
 
 /* smtp_sasl_passwd_lookup - see smtp.h */
@@ -328,24 +246,6 @@ smtp_sasl_filter_mechs(const char *offered, const char *const *filter,
 	}
 }
 
-/* smtp_sasl_b64 - base64 of (p, n) into out (replaced) */
-static int
-smtp_sasl_b64(const char *p, unsigned n, struct str *out)
-{
-	size_t room = ((size_t)n + 2) / 3 * 4 + 1;
-	unsigned len = 0;
-	char *w;
-
-	str_clear(out);
-	if (n == 0)
-		return 0;
-	w = str_reserve(out, room);
-	if (sasl_encode64(p, n, w, (unsigned)room, &len) != SASL_OK)
-		return -1;
-	str_commit(out, len);
-	return 0;
-}
-
 /* smtp_sasl_free - see smtp.h */
 void
 smtp_sasl_free(struct smtp_sasl **sap)
@@ -354,17 +254,7 @@ smtp_sasl_free(struct smtp_sasl **sap)
 
 	if (sa == NULL)
 		return;
-	if (sa->conn != NULL)
-		sasl_dispose(&sa->conn);
-	if (sa->secret != NULL) {
-		explicit_bzero(sa->secret, sa->secret_size);
-		free(sa->secret);
-	}
-	if (sa->user != NULL) {
-		explicit_bzero(sa->user, strlen(sa->user));
-		free(sa->user);
-	}
-	str_free(&sa->raw);
+	sasl_client_free(&sa->sc);
 	free(sa);
 	*sap = NULL;
 }
@@ -376,33 +266,12 @@ smtp_sasl_start(const struct log_ctx *log, const char *host,
     struct str *out, bool *has_ir_r, const char **mech_r, struct str *why)
 {
 	struct smtp_sasl *sa = xcalloc(1, sizeof(*sa));
-	sasl_security_properties_t props;
-	sasl_interact_t *interact = NULL;
 	struct str *mechs = str_new(128, 0);
-	const char *colon = memchr(cred, ':', credlen), *clientout = NULL;
-	unsigned clientlen = 0;
-	size_t plen;
-	int r;
+	const char *colon = memchr(cred, ':', credlen);
+	size_t ulen;
 
 	ASSERT(smtp_sasl_inited && colon != NULL);
-	sa->log = log;
-	sa->raw = str_new(256, 0);
-	sa->user = xstrndup(cred, (size_t)(colon - cred));
-	plen = credlen - (size_t)(colon - cred) - 1;
-	sa->secret_size = sizeof(sasl_secret_t) + plen + 1;
-	sa->secret = xcalloc(1, sa->secret_size);
-	sa->secret->len = (unsigned long)plen;
-	memcpy(sa->secret->data, colon + 1, plen);
-	sa->callbacks[0] = (sasl_callback_t){ SASL_CB_LOG,
-	    SMTP_SASL_CB(smtp_sasl_cb_log), sa };
-	sa->callbacks[1] = (sasl_callback_t){ SASL_CB_USER,
-	    SMTP_SASL_CB(smtp_sasl_cb_user), sa };
-	sa->callbacks[2] = (sasl_callback_t){ SASL_CB_AUTHNAME,
-	    SMTP_SASL_CB(smtp_sasl_cb_user), sa };
-	sa->callbacks[3] = (sasl_callback_t){ SASL_CB_PASS,
-	    SMTP_SASL_CB(smtp_sasl_cb_pass), sa };
-	sa->callbacks[4] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
-
+	ulen = (size_t)(colon - cred);
 	smtp_sasl_filter_mechs(offered, smtp_sasl_filter, smtp_sasl_nfilter,
 	    mechs);
 	if (str_len(mechs) == 0) {
@@ -410,40 +279,24 @@ smtp_sasl_start(const struct log_ctx *log, const char *host,
 		    "smtp_sasl_mechanism_filter", offered);
 		goto fail;
 	}
-	r = sasl_client_new("smtp", host, NULL, NULL, sa->callbacks, 0,
-	    &sa->conn);
-	if (r != SASL_OK) {
-		str_printf(why, "SASL client: %s", sasl_errstring(r, NULL,
-		    NULL));
+	sa->sc = sasl_client_create("smtp", host, log, cred, ulen, colon + 1,
+	    credlen - ulen - 1, tls ? smtp_sasl_tls_flags : smtp_sasl_flags,
+	    why);
+	if (sa->sc == NULL)
 		goto fail;
-	}
-	memset(&props, 0, sizeof(props));
-	props.min_ssf = 0;
-	props.max_ssf = 0;		/* no security layer: see DESCRIPTION */
-	props.maxbufsize = 0;
-	props.security_flags = tls ? smtp_sasl_tls_flags : smtp_sasl_flags;
-	if ((r = sasl_setprop(sa->conn, SASL_SEC_PROPS, &props)) != SASL_OK) {
-		str_printf(why, "SASL client: %s", sasl_errdetail(sa->conn));
-		goto fail;
-	}
-	r = sasl_client_start(sa->conn, str_c(mechs), &interact, &clientout,
-	    &clientlen, &sa->mech);
-	if (r == SASL_NOMECH) {
+	switch (sasl_client_begin(sa->sc, str_c(mechs), out, has_ir_r, mech_r,
+	    why)) {
+	case 0:
+		break;
+	case 1:
+		str_clear(why);
 		str_printf(why, "no mechanism available (the server offers "
 		    "%s; smtp_sasl_%ssecurity_options rule out the rest)",
 		    str_c(mechs), tls ? "tls_" : "");
 		goto fail;
-	}
-	if (r != SASL_OK && r != SASL_CONTINUE) {
-		str_printf(why, "SASL client: %s", sasl_errdetail(sa->conn));
+	default:
 		goto fail;
 	}
-	*has_ir_r = clientout != NULL;
-	if (smtp_sasl_b64(clientout, clientlen, out) < 0) {
-		str_set_cstr(why, "SASL client: cannot encode the response");
-		goto fail;
-	}
-	*mech_r = sa->mech;
 	str_free(&mechs);
 	return sa;
 fail:
@@ -457,33 +310,9 @@ int
 smtp_sasl_step(struct smtp_sasl *sa, const char *challenge, size_t len,
     struct str *out, struct str *why)
 {
-	sasl_interact_t *interact = NULL;
-	const char *clientout = NULL;
-	unsigned clientlen = 0, rawlen = 0;
-	char *w;
-	int r;
-
 	if (len > SMTP_SASL_CHALLENGE_MAX) {
 		str_set_cstr(why, "the server's SASL challenge is too long");
 		return -1;
 	}
-	str_clear(sa->raw);
-	w = str_reserve(sa->raw, len + 1);
-	if (sasl_decode64(challenge, (unsigned)len, w, (unsigned)len + 1,
-	    &rawlen) != SASL_OK) {
-		str_set_cstr(why, "the server's SASL challenge is not base64");
-		return -1;
-	}
-	str_commit(sa->raw, rawlen);
-	r = sasl_client_step(sa->conn, str_c(sa->raw), rawlen, &interact,
-	    &clientout, &clientlen);
-	if (r != SASL_OK && r != SASL_CONTINUE) {
-		str_printf(why, "SASL client: %s", sasl_errdetail(sa->conn));
-		return -1;
-	}
-	if (smtp_sasl_b64(clientout, clientlen, out) < 0) {
-		str_set_cstr(why, "SASL client: cannot encode the response");
-		return -1;
-	}
-	return 0;
+	return sasl_client_next(sa->sc, challenge, len, out, why);
 }
