@@ -191,43 +191,52 @@ lmtp_server_data(struct lmtp_server *srv)
 }
 
 /*
- * lmtp_server_split_param - take " NAME=<xtext>" (the private RCPT
- * parameter) off an RCPT TO line (in place: line shortened, decoded
- * value into value); 1 taken, 0 none, -1 malformed, repeated, empty, too
- * long or with octets outside 0x21..0x7e. The parameter is looked for
- * only after the path, so a quoted local part cannot smuggle one in.
+ * lmtp_server_path_end - the offset just past the path that starts at
+ * p[i]: a '<' path ends at its '>' (quoted strings may hold '>' and
+ * spaces), a path without brackets at the first space.
  */
-static int
-lmtp_server_split_param(const struct lmtp_server_settings *set,
-    struct str *line, struct str *value)
+static size_t
+lmtp_server_path_end(const char *p, size_t len, size_t i)
 {
-	const char *p = str_c(line);
-	size_t len = str_len(line), i = 8, start, end, k;
-	size_t kwlen = strlen(set->rcpt_param);
-	struct str *rest;
 	bool quoted = false;
-	int found = 0;
 
-	str_clear(value);
-	if (len < 8 || strncasecmp(p, "RCPT TO:", 8) != 0)
-		return 0;
-	while (i < len && p[i] == ' ')
-		i++;
-	/* the path: up to the first unquoted '>' (or space if no '<') */
-	for (; i < len; i++) {
-		if (p[i] == '\\' && quoted && i + 1 < len)
+	if (i >= len || p[i] != '<') {
+		while (i < len && p[i] != ' ')
+			i++;
+		return i;
+	}
+	for (i++; i < len; i++) {
+		if (quoted && p[i] == '\\' && i + 1 < len)
 			i++;
 		else if (p[i] == '"')
 			quoted = !quoted;
-		else if (!quoted && (p[i] == '>' || p[i] == ' ')) {
-			if (p[i] == '>')
-				i++;
-			break;
-		}
+		else if (!quoted && p[i] == '>')
+			return i + 1;
 	}
-	rest = str_new(0, 0);
-	str_append(rest, p, i);
+	return len;
+}
+
+/* lmtp_server_split_param - see lmtp_server.h */
+int
+lmtp_server_split_param(const char *name, const char *p, size_t len,
+    struct str *out, struct str *value)
+{
+	size_t i, start, end, kwlen = strlen(name);
+	int found = 0;
+
+	str_clear(out);
+	str_clear(value);
+	if (len < 8 || strncasecmp(p, "RCPT TO:", 8) != 0) {
+		str_append(out, p, len);
+		return 0;
+	}
+	i = 8;
+	while (i < len && p[i] == ' ')
+		i++;
+	i = lmtp_server_path_end(p, len, i);
+	str_append(out, p, i);
 	while (i < len) {
+		/* one parameter: the spaces before it, then up to a space */
 		start = i;
 		while (i < len && p[i] == ' ')
 			i++;
@@ -235,29 +244,46 @@ lmtp_server_split_param(const struct lmtp_server_settings *set,
 		while (end < len && p[end] != ' ')
 			end++;
 		if (end - i > kwlen && p[i + kwlen] == '=' &&
-		    strncasecmp(p + i, set->rcpt_param, kwlen) == 0) {
+		    strncasecmp(p + i, name, kwlen) == 0) {
 			if (found++ > 0 || end - i == kwlen + 1 ||
 			    smtp_proto_xtext_decode(p + i + kwlen + 1,
 			    end - i - kwlen - 1, value) < 0)
-				goto bad;
+				return -1;
 		} else
-			str_append(rest, p + start, end - start);
+			str_append(out, p + start, end - start);
 		i = end;
 	}
-	if (found) {
-		if (str_len(value) > set->rcpt_param_max)
-			goto bad;
-		for (k = 0; k < str_len(value); k++)
-			if ((unsigned char)str_c(value)[k] <= 0x20 ||
-			    (unsigned char)str_c(value)[k] >= 0x7f)
-				goto bad;
-		str_set(line, str_c(rest), str_len(rest));
+	return found > 0 ? 1 : 0;
+}
+
+/*
+ * lmtp_server_take_param - take the private RCPT parameter off srv->line
+ * into srv->param: 1 taken, 0 none, -1 malformed, or its value too long
+ * or with octets outside 0x21..0x7e.
+ */
+static int
+lmtp_server_take_param(struct lmtp_server *srv)
+{
+	const struct lmtp_server_settings *set = srv->set;
+	struct str *rest = str_new(0, 0);
+	const unsigned char *v;
+	size_t k;
+	int found;
+
+	found = lmtp_server_split_param(set->rcpt_param, str_c(srv->line),
+	    str_len(srv->line), rest, srv->param);
+	if (found > 0) {
+		v = (const unsigned char *)str_c(srv->param);
+		if (str_len(srv->param) > set->rcpt_param_max)
+			found = -1;
+		for (k = 0; found > 0 && k < str_len(srv->param); k++)
+			if (v[k] <= 0x20 || v[k] >= 0x7f)
+				found = -1;
+		if (found > 0)
+			str_set(srv->line, str_c(rest), str_len(rest));
 	}
 	str_free(&rest);
 	return found;
-bad:
-	str_free(&rest);
-	return -1;
 }
 
 /* lmtp_server_lhlo - the LHLO reply: hostname, keywords, SIZE last */
@@ -457,8 +483,7 @@ lmtp_server_run(int fd, const char *peer,
 		str_chomp(srv.line);
 		srv.has_param = false;
 		if (set->rcpt_param != NULL) {
-			switch (lmtp_server_split_param(set, srv.line,
-			    srv.param)) {
+			switch (lmtp_server_take_param(&srv)) {
 			case -1:
 				lmtp_server_reply(&srv, "501 5.5.4 Error: bad "
 				    "%s parameter", set->rcpt_param);

@@ -113,6 +113,20 @@ struct lmtp_server_settings {
 };
 
 /*
+ * lmtp_server_split_param - if line p[0..len) is "RCPT TO:" with the
+ * parameter name=<xtext> after its path, copy the line without it into
+ * out and the decoded value into value: 1. 0 if the line has none (out
+ * is then the line unchanged); -1 for a malformed, empty or repeated one
+ * (out and value are then undefined). The parameter is looked for only
+ * after the path (a '<' path ends at its unquoted '>', one without
+ * brackets at the first space), so a quoted local part cannot smuggle
+ * one in. For sessions of their own (lmtpd) that take the same
+ * parameter.
+ */
+int lmtp_server_split_param(const char *name, const char *p, size_t len,
+    struct str *out, struct str *value);
+
+/*
  * lmtp_server_run - speak LMTP on fd (not closed) with the peer named peer
  * until QUIT, EOF, a timeout, an I/O error or the error limit. settings
  * and peer are borrowed for the call.

@@ -442,12 +442,47 @@ test_logs(void)
 	test_end();
 }
 
+static void
+split_case(const char *line, int want, const char *want_out,
+    const char *want_value)
+{
+	struct str *out = str_new(0, 0), *v = str_new(0, 0);
+
+	TEST_ASSERT(lmtp_server_split_param("XTOKEN", line, strlen(line), out,
+	    v) == want);
+	if (want >= 0) {
+		TEST_ASSERT_STR(str_c(out), want_out);
+		TEST_ASSERT_STR(str_c(v), want_value);
+	}
+	str_free(&out);
+	str_free(&v);
+}
+
+static void
+test_split_param(void)
+{
+	test_begin("lmtp_server_split_param");
+	split_case("RCPT TO:<a@b> XTOKEN=Q+2F1 NOTIFY=NEVER", 1,
+	    "RCPT TO:<a@b> NOTIFY=NEVER", "Q/1");
+	split_case("RCPT TO:<\"x > XTOKEN=y\"@b>", 0,
+	    "RCPT TO:<\"x > XTOKEN=y\"@b>", "");
+	split_case("RCPT TO: a@b xtoken=t", 1, "RCPT TO: a@b", "t");
+	split_case("MAIL FROM:<a@b> XTOKEN=t", 0, "MAIL FROM:<a@b> XTOKEN=t",
+	    "");
+	split_case("RCPT TO:<a@b> XTOKEN", 0, "RCPT TO:<a@b> XTOKEN", "");
+	split_case("RCPT TO:<a@b> XTOKEN=", -1, "", "");
+	split_case("RCPT TO:<a@b> XTOKEN=a xtoken=a", -1, "", "");
+	split_case("RCPT TO:<a@b> XTOKEN=a+2", -1, "", "");
+	test_end();
+}
+
 int
 main(void)
 {
 	log_init("lmtp_server_test");
 	fx.msg = str_new(0, 0);
 	fx.params = str_new(0, 0);
+	test_split_param();
 	test_pipelined();
 	test_sequence();
 	test_syntax();
