@@ -190,12 +190,8 @@ lmtp_server_data(struct lmtp_server *srv)
 	return true;
 }
 
-/*
- * lmtp_server_path_end - the offset just past the path that starts at
- * p[i]: a '<' path ends at its '>' (quoted strings may hold '>' and
- * spaces), a path without brackets at the first space.
- */
-static size_t
+/* lmtp_server_path_end - see lmtp_server.h */
+size_t
 lmtp_server_path_end(const char *p, size_t len, size_t i)
 {
 	bool quoted = false;

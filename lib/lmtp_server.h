@@ -113,6 +113,14 @@ struct lmtp_server_settings {
 };
 
 /*
+ * lmtp_server_path_end - the offset just past the path that starts at
+ * p[i] (i <= len) in a MAIL/RCPT line p[0..len): a '<' path ends at its
+ * unquoted '>' (quoted strings may hold '>' and spaces), a path without
+ * brackets at the first space; len if it does not end.
+ */
+size_t lmtp_server_path_end(const char *p, size_t len, size_t i);
+
+/*
  * lmtp_server_split_param - if line p[0..len) is "RCPT TO:" with the
  * parameter name=<xtext> after its path, copy the line without it into
  * out and the decoded value into value: 1. 0 if the line has none (out

@@ -200,32 +200,6 @@ lmtpd_cmd_mail(struct lmtpd_session *sess)
 }
 
 /*
- * lmtpd_path_end - the offset just past the path that starts at p[i]:
- * a '<' path ends at its '>' (quoted strings may hold '>' and spaces),
- * a path without brackets at the first space.
- */
-static size_t
-lmtpd_path_end(const char *p, size_t len, size_t i)
-{
-	bool quoted = false;
-
-	if (i >= len || p[i] != '<') {
-		while (i < len && p[i] != ' ')
-			i++;
-		return i;
-	}
-	for (i++; i < len; i++) {
-		if (quoted && p[i] == '\\' && i + 1 < len)
-			i++;
-		else if (p[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && p[i] == '>')
-			return i + 1;
-	}
-	return len;
-}
-
-/*
  * lmtpd_rcpt_split_token - if line p[0..len) is RCPT TO with an XTOKEN=
  * parameter, copy the line without it into out and the decoded token
  * into token; 1 if so, 0 if the line has no XTOKEN (out is then the
@@ -254,7 +228,7 @@ lmtpd_rcpt_add_domain(const char *p, size_t len, struct str *out)
 
 	while (i < len && p[i] == ' ')
 		i++;
-	end = lmtpd_path_end(p, len, i);
+	end = lmtp_server_path_end(p, len, i);
 	if (end > i && p[i] == '<' && p[end - 1] == '>')
 		end--;
 	str_clear(out);
