@@ -17,7 +17,8 @@
  *	XTOKEN=<xtext>, the delivery token "QUEUEID/index" that makes a
  *	retried hand-off harmless (see lmtpd_deliver.c). The shared parser
  *	does not know XTOKEN, so lmtpd_rcpt_split_token() takes it out of
- *	the line first; every other parameter goes through the parser.
+ *	the line first (lib/lmtp_server's splitter, shared with list-mgr);
+ *	every other parameter goes through the parser.
  *	DSN is not offered: lmtpd sends no notices, so qmgr keeps that job.
  *
  *	Errors: a line over SMTP_PROTO_LINE_MAX is answered "500 5.5.2 line
@@ -39,6 +40,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "lmtp_server.h"
 #include "log.h"
 #include "queue_id.h"
 #include "smtp_proto.h"
@@ -198,32 +200,6 @@ lmtpd_cmd_mail(struct lmtpd_session *sess)
 }
 
 /*
- * lmtpd_path_end - the offset just past the path that starts at p[i]:
- * a '<' path ends at its '>' (quoted strings may hold '>' and spaces),
- * a path without brackets at the first space.
- */
-static size_t
-lmtpd_path_end(const char *p, size_t len, size_t i)
-{
-	bool quoted = false;
-
-	if (i >= len || p[i] != '<') {
-		while (i < len && p[i] != ' ')
-			i++;
-		return i;
-	}
-	for (i++; i < len; i++) {
-		if (quoted && p[i] == '\\' && i + 1 < len)
-			i++;
-		else if (p[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && p[i] == '>')
-			return i + 1;
-	}
-	return len;
-}
-
-/*
  * lmtpd_rcpt_split_token - if line p[0..len) is RCPT TO with an XTOKEN=
  * parameter, copy the line without it into out and the decoded token
  * into token; 1 if so, 0 if the line has no XTOKEN (out is then the
@@ -237,43 +213,7 @@ int
 lmtpd_rcpt_split_token(const char *p, size_t len, struct str *out,
     struct str *token)
 {
-	static const char kw[] = "XTOKEN=";
-	size_t i, start, end, kwlen = sizeof(kw) - 1;
-	int found = 0;
-
-	str_clear(out);
-	str_clear(token);
-	if (len < 8 || strncasecmp(p, "RCPT TO:", 8) != 0) {
-		str_append(out, p, len);
-		return 0;
-	}
-	i = 8;
-	while (i < len && p[i] == ' ')
-		i++;
-	i = lmtpd_path_end(p, len, i);
-	str_append(out, p, i);
-	while (i < len) {
-		/* one parameter: the spaces before it, then up to a space */
-		start = i;
-		while (i < len && p[i] == ' ')
-			i++;
-		end = i;
-		while (end < len && p[end] != ' ')
-			end++;
-		if (end - i > kwlen && strncasecmp(p + i, kw, kwlen) == 0) {
-			if (found++ > 0)
-				return -1;
-			if (smtp_proto_xtext_decode(p + i + kwlen,
-			    end - i - kwlen, token) < 0)
-				return -1;
-		} else if (end - i == kwlen && strncasecmp(p + i, kw, kwlen) == 0) {
-			return -1;
-		} else {
-			str_append(out, p + start, end - start);
-		}
-		i = end;
-	}
-	return found > 0 ? 1 : 0;
+	return lmtp_server_split_param("XTOKEN", p, len, out, token);
 }
 
 /*
@@ -288,7 +228,7 @@ lmtpd_rcpt_add_domain(const char *p, size_t len, struct str *out)
 
 	while (i < len && p[i] == ' ')
 		i++;
-	end = lmtpd_path_end(p, len, i);
+	end = lmtp_server_path_end(p, len, i);
 	if (end > i && p[i] == '<' && p[end - 1] == '>')
 		end--;
 	str_clear(out);
