@@ -48,6 +48,7 @@ static const struct {
 } list_settings[] = {
 	{ "advertise_who", LS_ENUM, "owners", "members|owners|nobody" },
 	{ "archive", LS_ENUM, "public", "public|private|off" },
+	{ "archive_imap", LS_BOOL, "no", NULL },
 	{ "bounce_once_per_day", LS_BOOL, "yes", NULL },
 	{ "bounce_remove_after", LS_INT, "604800", NULL },
 	{ "bounce_score_hard", LS_INT, "10", NULL },	/* tenths */
@@ -568,6 +569,9 @@ list_members_open(const struct list *l, bool writable, const char **error_r)
 	mp->err = str_new(0, 0);
 	mp->lock_fd = open(list_path(l, "lock", path), O_RDWR | O_CREAT |
 	    O_CLOEXEC, 0640);
+	/* a reader with read access only (imapd's shared mailboxes) */
+	if (mp->lock_fd < 0 && errno == EACCES && !writable)
+		mp->lock_fd = open(str_c(path), O_RDONLY | O_CLOEXEC);
 	if (mp->lock_fd < 0 || flock(mp->lock_fd, writable ? LOCK_EX :
 	    LOCK_SH) < 0) {
 		*error_r = "cannot lock the list";
@@ -580,6 +584,18 @@ list_members_open(const struct list *l, bool writable, const char **error_r)
 	}
 	ret = mp->db->open(mp->db, NULL, list_path(l, "members.db", path), NULL,
 	    DB_BTREE, DB_CREATE, 0640);
+	if (ret == EACCES && !writable) {
+		(void)mp->db->close(mp->db, 0);
+		if ((ret = db_create(&mp->db, NULL, 0)) != 0)
+			mp->db = NULL;
+		else
+			ret = mp->db->open(mp->db, NULL, str_c(path), NULL,
+			    DB_BTREE, DB_RDONLY, 0);
+		if (mp->db == NULL) {
+			*error_r = "db_create failed";
+			goto fail;
+		}
+	}
 	if (ret != 0) {
 		/* static text: the caller's error must outlive mp */
 		*error_r = ret == ENOENT ? "members.db missing" :
