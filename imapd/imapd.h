@@ -257,6 +257,18 @@ struct store *imapd_shared_open(struct imapd_session *sess, const char *name);
  * sorted; the caller frees each and the array (NULL when *n_r is 0)
  */
 char **imapd_shared_names(struct imapd_session *sess, size_t *n_r);
+/*
+ * imapd_shared_copy - COPY the messages seqs[0..n) of the selected shared
+ * mailbox into the user's mailbox dest, all or none (one
+ * store_append_multi, at most APPENDLIMIT octets in all); fills the
+ * COPYUID sets and UIDVALIDITY. 0; -1 a store error on sess->store
+ * (store_error, *error_r); -2 too large (NO [LIMIT]); -3 the shared
+ * mailbox could not be read (*error_r).
+ */
+struct store_uids;
+int imapd_shared_copy(struct imapd_session *sess, const uint32_t *seqs,
+    size_t n, const char *dest, struct store_uids *src_r,
+    struct store_uids *dst_r, uint32_t *uidvalidity_r, const char **error_r);
 
 /* imapd_compress.c: COMPRESS=DEFLATE */
 /*

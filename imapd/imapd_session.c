@@ -1177,6 +1177,7 @@ cmd_copy(struct imapd_session *sess, bool move)
 	uint32_t *seqs = NULL, *uids = NULL, uv = 0;
 	size_t n = 0, i;
 	const char *err;
+	int r;
 
 	if (!imap_parse_sp(&sess->ip) || !imap_parse_seqset(&sess->ip, &set) ||
 	    !imap_parse_sp(&sess->ip) || !imapd_parse_mailbox(sess, name) ||
@@ -1188,12 +1189,6 @@ cmd_copy(struct imapd_session *sess, bool move)
 		goto out;
 	if (shared_readonly(sess, str_c(name)))
 		goto out;
-	if (sess->box_store != NULL) {
-		/* XXX store_copy links within one store only */
-		imapd_reply(sess, "NO [CANNOT] Copying out of a shared mailbox "
-		    "is not supported");
-		goto out;
-	}
 	if (!imapd_resolve_set(sess, &set, sess->uid, &seqs, &n)) {
 		reply_bad(sess, "Invalid message set");
 		goto out;
@@ -1208,8 +1203,21 @@ cmd_copy(struct imapd_session *sess, bool move)
 	uids = xcalloc(n, sizeof(*uids));
 	for (i = 0; i < n; i++)
 		uids[i] = store_msg_uid(sess->box, seqs[i]);
-	if (store_copy(sess->box, uids, n, str_c(name), move, &src, &dst, &uv,
-	    &err) < 0) {
+	/* a shared mailbox is in another store: copied, not linked */
+	if (sess->box_store != NULL)
+		r = imapd_shared_copy(sess, seqs, n, str_c(name), &src, &dst,
+		    &uv, &err);
+	else
+		r = store_copy(sess->box, uids, n, str_c(name), move, &src,
+		    &dst, &uv, &err) < 0 ? -1 : 0;
+	if (r == -2 || r == -3) {
+		if (r == -3)
+			log_error(&sess->c->log, "shared mailbox: %s", err);
+		imapd_reply(sess, "NO [%s] %s", r == -2 ? "LIMIT" : "SERVERBUG",
+		    err);
+		goto out;
+	}
+	if (r < 0) {
 		if (store_error(sess->store) == STORE_ERR_NOTFOUND)
 			imapd_reply(sess, "NO [TRYCREATE] Mailbox doesn't exist");
 		else

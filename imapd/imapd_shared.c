@@ -91,7 +91,7 @@ shared_root(struct str *out)
 	return str_c(out);
 }
 
-/* shared_member_cb - is address one of the user's? */
+/* shared_is_member - is one of the user's addresses a member? */
 static bool
 shared_is_member(struct list_members *mp, const char *user)
 {
@@ -407,10 +407,12 @@ imapd_shared_open(struct imapd_session *sess, const char *name)
 	if (strncmp(name, SHARED_PREFIX, SHARED_PREFIX_LEN) != 0 ||
 	    (l = shared_list_open(name + SHARED_PREFIX_LEN, sess->user)) == NULL)
 		goto out;
-	if (mkdir_p(shared_root(root), 0700) < 0 ||
-	    (store = store_open(str_c(root), l->name, &err)) == NULL) {
-		log_error(&sess->c->log, "shared mailbox %s: %s", l->name,
-		    store == NULL ? "cannot open the store" : "");
+	if (mkdir_p(shared_root(root), 0700) < 0) {
+		log_error(&sess->c->log, "shared mailbox: %s: %m", str_c(root));
+		goto out;
+	}
+	if ((store = store_open(str_c(root), l->name, &err)) == NULL) {
+		log_error(&sess->c->log, "shared mailbox %s: %s", l->name, err);
 		goto out;
 	}
 	if (store_mailbox_create(store, "INBOX", 0, &err) < 0 &&
@@ -456,4 +458,77 @@ imapd_shared_names(struct imapd_session *sess, size_t *n_r)
 		qsort(names, n, sizeof(char *), shared_namecmp);
 	*n_r = n;
 	return names;
+}
+
+/* imapd_shared_copy - see imapd.h */
+int
+imapd_shared_copy(struct imapd_session *sess, const uint32_t *seqs,
+    size_t n, const char *dest, struct store_uids *src_r,
+    struct store_uids *dst_r, uint32_t *uidvalidity_r, const char **error_r)
+{
+	struct store_append_req *reqs = xcalloc(n, sizeof(*reqs));
+	struct store_append_result *res = xcalloc(n, sizeof(*res));
+	struct str **bufs = xcalloc(n * 4, sizeof(*bufs));
+	static const enum store_cache_field fields[3] = {
+		STORE_CACHE_ENVELOPE, STORE_CACHE_BODY,
+		STORE_CACHE_BODYSTRUCTURE,
+	};
+	struct store_msg m;
+	uint64_t total = 0;
+	size_t i, k;
+	int rc = -2;
+
+	for (i = 0; i < n; i++) {
+		struct str **b = &bufs[i * 4];
+
+		store_msg_get(sess->box, seqs[i], &m);
+		total += m.size;
+		if (total > imapd_settings.append_max) {
+			*error_r = "Too much to copy at once (APPENDLIMIT)";
+			goto out;
+		}
+		for (k = 0; k < 4; k++)
+			b[k] = str_new(0, 0);
+		if (store_msg_read(sess->box, seqs[i], b[0], error_r) < 0) {
+			rc = -3;
+			goto out;
+		}
+		for (k = 0; k < 3; k++)
+			if (store_msg_cached(sess->box, seqs[i], fields[k],
+			    b[k + 1], error_r) < 0) {
+				rc = -3;
+				goto out;
+			}
+		reqs[i].mailbox = dest;
+		reqs[i].data = str_c(b[0]);
+		reqs[i].size = str_len(b[0]);
+		reqs[i].fd = -1;
+		reqs[i].internaldate = m.internaldate;
+		reqs[i].tz_minutes = m.tz_minutes;
+		reqs[i].envelope = str_c(b[1]);
+		reqs[i].envelope_len = str_len(b[1]);
+		reqs[i].body = str_c(b[2]);
+		reqs[i].body_len = str_len(b[2]);
+		reqs[i].bodystructure = str_c(b[3]);
+		reqs[i].bodystructure_len = str_len(b[3]);
+		reqs[i].quota_bytes = sess->quota_bytes;
+	}
+	/* one commit: COPY is all or nothing (RFC 3501 6.4.7) */
+	if (store_append_multi(sess->store, reqs, n, res, error_r) < 0) {
+		rc = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		store_uids_add(src_r, store_msg_uid(sess->box, seqs[i]));
+		store_uids_add(dst_r, res[i].uid);
+	}
+	*uidvalidity_r = res[0].uidvalidity;
+	rc = 0;
+out:
+	for (i = 0; i < n * 4; i++)
+		str_free(&bufs[i]);
+	free(bufs);
+	free(reqs);
+	free(res);
+	return rc;
 }

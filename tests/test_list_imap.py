@@ -103,8 +103,18 @@ def test_list_archive_shared_mailbox(instance_factory):
     assert typ == "NO" and b"[NOPERM]" in data[0]
     typ, data = im.fetch("1", "(BODY[] FLAGS)")
     assert typ == "OK" and b"\\Seen" not in data[-1]
-    typ, data = im.copy("1", "INBOX")
-    assert typ == "NO"
+    # COPY out into a personal mailbox copies the bytes (COPYUID)
+    typ, data = im.copy("1", "Kept")
+    assert typ == "NO" and b"[TRYCREATE]" in data[0]
+    assert im.create("Kept")[0] == "OK"
+    typ, data = im.copy("1", "Kept")
+    assert typ == "OK" and re.match(rb"\[COPYUID \d+ 1 1\]", data[0]), data
+    typ, data = im.copy("1", "Shared/team")
+    assert typ == "NO" and b"[NOPERM]" in data[0]
+    im.close()
+    typ, data = im.select("Kept")
+    assert typ == "OK" and data == [b"1"]
+    assert fetch_all(im, 1)[0] == arch
     im.close()
     typ, data = im.append("Shared/team", None, None, b"Subject: x\r\n\r\nx\r\n")
     assert typ == "NO" and b"[NOPERM]" in data[0]
@@ -142,6 +152,20 @@ def test_list_archive_shared_mailbox(instance_factory):
     assert got[0] == arch and raw2.endswith(got[1])
     typ, data = im.uid("FETCH", "1:*", "(UID)")
     assert [int(re.search(rb"UID (\d+)", d).group(1)) for d in data] == [1, 2]
+    im.close()
+    # LIST-STATUS covers shared mailboxes
+    typ, data = im.list('""', '("Shared/*") RETURN (STATUS (MESSAGES))')
+    assert typ == "OK"
+    assert any(b"STATUS" not in d and b"Shared/team" in d for d in data)
+    assert re.search(rb'MESSAGES 2', im.untagged_responses.get("STATUS",
+                                                                [b""])[0])
+    # exactly once: the import counts what the store has, so forgetting
+    # the size stamp (as after a crash) appends nothing twice
+    stamps = list(p.inst.dir.glob("**/.lists/team.stamp"))
+    assert len(stamps) == 1
+    stamps[0].unlink()
+    typ, data = im.select("Shared/team", readonly=True)
+    assert typ == "OK" and data == [b"2"]
     im.logout()
 
     # a removed member loses access
