@@ -20,8 +20,9 @@
  *	form back into the message (">From " unquoted, CRLF line ends).
  *	A message is committed before the next is read, so a crash leaves
  *	a prefix and the next import carries on. .lists/LIST.stamp holds
- *	the archive files' total size at the last complete import, so an
- *	unchanged archive costs a few stat(2) calls.
+ *	the archive files' total size and the message count after the last
+ *	complete import, so an unchanged archive costs a few stat(2) calls
+ *	and a read of the mailbox's index header.
  *
  *	Membership is checked at every SELECT/EXAMINE, STATUS and LIST:
  *	the user's addresses are USER@D for each D in $mydestination and
@@ -288,14 +289,21 @@ shared_import_file(struct store *store, const char *path, size_t *skip,
 			next = end;
 		else
 			break;	/* a torn last entry: not a message yet */
+		/*
+		 * The entry ends with the blank line list_mbox_format adds.
+		 * An empty one (never written by list-mgr) is no message and
+		 * not counted, so the count stays the store's.
+		 */
+		if (next - start <= 1) {
+			p = next;
+			continue;
+		}
 		if (*skip > 0) {
 			(*skip)--;
 			p = next;
 			continue;
 		}
-		/* the entry ends with the blank line list_mbox_format adds */
-		shared_unmbox(start, next > start ? (size_t)(next - start - 1) :
-		    0, msg);
+		shared_unmbox(start, (size_t)(next - start - 1), msg);
 		str_clear(env);
 		str_clear(body);
 		str_clear(bs);
@@ -313,8 +321,7 @@ shared_import_file(struct store *store, const char *path, size_t *skip,
 		req.body_len = str_len(body);
 		req.bodystructure = str_c(bs);
 		req.bodystructure_len = str_len(bs);
-		if (str_len(msg) > 0 &&
-		    store_append(store, &req, &res, &err) < 0) {
+		if (store_append(store, &req, &res, &err) < 0) {
 			log_error(log, "shared mailbox: append: %s", err);
 			rc = -1;
 			break;
@@ -335,16 +342,23 @@ static int
 shared_import(struct store *store, const struct list *l, struct log_ctx *log)
 {
 	struct str *path = str_new(0, 0), *stamp = str_new(0, 0),
-	    *cur = str_new(0, 0), *root = str_new(0, 0);
+	    *cur = str_new(0, 0), *root = str_new(0, 0),
+	    *dir = str_new(0, 0);
 	struct store_mailbox *box;
+	struct store_status st;
 	char **names;
 	size_t n, i, skip;
 	uint64_t size;
 	const char *err;
 	int fd, rc = -1;
 
+	/* the stamp: archive size and message count after the last import */
 	names = shared_archive_files(l, &n, &size);
-	str_printf(cur, "%llu\n", (unsigned long long)size);
+	if (store_mailbox_status(store, "INBOX", &st, &err) < 0) {
+		log_error(log, "shared mailbox %s: %s", l->name, err);
+		goto out;
+	}
+	str_printf(cur, "%llu %u\n", (unsigned long long)size, st.messages);
 	shared_root(root);
 	str_printf(path, "%s/%s.stamp", str_c(root), l->name);
 	if (read_file(str_c(path), stamp, 64) == 0 &&
@@ -370,13 +384,20 @@ shared_import(struct store *store, const struct list *l, struct log_ctx *log)
 	skip = store_mailbox_count(box);
 	store_mailbox_close(&box);
 	rc = 0;
+	list_path(l, "archive", dir);
 	for (i = 0; i < n && rc == 0; i++) {
 		str_clear(path);
-		list_path(l, "archive", stamp);
-		str_printf(path, "%s/%s", str_c(stamp), names[i]);
+		str_printf(path, "%s/%s", str_c(dir), names[i]);
 		rc = shared_import_file(store, str_c(path), &skip, log);
 	}
+	if (rc == 0 && store_mailbox_status(store, "INBOX", &st, &err) < 0) {
+		log_error(log, "shared mailbox %s: %s", l->name, err);
+		rc = -1;
+	}
 	if (rc == 0) {
+		str_clear(cur);
+		str_printf(cur, "%llu %u\n", (unsigned long long)size,
+		    st.messages);
 		str_clear(path);
 		str_printf(path, "%s/%s.stamp", str_c(root), l->name);
 		if (safe_file_replace(str_c(path), str_c(cur), str_len(cur),
@@ -392,6 +413,7 @@ out:
 	str_free(&stamp);
 	str_free(&cur);
 	str_free(&root);
+	str_free(&dir);
 	return rc;
 }
 
@@ -401,6 +423,7 @@ imapd_shared_open(struct imapd_session *sess, const char *name)
 {
 	struct str *root = str_new(0, 0);
 	struct store *store = NULL;
+	struct store_status st;
 	struct list *l = NULL;
 	const char *err;
 
@@ -415,7 +438,8 @@ imapd_shared_open(struct imapd_session *sess, const char *name)
 		log_error(&sess->c->log, "shared mailbox %s: %s", l->name, err);
 		goto out;
 	}
-	if (store_mailbox_create(store, "INBOX", 0, &err) < 0 &&
+	if (store_mailbox_status(store, "INBOX", &st, &err) < 0 &&
+	    store_mailbox_create(store, "INBOX", 0, &err) < 0 &&
 	    store_error(store) != STORE_ERR_EXISTS) {
 		log_error(&sess->c->log, "shared mailbox %s: %s", l->name, err);
 		store_free(&store);
