@@ -129,8 +129,20 @@ list_shared(struct imapd_session *sess, const struct str *ref,
 {
 	char **names;
 	size_t n, i, j;
-	bool match;
+	bool match = false;
 
+	/* LIST "" "INBOX" and the like need no look at the lists */
+	for (j = 0; j < npats && !match; j++) {
+		const char *p, *s = "Shared/";
+
+		list_pattern(sess, ref, pats[j], full);
+		for (p = str_c(full); *p != '\0' && *p != '*' && *p != '%' &&
+		    *s != '\0' && *p == *s; p++, s++)
+			;
+		match = *p == '\0' || *p == '*' || *p == '%' || *s == '\0';
+	}
+	if (!match)
+		return;
 	names = imapd_shared_names(sess, &n);
 	for (i = 0; i <= n && n > 0; i++) {
 		const char *name = i == 0 ? "Shared" : names[i - 1];
