@@ -167,6 +167,7 @@ struct imapd_session {
 
 	struct store_mailbox *box;
 	bool readonly;
+	struct store *box_store;	/* the shared store box is from, or NULL */
 	uint64_t client_modseq;	/* highest modseq announced (CONDSTORE) */
 	struct imap_seqset searchres;	/* SEARCHRES "$": UIDs */
 
@@ -239,6 +240,35 @@ void imapd_cmd_status(struct imapd_session *sess);
 /* imapd_status_items - append "(MESSAGES n ...)" for the items p/n */
 bool imapd_status_write(struct imapd_session *sess, const char *name,
     const char *items, size_t n, struct str *out);
+
+/* imapd_shared.c: list archives as read-only shared mailboxes "Shared/LIST" */
+/* imapd_shared_name - a name in the shared namespace ("Shared", "Shared/...") */
+bool imapd_shared_name(const char *name);
+/*
+ * imapd_shared_open - the store (owned by the caller, its mailbox is
+ * "INBOX") of the shared mailbox name, brought up to date with the
+ * list's archive, if the user is a member of a list that shows it;
+ * NULL for every other name (answer NO [NONEXISTENT]: the client must
+ * not learn whether the list exists). Failures are logged.
+ */
+struct store *imapd_shared_open(struct imapd_session *sess, const char *name);
+/*
+ * imapd_shared_names - "Shared/LIST" for every list the user may read,
+ * sorted; the caller frees each and the array (NULL when *n_r is 0)
+ */
+char **imapd_shared_names(struct imapd_session *sess, size_t *n_r);
+/*
+ * imapd_shared_copy - COPY the messages seqs[0..n) of the selected shared
+ * mailbox into the user's mailbox dest, all or none (one
+ * store_append_multi, at most APPENDLIMIT octets in all); fills the
+ * COPYUID sets and UIDVALIDITY. 0; -1 a store error on sess->store
+ * (store_error, *error_r); -2 too large (NO [LIMIT]); -3 the shared
+ * mailbox could not be read (*error_r).
+ */
+struct store_uids;
+int imapd_shared_copy(struct imapd_session *sess, const uint32_t *seqs,
+    size_t n, const char *dest, struct store_uids *src_r,
+    struct store_uids *dst_r, uint32_t *uidvalidity_r, const char **error_r);
 
 /* imapd_compress.c: COMPRESS=DEFLATE */
 /*

@@ -838,7 +838,9 @@ imapd_cmd_store(struct imapd_session *sess)
 	if (!store_parse(sess, &sa))
 		goto bad;
 	if (sess->readonly) {
-		imapd_reply(sess, "NO [READ-ONLY] Mailbox is read-only");
+		imapd_reply(sess, sess->box_store != NULL ? "NO [NOPERM] Shared "
+		    "mailboxes are read-only" : "NO [READ-ONLY] Mailbox is "
+		    "read-only");
 		goto out;
 	}
 	for (i = 0; i < sa.nkeywords; i++) {

@@ -118,6 +118,68 @@ write_attrs(struct str *out, unsigned attrs, unsigned ret, bool lsub)
 	str_append_c(out, ')');
 }
 
+/*
+ * list_shared - the LIST replies for the shared namespace: "Shared" and
+ * the list archives the user may read (never subscribed, no special use)
+ */
+static void
+list_shared(struct imapd_session *sess, const struct str *ref,
+    struct str *const *pats, size_t npats, unsigned ret,
+    const char *status_items, size_t status_n, struct str *full)
+{
+	char **names;
+	size_t n, i, j;
+	bool match = false;
+
+	/* LIST "" "INBOX" and the like need no look at the lists */
+	for (j = 0; j < npats && !match; j++) {
+		const char *p, *s = "Shared/";
+
+		list_pattern(sess, ref, pats[j], full);
+		for (p = str_c(full); *p != '\0' && *p != '*' && *p != '%' &&
+		    *s != '\0' && *p == *s; p++, s++)
+			;
+		match = *p == '\0' || *p == '*' || *p == '%' || *s == '\0';
+	}
+	if (!match)
+		return;
+	names = imapd_shared_names(sess, &n);
+	for (i = 0; i <= n && n > 0; i++) {
+		const char *name = i == 0 ? "Shared" : names[i - 1];
+
+		match = false;
+		for (j = 0; j < npats && !match; j++) {
+			list_pattern(sess, ref, pats[j], full);
+			match = list_match(name, str_c(full));
+		}
+		if (!match)
+			continue;
+		str_printf(sess->out, "* LIST (%s) \"%c\" ", i == 0 ?
+		    "\\Noselect \\HasChildren" : "\\HasNoChildren",
+		    imapd_settings.sep);
+		imap_write_mailbox(sess->out, name, imapd_settings.sep,
+		    sess->utf8);
+		str_append_cstr(sess->out, "\r\n");
+		if (i > 0 && (ret & LIST_RET_STATUS)) {
+			struct str *line = str_new(0, 0);
+
+			str_append_cstr(line, "* STATUS ");
+			imap_write_mailbox(line, name, imapd_settings.sep,
+			    sess->utf8);
+			str_append_c(line, ' ');
+			if (imapd_status_write(sess, name, status_items,
+			    status_n, line)) {
+				str_append_cstr(line, "\r\n");
+				str_append_str(sess->out, line);
+			}
+			str_free(&line);
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* imapd_status_write - see imapd.h */
 bool
 imapd_status_write(struct imapd_session *sess, const char *name,
@@ -126,11 +188,23 @@ imapd_status_write(struct imapd_session *sess, const char *name,
 	struct imap_parser ip;
 	struct store_status st;
 	struct str *a = str_new(0, 0);
+	struct store *shared = NULL;
 	const char *err;
 	size_t k = 0;
 	bool ok = false;
 
-	if (store_mailbox_status(sess->store, name, &st, &err) < 0) {
+	if (imapd_shared_name(name)) {
+		/* a list archive the user may read, else NONEXISTENT */
+		if ((shared = imapd_shared_open(sess, name)) == NULL) {
+			sess->ip.error = "Mailbox doesn't exist";
+			goto out;
+		}
+		if (store_mailbox_status(shared, "INBOX", &st, &err) < 0) {
+			sess->ip.error = err;
+			goto out;
+		}
+		st.unseen = st.messages;	/* no flags are kept */
+	} else if (store_mailbox_status(sess->store, name, &st, &err) < 0) {
 		sess->ip.error = err;
 		goto out;
 	}
@@ -172,6 +246,7 @@ imapd_status_write(struct imapd_session *sess, const char *name,
 	str_append_c(out, ')');
 	ok = true;
 out:
+	store_free(&shared);
 	str_free(&a);
 	return ok;
 }
@@ -214,7 +289,8 @@ imapd_cmd_status(struct imapd_session *sess)
 	imap_write_mailbox(line, str_c(name), imapd_settings.sep, sess->utf8);
 	str_append_c(line, ' ');
 	if (!imapd_status_write(sess, str_c(name), items, n, line)) {
-		if (store_error(sess->store) == STORE_ERR_NOTFOUND)
+		if (store_error(sess->store) == STORE_ERR_NOTFOUND ||
+		    imapd_shared_name(str_c(name)))
 			imapd_reply(sess, "NO [NONEXISTENT] Mailbox doesn't exist");
 		else
 			imapd_reply(sess, "BAD %s", sess->ip.error);
@@ -363,6 +439,9 @@ imapd_cmd_list(struct imapd_session *sess, bool lsub)
 		unsigned attrs = list[i].attrs;
 		bool match = false;
 
+		/* the shared namespace hides personal names under it */
+		if (imapd_shared_name(list[i].name))
+			continue;
 		if (lsub || (sel & LIST_SEL_SUBSCRIBED)) {
 			if ((attrs & STORE_MBOX_SUBSCRIBED) == 0)
 				continue;
@@ -398,6 +477,9 @@ imapd_cmd_list(struct imapd_session *sess, bool lsub)
 			str_free(&line);
 		}
 	}
+	if (!lsub && (sel & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIAL_USE)) == 0)
+		list_shared(sess, ref, pats, npats, ret, status_items, status_n,
+		    full);
 	imapd_reply(sess, "OK %s completed.", lsub ? "Lsub" : "List");
 	goto out;
 bad:

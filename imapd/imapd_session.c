@@ -415,7 +415,18 @@ static void
 close_mailbox(struct imapd_session *sess)
 {
 	store_mailbox_close(&sess->box);
+	store_free(&sess->box_store);
 	imap_seqset_free(&sess->searchres);
+}
+
+/* shared_readonly - NO for a change in the read-only shared namespace */
+static bool
+shared_readonly(struct imapd_session *sess, const char *name)
+{
+	if (!imapd_shared_name(name))
+		return false;
+	imapd_reply(sess, "NO [NOPERM] Shared mailboxes are read-only");
+	return true;
 }
 
 /* select_qresync - the QRESYNC parameters of SELECT: VANISHED and FETCH */
@@ -542,8 +553,25 @@ cmd_select(struct imapd_session *sess, bool readonly)
 	}
 	if (!imap_parse_end(ip))
 		goto bad;
-	sess->box = store_mailbox_open(sess->store, str_c(name),
-	    readonly ? STORE_OPEN_READONLY : 0, &err);
+	if (imapd_shared_name(str_c(name))) {
+		/* a list archive: read-only whatever the command */
+		sess->box_store = imapd_shared_open(sess, str_c(name));
+		if (sess->box_store == NULL) {
+			imapd_reply(sess, "NO [NONEXISTENT] Mailbox doesn't exist");
+			goto out;
+		}
+		readonly = true;
+		sess->box = store_mailbox_open(sess->box_store, "INBOX",
+		    STORE_OPEN_READONLY, &err);
+		if (sess->box == NULL) {
+			log_error(&sess->c->log, "shared mailbox: %s", err);
+			store_free(&sess->box_store);
+			imapd_reply(sess, "NO [UNAVAILABLE] Mailbox unavailable");
+			goto out;
+		}
+	} else
+		sess->box = store_mailbox_open(sess->store, str_c(name),
+		    readonly ? STORE_OPEN_READONLY : 0, &err);
 	if (sess->box == NULL) {
 		reply_store_error(sess, err);
 		goto out;
@@ -589,7 +617,8 @@ cmd_select(struct imapd_session *sess, bool readonly)
 		str_append_cstr(sess->out, "* LIST () \"");
 		str_append_c(sess->out, imapd_settings.sep);
 		str_append_cstr(sess->out, "\" ");
-		imap_write_mailbox(sess->out, store_mailbox_name(sess->box),
+		imap_write_mailbox(sess->out, sess->box_store != NULL ?
+		    str_c(name) : store_mailbox_name(sess->box),
 		    imapd_settings.sep, sess->utf8);
 		str_append_cstr(sess->out, "\r\n");
 	}
@@ -673,6 +702,8 @@ cmd_create(struct imapd_session *sess)
 		imapd_reply(sess, "NO [ALREADYEXISTS] Mailbox already exists");
 		goto out;
 	}
+	if (shared_readonly(sess, str_c(name)))
+		goto out;
 	if (store_mailbox_create(sess->store, str_c(name), attrs, &err) < 0)
 		reply_store_error(sess, err);
 	else {
@@ -703,6 +734,8 @@ cmd_mailbox_op(struct imapd_session *sess, const char *what)
 		reply_bad(sess, sess->ip.error);
 		goto out;
 	}
+	if (shared_readonly(sess, str_c(name)))
+		goto out;
 	if (strcmp(what, "Delete") == 0) {
 		if (strcmp(str_c(name), "INBOX") == 0) {
 			imapd_reply(sess, "NO [CANNOT] INBOX can't be deleted.");
@@ -789,6 +822,9 @@ cmd_rename(struct imapd_session *sess)
 	    !imap_parse_sp(&sess->ip) || !parse_mailbox_raw(sess, rawb, b) ||
 	    !imap_parse_end(&sess->ip))
 		reply_bad(sess, sess->ip.error);
+	else if (shared_readonly(sess, str_c(a)) ||
+	    shared_readonly(sess, str_c(b)))
+		;
 	else if (!store_mailbox_name_ok(str_c(b), &why))
 		imapd_reply(sess, "NO [CANNOT] Invalid mailbox name: %s", why);
 	else if (store_mailbox_rename(sess->store, str_c(a), str_c(b), &err) < 0)
@@ -981,6 +1017,8 @@ cmd_append(struct imapd_session *sess)
 			goto out;
 		}
 	}
+	if (shared_readonly(sess, str_c(name)))
+		goto out;
 	reqs = xcalloc(n, sizeof(*reqs));
 	res = xcalloc(n, sizeof(*res));
 	uids = xcalloc(n, sizeof(*uids));
@@ -1049,6 +1087,10 @@ need_selected(struct imapd_session *sess)
 static bool
 need_writable(struct imapd_session *sess)
 {
+	if (sess->box_store != NULL) {
+		imapd_reply(sess, "NO [NOPERM] Shared mailboxes are read-only");
+		return false;
+	}
 	if (sess->readonly) {
 		imapd_reply(sess, "NO [READ-ONLY] Mailbox is read-only");
 		return false;
@@ -1135,6 +1177,7 @@ cmd_copy(struct imapd_session *sess, bool move)
 	uint32_t *seqs = NULL, *uids = NULL, uv = 0;
 	size_t n = 0, i;
 	const char *err;
+	int r;
 
 	if (!imap_parse_sp(&sess->ip) || !imap_parse_seqset(&sess->ip, &set) ||
 	    !imap_parse_sp(&sess->ip) || !imapd_parse_mailbox(sess, name) ||
@@ -1143,6 +1186,8 @@ cmd_copy(struct imapd_session *sess, bool move)
 		goto out;
 	}
 	if (move && !need_writable(sess))
+		goto out;
+	if (shared_readonly(sess, str_c(name)))
 		goto out;
 	if (!imapd_resolve_set(sess, &set, sess->uid, &seqs, &n)) {
 		reply_bad(sess, "Invalid message set");
@@ -1158,8 +1203,21 @@ cmd_copy(struct imapd_session *sess, bool move)
 	uids = xcalloc(n, sizeof(*uids));
 	for (i = 0; i < n; i++)
 		uids[i] = store_msg_uid(sess->box, seqs[i]);
-	if (store_copy(sess->box, uids, n, str_c(name), move, &src, &dst, &uv,
-	    &err) < 0) {
+	/* a shared mailbox is in another store: copied, not linked */
+	if (sess->box_store != NULL)
+		r = imapd_shared_copy(sess, seqs, n, str_c(name), &src, &dst,
+		    &uv, &err);
+	else
+		r = store_copy(sess->box, uids, n, str_c(name), move, &src,
+		    &dst, &uv, &err) < 0 ? -1 : 0;
+	if (r == -2 || r == -3) {
+		if (r == -3)
+			log_error(&sess->c->log, "shared mailbox: %s", err);
+		imapd_reply(sess, "NO [%s] %s", r == -2 ? "LIMIT" : "SERVERBUG",
+		    err);
+		goto out;
+	}
+	if (r < 0) {
 		if (store_error(sess->store) == STORE_ERR_NOTFOUND)
 			imapd_reply(sess, "NO [TRYCREATE] Mailbox doesn't exist");
 		else
@@ -1240,8 +1298,9 @@ cmd_namespace(struct imapd_session *sess)
 {
 	if (!imap_parse_end(&sess->ip))
 		return reply_bad(sess, NULL);
-	str_printf(sess->out, "* NAMESPACE ((\"\" \"%c\")) NIL NIL\r\n",
-	    imapd_settings.sep);
+	str_printf(sess->out, "* NAMESPACE ((\"\" \"%c\")) NIL "
+	    "((\"Shared%c\" \"%c\"))\r\n", imapd_settings.sep,
+	    imapd_settings.sep, imapd_settings.sep);
 	imapd_reply(sess, "OK Namespace completed.");
 }
 

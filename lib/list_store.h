@@ -124,7 +124,11 @@ bool list_addr_in(const struct list *l, const char *key, const char *addr);
 /* ---------------------------------------------------------- members */
 struct list_members;
 
-/* list_members_open - lock and open members.db (created when writable) */
+/*
+ * list_members_open - lock and open members.db (created when writable);
+ * a reader without write access to the list directory gets a read-only
+ * handle (imapd's shared mailboxes, see imapd(8))
+ */
 struct list_members *list_members_open(const struct list *l, bool writable,
     const char **error_r);
 void list_members_close(struct list_members **mp);

@@ -322,7 +322,7 @@ def test_list_extended_and_status(imap):
 def test_namespace_enable_id_unselect(imap):
     r = raw_login(imap)
     u, t = r.cmd("a", "NAMESPACE")
-    assert u == [b'* NAMESPACE (("" "/")) NIL NIL\r\n']
+    assert u == [b'* NAMESPACE (("" "/")) NIL (("Shared/" "/"))\r\n']
     u, t = r.cmd("b", "ENABLE CONDSTORE QRESYNC")
     assert u == [b"* ENABLED CONDSTORE QRESYNC\r\n"]
     u, t = r.cmd("c", 'ID ("name" "test")')
