@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Per-user quota from the directory (issue #8): a real slapd (Debian
+"""Per-user options from the directory (issue #8): quota and spam
+opt-out. A real slapd (Debian
 slapd, conf/postern.schema) holds posternQuota, and quota_maps =
 ldap:FILE (result_attribute posternQuota) gives it to lmtpd (RCPT),
 imapd (GETQUOTAROOT, through the login side's hand-off: imapd-mail links
@@ -11,6 +12,11 @@ no LDAP) and `postern user quota`.
            the user database wins
 
 With slapd stopped lmtpd answers 451 4.3.0 (the mail stays queued).
+
+Spam (lmtp_spam_header = X-Spam-Flag: YES, spam_optout_maps = ldap:FILE
+with result_attribute posternSpamOptOut): bob (no attribute) and erin
+(FALSE) get marked mail in Junk, dave (TRUE) in the INBOX; unmarked mail
+goes to the INBOX.
 """
 
 import imaplib
@@ -35,7 +41,9 @@ def ldap():
     d = Directory(base / "ldap")
     d.load(d.user_ldif("alice", posternQuota="2000")
            + d.user_ldif("bob", mail="bob@localhost")
-           + d.user_ldif("carol", posternQuota="2000"))
+           + d.user_ldif("carol", posternQuota="2000")
+           + d.user_ldif("dave", posternSpamOptOut="TRUE")
+           + d.user_ldif("erin", posternSpamOptOut="FALSE"))
     cf = base / "ldap-quota.cf"
     cf.write_text(f"""\
 server_host = {d.uri}
@@ -47,20 +55,27 @@ bind_pw = {MAIL_PW}
 timeout = 3
 """)
     os.chmod(cf, 0o644)   # test only; 0640 group of mail_owner in real life
+    spam = base / "ldap-spam.cf"
+    spam.write_text(cf.read_text().replace("posternQuota",
+                                           "posternSpamOptOut"))
+    os.chmod(spam, 0o644)
     d.start()
-    yield d, cf
+    yield d, cf, spam
     d.stop()
     shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
 def inst(ldap, instance_factory):
-    d, cf = ldap
+    d, cf, spam = ldap
     if d.pid is None:
         d.start()
-    i = lmtp_instance(instance_factory, users=("alice", "bob", "carol"),
+    i = lmtp_instance(instance_factory,
+                      users=("alice", "bob", "carol", "dave", "erin"),
                       quota_storage_limit="1m", quota_full_tempfail="no",
-                      quota_maps=f"ldap:{cf}")
+                      quota_maps=f"ldap:{cf}",
+                      lmtp_spam_header="X-Spam-Flag: YES",
+                      spam_optout_maps=f"ldap:{spam}")
     i.postern("user", "quota", "carol", "50000")
     return i
 
@@ -87,7 +102,7 @@ def storage(inst, user):
 
 
 def test_quota_from_directory(inst, ldap):
-    _, cf = ldap
+    _, cf, _ = ldap
     # postern user quota/show name the source
     out = inst.postern("user", "quota", "alice").stdout
     assert out.strip() == f"alice: 2000 (quota_maps ldap:{cf})", out
@@ -121,7 +136,7 @@ def test_quota_from_directory(inst, ldap):
 
 
 def test_directory_down_is_temporary(inst, ldap):
-    d, _ = ldap
+    d, _, _ = ldap
     d.stop()
     try:
         mark = inst.log_mark()
@@ -140,3 +155,34 @@ def test_directory_down_is_temporary(inst, ldap):
     finally:
         d.start()
     assert rcpt(inst, "alice", 3000)[0] == 552
+
+
+def counts(inst, user):
+    m = imaplib.IMAP4(HOST, inst.port("IMAP"), timeout=15)
+    try:
+        m.login(user, "pw")
+        got = {}
+        for box in ("INBOX", "Junk"):
+            typ, data = m.status(box, "(MESSAGES)")
+            assert typ == "OK", data
+            got[box] = int(data[0].split(b"MESSAGES ")[1].rstrip(b")"))
+        return got
+    finally:
+        m.logout()
+
+
+def test_spam_to_junk_unless_opted_out(inst, ldap):
+    spam = message("cheap", extra=b"X-Spam-Flag: yes\r\n")
+    mark = inst.log_mark()
+    _, dr = deliver(inst, ["bob@localhost", "dave@localhost",
+                           "erin@localhost"], spam)
+    assert [c for c, _ in dr] == [250, 250, 250], dr
+    _, dr = deliver(inst, ["bob@localhost"], message("ham"))
+    assert dr[0][0] == 250, dr
+    assert counts(inst, "bob") == {"INBOX": 1, "Junk": 1}
+    assert counts(inst, "erin") == {"INBOX": 0, "Junk": 1}
+    assert counts(inst, "dave") == {"INBOX": 1, "Junk": 0}
+    inst.wait_for_log(r"to=<bob@localhost>, spam \(X-Spam-Flag: YES\): "
+                      r"filed into Junk", start=mark)
+    inst.wait_for_log(r"to=<dave@localhost>, spam \(X-Spam-Flag: YES\): "
+                      r"kept in INBOX \(opted out in ldap:", start=mark)
