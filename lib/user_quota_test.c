@@ -82,5 +82,6 @@ main(void)
 	free(list);
 	free(src1);
 	free(src2);
+	config_free(&cfg);
 	return test_done();
 }
