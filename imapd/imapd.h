@@ -136,6 +136,8 @@ struct imapd_conn {
 	char *tls_desc;
 	struct tls_session *tls_sess;
 	int slot_fd;		/* per-IP connection slot */
+	bool have_quota;	/* quota_bytes is set (the login side's) */
+	uint64_t quota_bytes;	/* the user's storage quota, 0 = none */
 };
 
 /* imapd_login.c: the LOGIN role (and the pre-auth half of standalone) */

@@ -135,6 +135,8 @@ imapd_serve_mail(const struct server_conn *conn)
 	c.tls = (h.flags & LOGIN_HANDOFF_TLS) != 0;
 	c.secured = (h.flags & LOGIN_HANDOFF_SECURED) != 0;
 	c.tls_desc = xstrdup(h.tls);
+	c.have_quota = (h.flags & LOGIN_HANDOFF_QUOTA) != 0;
+	c.quota_bytes = h.quota;
 	c.slot_fd = nfds > 1 ? fds[1] : -1;
 	c.s = stream_new(fds[0], imapd_settings.timeout, 0);
 	in = login_proxy_input_new(c.s, fds[0], &h.input);

@@ -30,12 +30,16 @@
 
 #include "alloc.h"
 #include "auth.h"
+#include "config.h"
+#include "log.h"
 #include "login_proxy.h"
 #include "mime_decode.h"
 #include "sasl_server.h"
 #include "stream.h"
 #include "str.h"
 #include "tls.h"
+#include "user_quota.h"
+#include "userdb.h"
 
 #include "imapd.h"
 
@@ -106,6 +110,40 @@ user_fold(char *p)
 			*p = (char)(*p - 'A' + 'a');
 }
 
+/*
+ * login_quota - the user's storage quota (user_quota.h, as lmtpd
+ * enforces it at delivery); a failing quota_maps lookup means the default.
+ * Looked up here, not in the mail role: imapd-mail links no LDAP (for
+ * ldap: quota_maps) and gets the value in the hand-off record.
+ */
+static uint64_t
+login_quota(struct imapd_conn *c, const char *user)
+{
+	uint64_t dflt = config_size(conf(), "quota_storage_limit");
+	struct userdb_user u;
+	struct userdb *db;
+	const char *err, *source;
+	int r;
+
+	if ((db = userdb_open(config_str(conf(), "user_database"),
+	    &err)) == NULL) {
+		if (errno != ENOENT)
+			log_warn(&c->log, "user database: %s (quota: default)",
+			    err);
+		return dflt;
+	}
+	memset(&u, 0, sizeof(u));
+	r = userdb_lookup(db, user, &u, &err);
+	if (r < 0)
+		log_warn(&c->log, "quota of %s: %s (default)", user, err);
+	if (r > 0 && user_quota_get(conf(), user, u.quota_bytes, &dflt,
+	    &source, &err) < 0)
+		log_warn(&c->log, "quota of %s: %s (default)", user, err);
+	userdb_user_clear(&u);
+	userdb_close(&db);
+	return dflt;
+}
+
 /* login_handoff - hand the authenticated session over */
 static void
 login_handoff(struct login_state *st, const char *user)
@@ -116,6 +154,8 @@ login_handoff(struct login_state *st, const char *user)
 	int pair[2] = { -1, -1 };
 	int client_fd;
 
+	c->quota_bytes = login_quota(c, user);
+	c->have_quota = true;
 	if (imapd_settings.role == IMAPD_ROLE_STANDALONE) {
 		stream_set_timeout(c->s, imapd_settings.timeout);
 		imapd_session_run(c, user, str_c(st->tag), NULL);
@@ -124,7 +164,8 @@ login_handoff(struct login_state *st, const char *user)
 	}
 	memset(&h, 0, sizeof(h));
 	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
-	    (c->secured ? LOGIN_HANDOFF_SECURED : 0);
+	    (c->secured ? LOGIN_HANDOFF_SECURED : 0) | LOGIN_HANDOFF_QUOTA;
+	h.quota = c->quota_bytes;
 	h.user = xstrdup(user);
 	h.peer_addr = xstrdup(c->peer_addr);
 	h.peer_port = c->peer_port;

@@ -1624,37 +1624,6 @@ dispatch(struct imapd_session *sess, const char *name)
 		reply_bad(sess, "Unknown command");
 }
 
-/*
- * session_quota - the user's storage quota: the user database's quota
- * field, else $quota_storage_limit (as lmtpd enforces it at delivery)
- */
-static uint64_t
-session_quota(struct imapd_conn *c, const char *user)
-{
-	uint64_t dflt = config_size(conf(), "quota_storage_limit");
-	struct userdb_user u;
-	struct userdb *db;
-	const char *err;
-	int r;
-
-	if ((db = userdb_open(config_str(conf(), "user_database"),
-	    &err)) == NULL) {
-		if (errno != ENOENT)
-			log_warn(&c->log, "user database: %s (quota: default)",
-			    err);
-		return dflt;
-	}
-	memset(&u, 0, sizeof(u));
-	r = userdb_lookup(db, user, &u, &err);
-	if (r < 0)
-		log_warn(&c->log, "quota of %s: %s (default)", user, err);
-	if (r > 0 && u.quota_bytes != 0)
-		dflt = u.quota_bytes;
-	userdb_user_clear(&u);
-	userdb_close(&db);
-	return dflt;
-}
-
 /* imapd_session_run - see imapd.h */
 void
 imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
@@ -1674,7 +1643,8 @@ imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
 	sess.tag = str_new_cstr(tag != NULL ? tag : "*");
 	sess.cmd = str_new(0, 0);
 	sess.out = str_new(4096, 0);
-	sess.quota_bytes = session_quota(c, user);
+	/* the login side looked it up (imapd_login.c login_quota) */
+	sess.quota_bytes = c->have_quota ? c->quota_bytes : 0;
 	str_printf(dir, "%s/.imap-conn", imapd_settings.store_dir);
 	ret = login_conn_slot(str_c(dir), user, imapd_settings.user_conn_limit,
 	    &slot, &err);

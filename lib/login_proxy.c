@@ -99,6 +99,8 @@ login_handoff_encode(const struct login_handoff *h, struct str *out)
 	handoff_u32(out, h->flags);
 	handoff_u32(out, h->peer_port);
 	handoff_u32(out, h->local_port);
+	handoff_u32(out, (uint32_t)(h->quota >> 32));
+	handoff_u32(out, (uint32_t)h->quota);
 	for (i = 0; i < N_ELEMENTS(s); i++)
 		if (!handoff_string(out, s[i], s[i] != NULL ? strlen(s[i]) : 0,
 		    LOGIN_HANDOFF_MAX_STRING, false))
@@ -151,7 +153,7 @@ login_handoff_decode(const void *p, size_t n, struct login_handoff *h,
     const char **error_r)
 {
 	struct handoff_reader r = { p, n, 0 };
-	uint32_t magic, len;
+	uint32_t magic, len, qhi, qlo;
 	char **s[6];
 	char *input = NULL;
 	size_t i, ilen = 0;
@@ -169,12 +171,14 @@ login_handoff_decode(const void *p, size_t n, struct login_handoff *h,
 		goto fail;
 	}
 	if (!reader_u32(&r, &h->flags) || !reader_u32(&r, &h->peer_port) ||
-	    !reader_u32(&r, &h->local_port) || h->peer_port > 65535 ||
-	    h->local_port > 65535 ||
-	    (h->flags & ~(LOGIN_HANDOFF_TLS | LOGIN_HANDOFF_SECURED)) != 0) {
+	    !reader_u32(&r, &h->local_port) || !reader_u32(&r, &qhi) ||
+	    !reader_u32(&r, &qlo) || h->peer_port > 65535 ||
+	    h->local_port > 65535 || (h->flags & ~(LOGIN_HANDOFF_TLS |
+	    LOGIN_HANDOFF_SECURED | LOGIN_HANDOFF_QUOTA)) != 0) {
 		*error_r = "bad hand-off record fields";
 		goto fail;
 	}
+	h->quota = (uint64_t)qhi << 32 | qlo;
 	for (i = 0; i < N_ELEMENTS(s); i++)
 		if (!reader_string(&r, LOGIN_HANDOFF_MAX_STRING, false, s[i],
 		    NULL)) {

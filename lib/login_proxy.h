@@ -48,6 +48,7 @@ struct stream;
 
 #define LOGIN_HANDOFF_TLS	0x01u	/* the client fd is a TLS relay's socketpair */
 #define LOGIN_HANDOFF_SECURED	0x02u	/* connection is secure (TLS or local) */
+#define LOGIN_HANDOFF_QUOTA	0x04u	/* quota holds the user's storage quota */
 
 struct login_handoff {
 	uint32_t flags;		/* LOGIN_HANDOFF_* */
@@ -56,6 +57,8 @@ struct login_handoff {
 	uint32_t peer_port;
 	char *local_addr;
 	uint32_t local_port;
+	uint64_t quota;		/* with LOGIN_HANDOFF_QUOTA: bytes, 0 = none
+				 * (imapd: the login side has the maps) */
 	char *tls;		/* "TLSv1.3 with cipher ..." or "" */
 	char *session_id;	/* the log ID the login side used */
 	char *proto;		/* protocol data: imapd sends the LOGIN tag */

@@ -53,12 +53,14 @@
 
 #include "address.h"
 #include "alloc.h"
+#include "config.h"
 #include "header.h"
 #include "imap_envelope.h"
 #include "log.h"
 #include "queue_id.h"
 #include "store/store.h"
 #include "str.h"
+#include "user_quota.h"
 #include "userdb.h"
 
 #include "lmtpd.h"
@@ -101,12 +103,14 @@ lmtpd_local_domain(const char *domain)
 
 /*
  * lmtpd_user_lookup - 1 and the quota if name is a user, 0 if not, -1 on
- * a lookup failure (with *error_r). No database file means no users.
+ * a user database failure, -2 on a quota_maps failure (with *error_r).
+ * No database file means no users.
  */
 static int
 lmtpd_user_lookup(const char *name, uint64_t *quota_r, const char **error_r)
 {
 	struct userdb_user u;
+	const char *source;
 	int r;
 
 	if (lmtpd_userdb == NULL) {
@@ -116,9 +120,11 @@ lmtpd_user_lookup(const char *name, uint64_t *quota_r, const char **error_r)
 	}
 	memset(&u, 0, sizeof(u));
 	r = userdb_lookup(lmtpd_userdb, name, &u, error_r);
-	if (r > 0)
-		*quota_r = u.quota_bytes != 0 ? u.quota_bytes :
-		    lmtpd_settings.quota_default;
+	if (r > 0 && user_quota_get(conf(), name, u.quota_bytes, quota_r,
+	    &source, error_r) < 0) {
+		errno = 0;
+		r = -2;
+	}
 	userdb_user_clear(&u);
 	return r;
 }
@@ -184,6 +190,12 @@ lmtpd_rcpt_check(struct lmtpd_session *sess, const struct address *addr,
 		goto out;
 	}
 	found = lmtpd_user_lookup(r.user, &r.quota, &err);
+	if (found == -2) {
+		log_error(&sess->log, "quota of %s: %s", r.user, err);
+		lmtpd_reply(sess, 451, "4.3.0", "<%s> Temporary quota lookup "
+		    "failure", str_c(shown));
+		goto out;
+	}
 	if (found < 0) {
 		log_error(&sess->log, "user database %s: %s: %m",
 		    lmtpd_settings.user_database, err != NULL ? err : "error");

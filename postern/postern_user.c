@@ -46,6 +46,7 @@
 #include "config.h"
 #include "store/store.h"
 #include "str.h"
+#include "user_quota.h"
 #include "userdb.h"
 
 #include "postern.h"
@@ -434,17 +435,19 @@ user_remove_mail(const char *name)
 	return rc;
 }
 
-/* user_quota_of - the effective quota of a user record; *source_r says why */
-static uint64_t
+/* user_quota_of - the effective quota of u (user_quota.h); -1 after a message */
+static int
 user_quota_of(const struct userdb_user *u, struct config *cfg,
-    const char **source_r)
+    uint64_t *quota_r, const char **source_r)
 {
-	if (u->quota_bytes != 0) {
-		*source_r = "user database";
-		return u->quota_bytes;
+	const char *err;
+
+	if (user_quota_get(cfg, u->name, u->quota_bytes, quota_r, source_r,
+	    &err) < 0) {
+		postern_error("quota of %s: %s", u->name, err);
+		return -1;
 	}
-	*source_r = "quota_storage_limit";
-	return config_size(cfg, "quota_storage_limit");
+	return 0;
 }
 
 /*
@@ -595,7 +598,10 @@ user_cmd_show(int argc, char **argv)
 	if ((rc = user_lookup_one(a.name, &u)) != POSTERN_EXIT_OK)
 		return rc;
 	cfg = conf();
-	quota = user_quota_of(&u, cfg, &source);
+	if (user_quota_of(&u, cfg, &quota, &source) < 0) {
+		userdb_user_clear(&u);
+		return POSTERN_EXIT_FAIL;
+	}
 	printf("user: %s\n", a.name);
 	printf("password: %s\n", *u.password_hash != '\0' ? "set" : "none");
 	if (quota == 0)
@@ -642,8 +648,10 @@ user_cmd_quota(int argc, char **argv)
 	}
 	if ((rc = user_lookup_one(a.name, &u)) != POSTERN_EXIT_OK)
 		return rc;
-	quota = user_quota_of(&u, conf(), &source);
+	rc = user_quota_of(&u, conf(), &quota, &source);
 	userdb_user_clear(&u);
+	if (rc < 0)
+		return POSTERN_EXIT_FAIL;
 	if (quota == 0)
 		printf("%s: unlimited (%s)\n", a.name, source);
 	else
