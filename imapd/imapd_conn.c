@@ -123,8 +123,6 @@ imapd_serve_mail(const struct server_conn *conn)
 		    err);
 		return;
 	}
-	/* the login side waits for this close before it lets go */
-	(void)shutdown(conn->fd, SHUT_RDWR);
 	memset(&c, 0, sizeof(c));
 	snprintf(c.id, sizeof(c.id), "%s", h.session_id);
 	c.log.id = c.id;

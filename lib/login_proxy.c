@@ -532,6 +532,8 @@ login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
 	if (login_handoff_decode(str_c(rec), str_len(rec), h, error_r) < 0)
 		goto fail;
 	str_free(&rec);
+	/* the acknowledgement: the login side waits for this close */
+	(void)shutdown(sock, SHUT_RDWR);
 	return 0;
 fail:
 	recv_close_fds(fds_r, nfds_r);

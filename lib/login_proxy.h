@@ -97,8 +97,9 @@ int login_proxy_send(const char *path, int client_fd, int slot_fd,
  * login_proxy_recv - on an accepted connection from a login process,
  * receive one record and its fds within timeout seconds. fds_r gets up
  * to LOGIN_HANDOFF_MAX_FDS close-on-exec fds (owned by the caller),
- * *nfds_r how many; at least one (the client) on success. On failure
- * every received fd is closed.
+ * *nfds_r how many; at least one (the client) on success. On success
+ * it also shuts sock down, the acknowledgement login_proxy_send waits
+ * for. On failure every received fd is closed.
  */
 int login_proxy_recv(int sock, struct login_handoff *h, int *fds_r,
     size_t *nfds_r, unsigned timeout, const char **error_r);
