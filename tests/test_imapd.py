@@ -564,7 +564,10 @@ def test_idle_woken_by_append(imap):
     m.append("INBOX", None, None, msg("wake up"))
     line = a.line()
     assert line == b"* 1 EXISTS\r\n"
-    assert time.monotonic() - t0 < 1.0
+    # woken by the append (inotify), not by a timer: IDLE's only timer
+    # is the session timeout, minutes away; the bound is loose for busy
+    # machines and sanitizer builds
+    assert time.monotonic() - t0 < 5.0
     m.store if False else None
     a.send("DONE\r\n")
     _, t = a.until("i")
