@@ -513,10 +513,16 @@ def test_kill9_with_tokens(instance_factory):
     n = 40
     done = threading.Event()
     attempts = [0]
+    # failed attempts of the message in hand: after three the killer lets
+    # it through, so a slow machine (sanitizers, load) where a delivery
+    # outlasts the kill interval still makes progress
+    failing = [0]
 
     def killer():
         while not done.is_set():
             time.sleep(0.05 + 0.1 * (attempts[0] % 4) / 4)
+            if failing[0] >= 3:
+                continue
             for pid in lmtpd_pids(inst):
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -532,6 +538,7 @@ def test_kill9_with_tokens(instance_factory):
             m = message(f"k{i}", extra=f"X-Seq: {i}\r\n".encode(),
                         body=b"z" * 3000 + b"\r\n")
             deadline = time.monotonic() + 60
+            failing[0] = 0
             while True:
                 attempts[0] += 1
                 try:
@@ -547,6 +554,7 @@ def test_kill9_with_tokens(instance_factory):
                         break
                 except (OSError, ConnectionError, AssertionError):
                     pass
+                failing[0] += 1
                 assert time.monotonic() < deadline, f"message {i} never acknowledged"
                 time.sleep(0.01)
     finally:

@@ -65,9 +65,14 @@ def run(instance_factory, service, kill_scache=False):
     start_queue(q)
     most = 0
     try:
+        # A holds each burst message a while before it answers, so the
+        # burst overlaps and master starts several agents even when the
+        # injections come slowly (a loaded machine)
+        a.stall_after_data = 0.5
         ids = [q.inject(["x@a.test"], MSG) for _ in range(BURST)]
         for qid in ids:
             q.wait_removed(qid)
+        a.stall_after_data = 0
         most = len(agents(q))
         burst = ehlos(a) + ehlos(b)
         for i in range(SEQ):

@@ -40,6 +40,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def refusing_port():
+    """A socket bound to a loopback port and not listening: connections
+    to the port are refused for as long as the socket is held, and no
+    other test can take the port meanwhile (a free_port() can be)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
 def has_service(inst, name, kind):
     text = (inst.dir / "master.conf").read_text()
     return any(line.split()[:2] == [name, kind] for line in text.splitlines()
@@ -306,7 +315,7 @@ def test_permanent_failure_after_data(queue):
 
 def test_remote_recipient_deferred_with_reason(instance_factory):
     """An unreachable next hop defers remote mail with the reason."""
-    port = free_port()
+    held, port = refusing_port()
     q = make_queue(instance_factory, config={"relayhost": f"[127.0.0.1]:{port}"})
     try:
         qid = q.inject(["someone@remote.example"], MSG)
@@ -320,6 +329,7 @@ def test_remote_recipient_deferred_with_reason(instance_factory):
             time.sleep(0.05)
     finally:
         q.sink.stop()
+        held.close()
 
 
 def test_remote_via_relayhost_smtp(instance_factory):
