@@ -125,6 +125,32 @@ def free_port_base(tries=500):
     raise RuntimeError(f"no free port base found in {PORT_BASE_MIN}..{PORT_BASE_MAX}")
 
 
+def free_port(udp=False, ipv6=False):
+    """One port for a test's own server (a sink, slapd, a KDC ...): free
+    on 127.0.0.1 (and for UDP too, and on ::1, if asked), from this test
+    process's stripe below the ephemeral ports, never handed out before
+    in this session. A port the kernel picks (bind to port 0) comes from
+    the ephemeral range, where an outgoing connection of a parallel test
+    can take it before the server binds it."""
+    for _ in range(1000):
+        port = random.randint(PORT_BASE_MIN, PORT_BASE_MAX + 995)
+        if port in _ports_handed_out or not port_is_free(port):
+            continue
+        try:
+            if udp:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.bind((HOST, port))
+            if ipv6:
+                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.bind(("::1", port))
+        except OSError:
+            continue
+        _ports_handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {PORT_BASE_MIN}..{PORT_BASE_MAX + 995}")
+
+
 def parse_env(text):
     """KEY=value lines (instance init / info / instance.env) into a dict."""
     env = {}

@@ -23,21 +23,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import free_port
+
 UNBOUND = "/usr/sbin/unbound"
 
 
 def free_udp_port():
-    for _ in range(100):
-        port = random.randint(40000, 60000)   # above the instances' ports (conftest)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket() as t:
-            try:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+    return free_port(udp=True)
 
 
 def query(port, name, qtype=15, timeout=0.5):

@@ -23,6 +23,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import free_port
+
 KDC_BIN = "/usr/lib/heimdal-servers/kdc"
 KADMIN = shutil.which("kadmin") or "/usr/bin/kadmin"
 
@@ -33,17 +35,7 @@ def have_heimdal_kdc():
 
 def _free_port():
     # A port free for both TCP and UDP.
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port for the KDC")
+    return free_port(udp=True)
 
 
 class KDC:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import conftest
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("POSTERN_BUILD") or ROOT / "build").resolve()
 MASTER = BUILD / "bin" / "master"
@@ -69,28 +71,9 @@ def have_ipv6_loopback():
         return False
 
 
-_used_ports = set()
-
-
 def free_port():
     """A TCP port free on 127.0.0.1 (and on ::1 where there is IPv6)."""
-    v6 = have_ipv6_loopback()
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port in _used_ports:
-            continue
-        if v6:
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                    s.bind(("::1", port))
-            except OSError:
-                continue
-        _used_ports.add(port)
-        return port
-    raise RuntimeError("no free port")
+    return conftest.free_port(ipv6=have_ipv6_loopback())
 
 
 def pid_alive(pid):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, PROGS, _children, pid_alive
+from conftest import BIN, PROGS, _children, free_port, pid_alive
 from lmtp_sink import LmtpSink
 
 INJECT = PROGS / "inject"
@@ -32,12 +32,6 @@ SERVICES = [
     "lmtp unix - - n - - smtp",
     "smtp unix - - n - - smtp",
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def refusing_port():
