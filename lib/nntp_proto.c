@@ -4,7 +4,10 @@
  *
  * DESCRIPTION
  *	See nntp_proto.h. Keywords are matched case-insensitively (RFC
- *	3977 3.1); arguments are separated by one or more SP or HTAB.
+ *	3977 3.1); arguments are separated by one or more SP or HTAB,
+ *	except that the argument of AUTHINFO USER and AUTHINFO PASS is
+ *	the rest of the line (RFC 4643 2.3: INN's nnrpd and innfeed
+ *	accept and send names and passwords with spaces).
  *	Every check runs on (pointer, length); the line may hold any byte.
  *
  * SEE ALSO
@@ -64,6 +67,15 @@ nntp_cmd_parse(struct nntp_cmd *cmd, const char *line, size_t len)
 			i++;
 		if (i == len)
 			break;
+		if (nwords == 2 && nntp_arg_is(&words[0], "AUTHINFO") &&
+		    (nntp_arg_is(&words[1], "USER") ||
+		    nntp_arg_is(&words[1], "PASS"))) {
+			/* a user name or password may hold spaces: the rest */
+			words[2].p = line + i;
+			words[2].len = len - i;
+			nwords = 3;
+			break;
+		}
 		start = i;
 		while (i < len && line[i] != ' ' && line[i] != '\t')
 			i++;

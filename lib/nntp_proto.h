@@ -83,7 +83,10 @@ struct nntp_cmd {
  * CHECK, TAKETHIS and IHAVE take exactly one message-ID (syntax checked
  * by the caller with nntp_msgid_ok, since a bad ID has its own reply);
  * MODE one; CAPABILITIES, QUIT, HELP, DATE, STARTTLS, POST none or (for
- * CAPABILITIES) one. Unknown keywords give NNTP_PROTO_UNKNOWN.
+ * CAPABILITIES) one; AUTHINFO one to three, where for AUTHINFO USER and
+ * AUTHINFO PASS args[1] is the rest of the line after the white space
+ * that follows USER/PASS (spaces and all, possibly trailing ones).
+ * Unknown keywords give NNTP_PROTO_UNKNOWN.
  */
 enum nntp_proto_error nntp_cmd_parse(struct nntp_cmd *cmd, const char *line,
     size_t len);

@@ -3,15 +3,18 @@
  * nntp_proto_fuzz - libFuzzer target: NNTP commands, replies, message-IDs, blocks
  *
  * DESCRIPTION
- *	Each input line goes through nntp_cmd_parse, nntp_reply_parse and
- *	nntp_msgid_ok; the whole input is received as a dot-terminated block
- *	(byte 0 picks a size limit), and the block's data, dot-encoded and
- *	received again, must come back unchanged (round trip).
+ *	Each input line goes through nntp_cmd_parse (the argument of
+ *	AUTHINFO USER/PASS must be the non-empty rest of the line),
+ *	nntp_reply_parse and nntp_msgid_ok; the whole input is received as
+ *	a dot-terminated block (byte 0 picks a size limit), and the
+ *	block's data, dot-encoded and received again, must come back
+ *	unchanged (round trip).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "nntp_proto.h"
 #include "str.h"
@@ -35,10 +38,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = lf != NULL ? (size_t)(lf - p) + 1 : (size_t)(end - p);
 		if (nntp_cmd_parse(&cmd, p, n > 0 && lf != NULL ? n - 1 : n) ==
 		    NNTP_PROTO_OK) {
+			size_t ln = n > 0 && lf != NULL ? n - 1 : n;
+
 			for (i = 0; i < cmd.nargs; i++)
 				if (cmd.args[i].p < p || cmd.args[i].p +
 				    cmd.args[i].len > p + n)
 					abort();
+			/* AUTHINFO USER/PASS: the argument runs to the end */
+			if (cmd.verb == NNTP_VERB_AUTHINFO && cmd.nargs == 2 &&
+			    cmd.args[0].len == 4 && (strncasecmp(cmd.args[0].p,
+			    "USER", 4) == 0 || strncasecmp(cmd.args[0].p, "PASS",
+			    4) == 0) && (cmd.args[1].len == 0 || cmd.args[1].p +
+			    cmd.args[1].len != p + ln || cmd.args[1].p[0] == ' ' ||
+			    cmd.args[1].p[0] == '\t'))
+				abort();
 		}
 		if (nntp_reply_parse(p, n, &text, &text_len) >= 0 &&
 		    text + text_len > p + n)

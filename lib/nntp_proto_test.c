@@ -37,6 +37,22 @@ test_commands(void)
 	TEST_ASSERT(parse(&cmd, "   ") == NNTP_PROTO_EMPTY);
 	TEST_ASSERT(parse(&cmd, "XYZZY") == NNTP_PROTO_UNKNOWN);
 	TEST_ASSERT(parse(&cmd, "a b c d e f g") == NNTP_PROTO_SYNTAX);
+	/* AUTHINFO USER/PASS: the rest of the line is one argument */
+	TEST_ASSERT(parse(&cmd, "authinfo pass  a b  c d e f ") ==
+	    NNTP_PROTO_OK && cmd.verb == NNTP_VERB_AUTHINFO &&
+	    cmd.nargs == 2 && cmd.args[1].len == 13 &&
+	    memcmp(cmd.args[1].p, "a b  c d e f ", 13) == 0);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO USER peer") == NNTP_PROTO_OK &&
+	    cmd.nargs == 2 && cmd.args[1].len == 4);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO USER") == NNTP_PROTO_OK &&
+	    cmd.nargs == 1);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO SASL PLAIN =") == NNTP_PROTO_OK &&
+	    cmd.nargs == 3);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO SASL PLAIN a b") ==
+	    NNTP_PROTO_SYNTAX);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO") == NNTP_PROTO_SYNTAX);
+	TEST_ASSERT(parse(&cmd, "AUTHINFO PASS x\ty") == NNTP_PROTO_OK &&
+	    cmd.args[1].len == 3);
 	TEST_ASSERT(nntp_cmd_parse(&cmd, "QUIT\0x", 6) == NNTP_PROTO_BAD_CHAR);
 	TEST_ASSERT(parse(&cmd, "QUIT\rx") == NNTP_PROTO_BAD_CHAR);
 	memset(longline, 'A', sizeof(longline) - 1);

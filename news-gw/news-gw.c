@@ -15,8 +15,10 @@
  *	(transport_maps: "news.example.org lmtp:unix:$queue_directory/
  *	private/news-gw"); $newsgroups_maps names each address's groups;
  *	the article is posted to $news_gw_server with POST or IHAVE
- *	(newsgw_client.c). Feed (newsgw_feed.c): peers in $news_gw_peers
- *	send IHAVE or MODE STREAM CHECK/TAKETHIS; articles for groups in
+ *	(newsgw_client.c). Feed (newsgw_feed.c): peers in $news_gw_peers,
+ *	or that log in with AUTHINFO as an account of $news_gw_peer_maps
+ *	(newsgw_feed_auth.c), send IHAVE or MODE STREAM CHECK/TAKETHIS;
+ *	articles for groups in
  *	$news_to_mail_maps are mailed through cleanup. Pull
  *	(newsgw_pull.c): on master's wakeup, new articles of
  *	$news_gw_pull_groups are fetched and mailed the same way.
@@ -37,7 +39,12 @@
  *	$news_gw_message_size_limit and a per-line limit, header fields
  *	are checked before use, Message-IDs are syntax-checked, and no
  *	input becomes a path. Feeding is limited to $news_gw_peers by
- *	address or network; TLS on the feed (STARTTLS, or implicit with
+ *	address or network, and to the accounts of $news_gw_peer_maps
+ *	(from the addresses listed there) after AUTHINFO USER/PASS or
+ *	SASL, whose passwords lib/auth checks (with its failed-login
+ *	delay) and which go only inside TLS unless
+ *	$news_gw_feed_tls_auth_only = no; libsasl2's plugins load in
+ *	pre_jail. TLS on the feed (STARTTLS, or implicit with
  *	$news_gw_feed_tls_wrappermode) adds privacy, not authorisation,
  *	and its context (tls_cert_file, tls_key_file) is loaded in
  *	pre_jail, before the privilege drop. $news_gw_password is sent only to
@@ -51,7 +58,11 @@
  *	"status=deferred (...)", "status=bounced (...)", "status=dropped
  *	(...)"; on the feed side "message-id=<id> from [addr]:port ...
  *	status=sent (mailed)", "not wanted (...)", "rejected: ...", and
- *	"refused NNTP feed from ...: not in news_gw_peers".
+ *	"refused NNTP feed from ...: not in news_gw_peers"; "AUTHINFO from
+ *	[addr]:port: peer=NAME, method=M", "AUTHINFO from ... failed:
+ *	user=NAME, method=M", "AUTHINFO from ... refused: user=NAME ...:
+ *	not a feeding peer ..." (right password, not authorised); after
+ *	AUTHINFO the feed lines name the peer as "[addr]:port (peer=NAME)".
  *
  * SEE ALSO
  *	news-gw(8), RFC 3977, RFC 4644, RFC 4643, RFC 4642, RFC 5536,
@@ -66,6 +77,7 @@
 #include "log.h"
 #include "map.h"
 #include "sasl_client.h"
+#include "sasl_server.h"
 #include "server.h"
 #include "str.h"
 #include "tls.h"
@@ -171,6 +183,7 @@ newsgw_pre_jail(void)
 	struct newsgw_settings *s = &newsgw_settings;
 	struct tls_params tp;
 	struct str *err;
+	const char *why = NULL;
 	size_t i;
 
 	s->role = config_str(cfg, "news_gw_role");
@@ -221,6 +234,14 @@ newsgw_pre_jail(void)
 			log_fatal(NULL, "news_gw_peers: \"%s\" is not an "
 			    "address or a network (a.b.c.d/n, x::y/n)",
 			    s->peers[i]);
+	s->peer_maps = newsgw_open_maps("news_gw_peer_maps", &s->npeer_maps);
+	s->feed_tls_auth_only = config_bool(cfg, "news_gw_feed_tls_auth_only");
+	if (s->npeer_maps > 0 && (strcmp(s->role, "feed") == 0 ||
+	    strcmp(s->role, "auto") == 0) &&
+	    sasl_server_setup("postern", &why) < 0)
+		/* libsasl2's server plugins load here, before any chroot */
+		log_error(NULL, "news-gw feed: AUTHINFO SASL disabled "
+		    "(AUTHINFO USER only): %s", why);
 	s->history = config_str(cfg, "news_gw_history");
 	s->history_lifetime = config_time(cfg, "news_gw_history_lifetime");
 	s->size_limit = config_size(cfg, "news_gw_message_size_limit");
@@ -273,8 +294,12 @@ newsgw_pre_exit(void)
 		map_close(&newsgw_settings.newsgroups_maps[i]);
 	for (i = 0; i < newsgw_settings.nnews_to_mail_maps; i++)
 		map_close(&newsgw_settings.news_to_mail_maps[i]);
+	for (i = 0; i < newsgw_settings.npeer_maps; i++)
+		map_close(&newsgw_settings.peer_maps[i]);
 	free(newsgw_settings.newsgroups_maps);
 	free(newsgw_settings.news_to_mail_maps);
+	free(newsgw_settings.peer_maps);
+	newsgw_settings.peer_maps = NULL;
 	tls_context_free(&newsgw_settings.tls_ctx);
 	tls_context_free(&newsgw_settings.feed_tls_ctx);
 	newsgw_settings.newsgroups_maps = NULL;
@@ -284,11 +309,13 @@ newsgw_pre_exit(void)
 int
 main(int argc, char **argv)
 {
+	static const char *const keep_env[] = { SASL_SERVER_KEEP_ENV, NULL };
 	static const struct server_ops ops = {
 		.pre_jail = newsgw_pre_jail,
 		.serve = newsgw_serve,
 		.wakeup = newsgw_pull,
 		.pre_exit = newsgw_pre_exit,
+		.keep_env = keep_env,
 	};
 
 	return server_main(argc, argv, &ops);

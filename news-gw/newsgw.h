@@ -21,6 +21,7 @@
 #include "str.h"
 
 struct map;
+struct nntp_cmd;
 struct stream;
 struct tls_context;
 
@@ -46,6 +47,9 @@ struct newsgw_settings {
 	bool feed_wrappermode;	/* implicit TLS from the first byte */
 	const char *const *peers;
 	size_t npeers;
+	struct map **peer_maps;	/* account -> addresses it may feed from */
+	size_t npeer_maps;
+	bool feed_tls_auth_only;	/* AUTHINFO USER/PLAIN only inside TLS */
 	const char *history;
 	unsigned history_lifetime;
 	uint64_t size_limit;
@@ -180,6 +184,46 @@ void newsgw_feed_run(int fd, const char *peer_addr, const char *peer);
  */
 int newsgw_receive(const char *art, size_t len, const char *peer,
     const char **why, struct log_ctx *log);
+
+/*
+ * newsgw_feed_auth.c: AUTHINFO USER/PASS and SASL on the feed server
+ * (RFC 4643), for peers in $news_gw_peer_maps. One object per feed
+ * connection; replies are buffered on the caller's stream, which the
+ * caller flushes.
+ */
+struct newsgw_auth;
+/* newsgw_auth_enabled - AUTHINFO is offered at all ($news_gw_peer_maps set) */
+bool newsgw_auth_enabled(void);
+/*
+ * newsgw_auth_new - the state of one connection; peer_addr (numeric),
+ * peer ("[addr]:port", for logs) and log are borrowed and must outlive
+ * it. Never NULL.
+ */
+struct newsgw_auth *newsgw_auth_new(const char *peer_addr, const char *peer,
+    struct log_ctx *log);
+/* newsgw_auth_free - accepts NULL; NULLs *ap */
+void newsgw_auth_free(struct newsgw_auth **ap);
+/* newsgw_auth_tls_started - TLS is up: passwords may now be allowed */
+void newsgw_auth_tls_started(struct newsgw_auth *a);
+/*
+ * newsgw_auth_capabilities - append the AUTHINFO and SASL capability
+ * lines for the current state (none once authenticated) to out
+ */
+void newsgw_auth_capabilities(const struct newsgw_auth *a, struct str *out);
+/*
+ * newsgw_auth_command - run an AUTHINFO command (cmd->verb AUTHINFO,
+ * parsed by nntp_cmd_parse), with a SASL exchange read from s; false
+ * when the connection broke.
+ */
+bool newsgw_auth_command(struct newsgw_auth *a, struct stream *s,
+    const struct nntp_cmd *cmd);
+/*
+ * newsgw_auth_user - the authenticated and authorised peer account
+ * (valid until newsgw_auth_free), or NULL
+ */
+const char *newsgw_auth_user(const struct newsgw_auth *a);
+/* newsgw_auth_failures - failed AUTHINFO attempts so far */
+unsigned newsgw_auth_failures(const struct newsgw_auth *a);
 
 /* newsgw_lmtp.c */
 void newsgw_lmtp_run(int fd, const char *peer);

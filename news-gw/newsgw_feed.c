@@ -4,10 +4,13 @@
  *
  * DESCRIPTION
  *	A transit-only NNTP server (RFC 3977) for the peers (addresses or
- *	networks, newsgw_peer_match()) in
- *	$news_gw_peers (others: "502 Access denied" and the connection is
- *	closed). Commands: CAPABILITIES, MODE STREAM, CHECK and TAKETHIS
- *	(RFC 4644), IHAVE, DATE, HELP, QUIT, STARTTLS (RFC 4642); MODE
+ *	networks, newsgw_peer_match()) in $news_gw_peers and, when
+ *	$news_gw_peer_maps is set, for peers that log in with AUTHINFO
+ *	(newsgw_feed_auth.c; until then the feeding commands get 480).
+ *	Without peer maps others get "502 Access denied" and the
+ *	connection is closed. Commands: CAPABILITIES, MODE STREAM, CHECK
+ *	and TAKETHIS (RFC 4644), IHAVE, DATE, HELP, QUIT, STARTTLS (RFC
+ *	4642), AUTHINFO USER/PASS/SASL (RFC 4643); MODE
  *	READER and everything else a reader would send is 502/500. Command lines are bounded by
  *	NNTP_LINE_MAX (512 octets, RFC 3977 3.1), articles by
  *	$news_gw_message_size_limit and 64 KB per line: an article over a
@@ -33,7 +36,8 @@
  *	$news_gw_feed_tls_security_level = encrypt the feeding commands
  *	(IHAVE, CHECK, TAKETHIS, MODE STREAM) get 483 outside TLS, and a
  *	service without a usable certificate takes no feed at all.
- *	TLS adds privacy only: peers are still authorised by address.
+ *	TLS adds privacy only: peers are authorised by address or
+ *	AUTHINFO. No STARTTLS after AUTHINFO (502, RFC 4642 2.2.2).
  *
  *	An article is not wanted when its Message-ID is in the history
  *	(whichever direction), or carries our marker or Path entry (loop).
@@ -65,6 +69,7 @@
 
 #define NEWSGW_ARTICLE_LINE_MAX	(64 * 1024)
 #define NEWSGW_FEED_ERRORS_MAX	50
+#define NEWSGW_FEED_AUTH_FAILURES_MAX 5
 #define NEWSGW_MAIL_RCPT_MAX	1000
 
 /* newsgw_inject - queue mail to rcpts; 0 when durably queued, -1 (logged) */
@@ -246,6 +251,9 @@ struct newsgw_feed {
 	const char *peer;
 	struct log_ctx log;
 	struct tls_session *tls;	/* NULL until STARTTLS or implicit TLS */
+	struct newsgw_auth *auth;	/* AUTHINFO state */
+	struct str *peer_name;	/* peer, then with the account after AUTHINFO */
+	bool by_address;	/* in $news_gw_peers: no AUTHINFO needed */
 	char sess_id[QUEUE_ID_SIZE];
 	unsigned errors;
 	unsigned long accepted, refused, rejected;
@@ -505,18 +513,53 @@ newsgw_feed_tls_start(struct newsgw_feed *f, const char *how)
 	return true;
 }
 
+/*
+ * newsgw_feed_auth_missing - a feeding command from a peer admitted
+ * neither by address nor by AUTHINFO (480 sent)
+ */
+static bool
+newsgw_feed_auth_missing(struct newsgw_feed *f)
+{
+	if (f->by_address || newsgw_auth_user(f->auth) != NULL)
+		return false;
+	newsgw_feed_reply(f, "480 Authentication required");
+	return true;
+}
+
 /* newsgw_feed_capabilities - the list for the session's state */
 static void
 newsgw_feed_capabilities(struct newsgw_feed *f)
 {
+	struct str *auth = str_new(0, 0);
+
 	(void)stream_puts(f->s, "101 Capability list:\r\nVERSION 2\r\n"
 	    "IMPLEMENTATION Postern news-gw\r\n");
 	if (f->tls != NULL ||
 	    newsgw_settings.feed_tls_level != NEWSGW_FEED_TLS_ENCRYPT)
 		(void)stream_puts(f->s, "IHAVE\r\nSTREAMING\r\n");
-	if (newsgw_feed_tls_offered(f))
+	/* no STARTTLS after AUTHINFO (RFC 4642 2.2.2) */
+	if (newsgw_feed_tls_offered(f) && newsgw_auth_user(f->auth) == NULL)
 		(void)stream_puts(f->s, "STARTTLS\r\n");
+	newsgw_auth_capabilities(f->auth, auth);
+	(void)stream_puts(f->s, str_c(auth));
 	(void)stream_puts(f->s, ".\r\n");
+	str_free(&auth);
+}
+
+/* newsgw_feed_authinfo - AUTHINFO; false when the connection broke */
+static bool
+newsgw_feed_authinfo(struct newsgw_feed *f, const struct nntp_cmd *cmd)
+{
+	bool before = newsgw_auth_user(f->auth) != NULL;
+
+	if (!newsgw_auth_command(f->auth, f->s, cmd))
+		return false;
+	if (!before && newsgw_auth_user(f->auth) != NULL) {
+		str_printf(f->peer_name, " (peer=%s)",
+		    newsgw_auth_user(f->auth));
+		f->peer = str_c(f->peer_name);
+	}
+	return true;
 }
 
 /* newsgw_feed_command - one command; false to end the session */
@@ -537,6 +580,10 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 			newsgw_feed_reply(f, "502 Already using TLS");
 			break;
 		}
+		if (newsgw_auth_user(f->auth) != NULL) {
+			newsgw_feed_reply(f, "502 Already authenticated");
+			break;
+		}
 		if (!newsgw_feed_tls_offered(f)) {
 			newsgw_feed_reply(f, "580 Can not initiate TLS "
 			    "negotiation");
@@ -544,9 +591,14 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 		}
 		newsgw_feed_reply(f, "382 Continue with TLS negotiation");
 		go_on = newsgw_feed_tls_start(f, "STARTTLS");
+		if (go_on)
+			newsgw_auth_tls_started(f->auth);
+		break;
+	case NNTP_VERB_AUTHINFO:
+		go_on = newsgw_feed_authinfo(f, cmd);
 		break;
 	case NNTP_VERB_MODE_STREAM:
-		if (newsgw_feed_tls_missing(f))
+		if (newsgw_feed_tls_missing(f) || newsgw_feed_auth_missing(f))
 			break;
 		newsgw_feed_reply(f, "203 Streaming permitted");
 		break;
@@ -557,7 +609,7 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 		newsgw_feed_reply(f, "501 Unknown MODE variant");
 		break;
 	case NNTP_VERB_CHECK:
-		if (newsgw_feed_tls_missing(f))
+		if (newsgw_feed_tls_missing(f) || newsgw_feed_auth_missing(f))
 			break;
 		rc = newsgw_feed_offer(f, &cmd->args[0], msgid);
 		if (rc == 0)
@@ -574,14 +626,14 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 			break;
 		}
 		/* the article is read either way: the stream stays in step */
-		if (newsgw_feed_tls_missing(f))
+		if (newsgw_feed_tls_missing(f) || newsgw_feed_auth_missing(f))
 			break;
 		rc = newsgw_feed_take(f, str_c(msgid), bad);
 		newsgw_feed_reply(f, "%s %s", rc == 0 ? "239" : "439",
 		    str_c(msgid));
 		break;
 	case NNTP_VERB_IHAVE:
-		if (newsgw_feed_tls_missing(f))
+		if (newsgw_feed_tls_missing(f) || newsgw_feed_auth_missing(f))
 			break;
 		rc = newsgw_feed_offer(f, &cmd->args[0], msgid);
 		if (rc == 1) {
@@ -614,16 +666,19 @@ newsgw_feed_command(struct newsgw_feed *f, const struct nntp_cmd *cmd)
 		newsgw_feed_reply(f, "111 %s", date);
 		break;
 	case NNTP_VERB_HELP:
-		(void)stream_puts(f->s, "100 Help text follows\r\n"
-		    "CAPABILITIES\r\nCHECK message-id\r\nDATE\r\nHELP\r\n"
-		    "IHAVE message-id\r\nMODE STREAM\r\nQUIT\r\nSTARTTLS\r\n"
-		    "TAKETHIS message-id\r\n.\r\n");
+		(void)stream_puts(f->s, "100 Help text follows\r\n");
+		if (newsgw_auth_enabled())
+			(void)stream_puts(f->s, "AUTHINFO USER name\r\n"
+			    "AUTHINFO PASS password\r\n"
+			    "AUTHINFO SASL mechanism [initial-response]\r\n");
+		(void)stream_puts(f->s, "CAPABILITIES\r\nCHECK message-id\r\n"
+		    "DATE\r\nHELP\r\nIHAVE message-id\r\nMODE STREAM\r\n"
+		    "QUIT\r\nSTARTTLS\r\nTAKETHIS message-id\r\n.\r\n");
 		break;
 	case NNTP_VERB_QUIT:
 		newsgw_feed_reply(f, "205 Bye");
 		go_on = false;
 		break;
-	case NNTP_VERB_AUTHINFO:
 	case NNTP_VERB_POST:
 	case NNTP_VERB_ARTICLE:
 	case NNTP_VERB_STAT:
@@ -652,8 +707,9 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	f.peer = peer;
 	queue_id_new(f.sess_id);
 	f.log.id = f.sess_id;
-	if (!newsgw_peer_match(newsgw_settings.peers, newsgw_settings.npeers,
-	    peer_addr)) {
+	f.by_address = newsgw_peer_match(newsgw_settings.peers,
+	    newsgw_settings.npeers, peer_addr);
+	if (!f.by_address && !newsgw_auth_enabled()) {
 		log_warn(&f.log, "refused NNTP feed from %s: not in "
 		    "news_gw_peers", peer);
 		(void)stream_puts(f.s, "502 Access denied: not a feeding "
@@ -664,7 +720,10 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	}
 	f.line = str_new(0, 0);
 	f.art = str_new(64 * 1024, 0);
-	log_info(&f.log, "connect from %s", peer);
+	f.peer_name = str_new_cstr(peer);
+	f.auth = newsgw_auth_new(peer_addr, peer, &f.log);
+	log_info(&f.log, "connect from %s%s", peer, f.by_address ? "" :
+	    " (not in news_gw_peers: AUTHINFO required)");
 	if ((newsgw_settings.feed_wrappermode || newsgw_settings.feed_tls_level
 	    == NEWSGW_FEED_TLS_ENCRYPT) && newsgw_settings.feed_tls_ctx == NULL) {
 		log_error(&f.log, "feed TLS required without a usable "
@@ -678,11 +737,22 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 	if (newsgw_settings.feed_wrappermode &&
 	    !newsgw_feed_tls_start(&f, "implicit TLS"))
 		goto out;
+	if (f.tls != NULL)
+		newsgw_auth_tls_started(f.auth);
 	newsgw_feed_reply(&f, "200 %s Postern news-gw ready (transit)",
 	    newsgw_settings.path_identity);
 	for (;;) {
 		if (f.errors >= NEWSGW_FEED_ERRORS_MAX) {
 			newsgw_feed_reply(&f, "400 Too many errors");
+			(void)stream_flush(f.s);
+			break;
+		}
+		if (newsgw_auth_failures(f.auth) >=
+		    NEWSGW_FEED_AUTH_FAILURES_MAX) {
+			log_warn(&f.log, "%s: too many AUTHINFO failures",
+			    peer);
+			newsgw_feed_reply(&f, "400 Too many authentication "
+			    "failures");
 			(void)stream_flush(f.s);
 			break;
 		}
@@ -713,8 +783,10 @@ newsgw_feed_run(int fd, const char *peer_addr, const char *peer)
 		}
 	}
 	log_info(&f.log, "disconnect from %s accepted=%lu refused=%lu "
-	    "rejected=%lu", peer, f.accepted, f.refused, f.rejected);
+	    "rejected=%lu", f.peer, f.accepted, f.refused, f.rejected);
 out:
+	newsgw_auth_free(&f.auth);
+	str_free(&f.peer_name);
 	tls_session_free(&f.tls);
 	str_free(&f.line);
 	str_free(&f.art);

@@ -26,7 +26,9 @@ READER) offers STARTTLS (RFC 4642); innd itself (feeds, IHAVE) has no
 TLS. users={"name": "password"} makes localhost read-only for anybody
 and read/post for those users, checked by `ckpasswd -f` against a
 crypt(3) password file (AUTHINFO USER/PASS); reader() and post() then
-log in as the first user.
+log in as the first user. feed_auth=("name", "password") makes innfeed
+log in to news-gw's feed server with AUTHINFO USER/PASS (the
+innfeed.conf peer's username and password; innfeed has no TLS).
 
 Facts: /work/shared/TEST-FIXTURES.md (INN). skip_reason() says why INN
 cannot run here (not installed, no news user) so tests can skip with
@@ -106,8 +108,9 @@ class Inn:
 
     def __init__(self, groups=("test.one", "test.two", "test.three"), feed_port=None,
                  feed_groups="test.*", pathhost="inn.test", port=None,
-                 tls=False, users=None):
+                 tls=False, users=None, feed_auth=None):
         self.groups = tuple(groups)
+        self.feed_auth = feed_auth
         self.tls = tls
         self.users = dict(users or {})
         self.feed_port = feed_port
@@ -262,7 +265,10 @@ class Inn:
                 "\npeer newsgw {\n"
                 f"    ip-name: {HOST}\n"
                 f"    port-number: {self.feed_port}\n"
-                "}\n")
+                + ("".join(f"    {k}: \"{v}\"\n" for k, v in
+                           zip(("username", "password"), self.feed_auth))
+                   if self.feed_auth else "")
+                + "}\n")
         for name in ("expire.ctl", "moderators", "distributions",
                      "subscriptions", "localgroups", "passwd.nntp",
                      "control.ctl", "control.ctl.local", "distrib.pats",
