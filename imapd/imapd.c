@@ -28,7 +28,10 @@
  * SECURITY
  *	The login role runs as $mail_owner: it reads postern.conf, the TLS
  *	key (pre_jail, as root), and the user database (password checks);
- *	it cannot read the store ($store_owner, mode 0700). Everything it
+ *	at login, list configs and, for lists with an LDAP group and an
+ *	IMAP archive, their bind password file and directory (membership,
+ *	passed to the mail role in the hand-off record); it cannot read the
+ *	store ($store_owner, mode 0700). Everything it
  *	reads from the network is bounded (imap_login_timeout, an 8 KB
  *	command limit before login, 10 errors). It writes only the
  *	hand-off socket and its connection-slot files under

@@ -138,6 +138,8 @@ struct imapd_conn {
 	int slot_fd;		/* per-IP connection slot */
 	bool have_quota;	/* quota_bytes is set (the login side's) */
 	uint64_t quota_bytes;	/* the user's storage quota, 0 = none */
+	char *dir_lists;	/* " a b " lists whose LDAP group holds the
+				 * user (the login side's lookup), or NULL */
 };
 
 /* imapd_login.c: the LOGIN role (and the pre-auth half of standalone) */

@@ -102,6 +102,7 @@ imapd_conn_clear(struct imapd_conn *c)
 	XFREE(c->peer_addr);
 	XFREE(c->local_addr);
 	XFREE(c->tls_desc);
+	XFREE(c->dir_lists);
 	if (c->slot_fd >= 0)
 		(void)close(c->slot_fd);
 	c->slot_fd = -1;
@@ -135,6 +136,7 @@ imapd_serve_mail(const struct server_conn *conn)
 	c.tls_desc = xstrdup(h.tls);
 	c.have_quota = (h.flags & LOGIN_HANDOFF_QUOTA) != 0;
 	c.quota_bytes = h.quota;
+	c.dir_lists = xstrdup(h.lists != NULL ? h.lists : "");
 	c.slot_fd = nfds > 1 ? fds[1] : -1;
 	c.s = stream_new(fds[0], imapd_settings.timeout, 0);
 	in = login_proxy_input_new(c.s, fds[0], &h.input);

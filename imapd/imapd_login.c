@@ -21,7 +21,12 @@
  *	connection is handed to the mail service (lib/login_proxy), with
  *	whatever pipelined input is already buffered, and under TLS this
  *	process relays the decrypted stream until the session ends.
+ *	Before either, it looks up what the mail role cannot: the quota
+ *	(quota_maps may be ldap:) and the lists with an IMAP archive whose
+ *	LDAP group holds the user (lib/list_ldap, as list-mgr decides
+ *	membership), which travel in the hand-off record.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,8 @@
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "list_ldap.h"
+#include "list_store.h"
 #include "log.h"
 #include "login_proxy.h"
 #include "mime_decode.h"
@@ -144,6 +151,64 @@ login_quota(struct imapd_conn *c, const char *user)
 	return dflt;
 }
 
+/*
+ * login_dir_lists - " a b ... " (space before and after each name): the
+ * lists with an IMAP archive whose LDAP group has one of user's
+ * addresses (list_ldap.h, the lookup list-mgr makes). Decided here, not
+ * in the mail role: imapd-mail links no libldap, and a session's
+ * membership is fixed at login, as its quota is. A directory that
+ * cannot answer hides that archive for the session (fail closed), logged.
+ */
+static char *
+login_dir_lists(struct imapd_conn *c, const char *user)
+{
+	struct str *out = str_new(0, 0), *err = str_new(0, 0);
+	struct dirent *de;
+	struct list *l;
+	char **addrs = NULL;
+	size_t naddrs = 0, i;
+	const char *why;
+	DIR *d;
+	int r;
+
+	str_append_c(out, ' ');
+	if ((d = opendir(list_directory())) == NULL)
+		goto out;
+	while ((de = readdir(d)) != NULL) {
+		if (!list_name_ok(de->d_name) ||
+		    (l = list_store_open(de->d_name, &why)) == NULL)
+			continue;
+		if (!list_archive_imap_shown(l) ||
+		    strcmp(list_get(l, "membership"), "db") == 0) {
+			list_store_free(&l);
+			continue;
+		}
+		if (addrs == NULL)
+			addrs = list_user_addresses(user, &naddrs);
+		str_clear(err);
+		r = list_ldap_is_member(l, (const char *const *)addrs, naddrs,
+		    err);
+		if (r < 0)
+			log_warn(&c->log, "list=%s: LDAP group: %s (its archive "
+			    "is not shown to %s in this session)", l->name,
+			    str_c(err), user);
+		else if (r > 0 && str_len(out) + strlen(l->name) + 1 >
+		    LOGIN_HANDOFF_MAX_LISTS)
+			log_warn(&c->log, "list=%s: too many list archives for "
+			    "%s: not shown", l->name, user);
+		else if (r > 0)
+			str_printf(out, "%s ", l->name);
+		list_store_free(&l);
+	}
+	closedir(d);
+out:
+	for (i = 0; i < naddrs; i++)
+		free(addrs[i]);
+	free(addrs);
+	str_free(&err);
+	return str_steal(&out);
+}
+
 /* login_handoff - hand the authenticated session over */
 static void
 login_handoff(struct login_state *st, const char *user)
@@ -156,6 +221,8 @@ login_handoff(struct login_state *st, const char *user)
 
 	c->quota_bytes = login_quota(c, user);
 	c->have_quota = true;
+	XFREE(c->dir_lists);
+	c->dir_lists = login_dir_lists(c, user);
 	if (imapd_settings.role == IMAPD_ROLE_STANDALONE) {
 		stream_set_timeout(c->s, imapd_settings.timeout);
 		imapd_session_run(c, user, str_c(st->tag), NULL);
@@ -174,6 +241,7 @@ login_handoff(struct login_state *st, const char *user)
 	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
 	h.session_id = xstrdup(c->id);
 	h.proto = xstrdup(str_c(st->tag));
+	h.lists = xstrdup(c->dir_lists);
 	h.input = str_new(0, 0);
 	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
 		login_reply(st, "BAD Too much pipelined input");

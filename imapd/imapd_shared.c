@@ -26,12 +26,19 @@
  *
  *	Membership is checked at every SELECT/EXAMINE, STATUS and LIST:
  *	the user's addresses are USER@D for each D in $mydestination and
- *	$mydomain (or USER itself when it holds an '@'), looked up in the
- *	list's members.db (a shared lock). Anyone else, and every name
+ *	$mydomain (or USER itself when it holds an '@';
+ *	list_user_addresses), looked up in the list's members.db (a
+ *	shared lock) for membership=db and both. For membership=ldap and
+ *	both, the LDAP group counts as the login side found it when the
+ *	user logged in (struct imapd_conn dir_lists, from the hand-off
+ *	record; imapd_login.c login_dir_lists, lib/list_ldap.c, the
+ *	lookup list-mgr makes): this process links no libldap. So a
+ *	removal from the group takes effect at the user's next login, and
+ *	a directory that could not answer then hides the archive for the
+ *	whole session (fail closed). Anyone else, and every name
  *	under Shared/ that is no such list, gets NO [NONEXISTENT], the
  *	same answer for lists that do not exist, so a non-member cannot
- *	learn that a list exists. Members of LDAP lists (ldap_group) are
- *	not looked up: those archives are not shown.
+ *	learn that a list exists.
  *
  *	The mailbox is always opened read-only (SELECT answers like
  *	EXAMINE: [READ-ONLY]); flags, \Seen included, are not kept (a
@@ -92,67 +99,69 @@ shared_root(struct str *out)
 	return str_c(out);
 }
 
-/* shared_is_member - is one of the user's addresses a member? */
+/* shared_is_member - is one of the user's addresses in members.db? */
 static bool
 shared_is_member(struct list_members *mp, const char *user)
 {
-	struct config *cf = conf();
 	struct list_member m;
-	struct str *addr = str_new(0, 0);
-	const char *const *dom;
 	const char *err;
+	char **addrs;
 	size_t n, i;
 	bool found = false;
-	int r;
 
-	if (strchr(user, '@') != NULL) {
-		r = list_member_get(mp, user, &m, &err);
-		if (r == 1)
-			list_member_clear(&m);
-		str_free(&addr);
-		return r == 1;
-	}
-	dom = config_list(cf, "mydestination", &n);
-	for (i = 0; i <= n && !found; i++) {
-		const char *d = i < n ? dom[i] : config_str(cf, "mydomain");
-
-		if (d == NULL || *d == '\0')
-			continue;
-		str_clear(addr);
-		str_printf(addr, "%s@%s", user, d);
-		if (list_member_get(mp, str_c(addr), &m, &err) == 1) {
+	addrs = list_user_addresses(user, &n);
+	for (i = 0; i < n; i++) {
+		if (!found && list_member_get(mp, addrs[i], &m, &err) == 1) {
 			list_member_clear(&m);
 			found = true;
 		}
+		free(addrs[i]);
 	}
-	str_free(&addr);
+	free(addrs);
 	return found;
+}
+
+/* shared_dir_member - the login side found the user in l's LDAP group */
+static bool
+shared_dir_member(const struct imapd_session *sess, const struct list *l)
+{
+	const char *have = sess->c->dir_lists, *p;
+	size_t n = strlen(l->name);
+
+	for (p = have; p != NULL && (p = strstr(p, l->name)) != NULL; p += n)
+		if (p > have && p[-1] == ' ' && p[n] == ' ')
+			return true;
+	return false;
 }
 
 /*
  * shared_list_open - the list NAME if it exists, shows its archive by
- * IMAP and user is a member; NULL otherwise (no reason: the client
- * learns nothing either way)
+ * IMAP and the user is a member: by members.db (membership=db), by the
+ * LDAP group as the login side found it (ldap), either (both); NULL
+ * otherwise (no reason: the client learns nothing either way)
  */
 static struct list *
-shared_list_open(const char *name, const char *user)
+shared_list_open(const char *name, const struct imapd_session *sess)
 {
 	struct list_members *mp;
 	struct list *l;
-	const char *err;
-	bool ok;
+	const char *err, *mode;
+	bool ok = false;
 
 	if (!list_name_ok(name) || (l = list_store_open(name, &err)) == NULL)
 		return NULL;
-	if (!list_get_bool(l, "archive_imap") ||
-	    strcmp(list_get(l, "archive"), "off") == 0 ||
-	    list_get(l, "ldap_group")[0] != '\0' ||
-	    (mp = list_members_open(l, false, &err)) == NULL) {
+	if (!list_archive_imap_shown(l)) {
 		list_store_free(&l);
 		return NULL;
 	}
-	ok = shared_is_member(mp, user);
-	list_members_close(&mp);
+	mode = list_get(l, "membership");
+	if (strcmp(mode, "db") != 0)
+		ok = shared_dir_member(sess, l);
+	if (!ok && strcmp(mode, "ldap") != 0 &&
+	    (mp = list_members_open(l, false, &err)) != NULL) {
+		ok = shared_is_member(mp, sess->user);
+		list_members_close(&mp);
+	}
 	if (!ok)
 		list_store_free(&l);
 	return l;
@@ -428,7 +437,7 @@ imapd_shared_open(struct imapd_session *sess, const char *name)
 	const char *err;
 
 	if (strncmp(name, SHARED_PREFIX, SHARED_PREFIX_LEN) != 0 ||
-	    (l = shared_list_open(name + SHARED_PREFIX_LEN, sess->user)) == NULL)
+	    (l = shared_list_open(name + SHARED_PREFIX_LEN, sess)) == NULL)
 		goto out;
 	if (mkdir_p(shared_root(root), 0700) < 0) {
 		log_error(&sess->c->log, "shared mailbox: %s: %m", str_c(root));
@@ -466,7 +475,7 @@ imapd_shared_names(struct imapd_session *sess, size_t *n_r)
 	if ((d = opendir(list_directory())) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			if (!list_name_ok(de->d_name) ||
-			    (l = shared_list_open(de->d_name, sess->user)) == NULL)
+			    (l = shared_list_open(de->d_name, sess)) == NULL)
 				continue;
 			list_store_free(&l);
 			names = xreallocarray(names, n + 1, sizeof(char *));

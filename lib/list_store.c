@@ -49,6 +49,7 @@ static const struct {
 	{ "advertise_who", LS_ENUM, "owners", "members|owners|nobody" },
 	{ "archive", LS_ENUM, "public", "public|private|off" },
 	{ "archive_imap", LS_BOOL, "no", NULL },
+	{ "archive_url", LS_STR, "", NULL },
 	{ "bounce_once_per_day", LS_BOOL, "yes", NULL },
 	{ "bounce_remove_after", LS_INT, "604800", NULL },
 	{ "bounce_score_hard", LS_INT, "10", NULL },	/* tenths */
@@ -66,7 +67,9 @@ static const struct {
 	{ "ldap_bind_dn", LS_STR, "", NULL },
 	{ "ldap_bind_password", LS_STR, "", NULL },
 	{ "ldap_bind_password_file", LS_STR, "", NULL },
+	{ "ldap_contact", LS_STR, "", NULL },
 	{ "ldap_group", LS_STR, "", NULL },
+	{ "ldap_leave_text", LS_STR, "", NULL },
 	{ "ldap_uri", LS_STR, "", NULL },
 	{ "max_size", LS_INT, "1048576", NULL },
 	{ "membership", LS_ENUM, "db", "db|ldap|both" },
@@ -531,6 +534,45 @@ list_addr_in(const struct list *l, const char *key, const char *addr)
 		p = e;
 	}
 	return false;
+}
+
+/* list_user_addresses - see list_store.h */
+char **
+list_user_addresses(const char *user, size_t *n_r)
+{
+	struct config *cf = conf();
+	const char *const *dom;
+	char **v;
+	size_t n, i, k = 0;
+
+	if (strchr(user, '@') != NULL) {
+		v = xcalloc(1, sizeof(char *));
+		v[k++] = xstrdup(user);
+		*n_r = k;
+		return v;
+	}
+	dom = config_list(cf, "mydestination", &n);
+	v = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i <= n; i++) {
+		const char *d = i < n ? dom[i] : config_str(cf, "mydomain");
+		struct str *a;
+
+		if (d == NULL || *d == '\0')
+			continue;
+		a = str_new(0, 0);
+		str_printf(a, "%s@%s", user, d);
+		v[k++] = str_steal(&a);
+	}
+	*n_r = k;
+	return v;
+}
+
+/* list_archive_imap_shown - see list_store.h */
+bool
+list_archive_imap_shown(const struct list *l)
+{
+	return list_get_bool(l, "archive_imap") &&
+	    strcmp(list_get(l, "archive"), "off") != 0;
 }
 
 /* ---------------------------------------------------------- members */

@@ -121,6 +121,19 @@ const char *list_path(const struct list *l, const char *rel, struct str *out);
 /* list_addr_in - whether addr is in the comma/space list of setting key */
 bool list_addr_in(const struct list *l, const char *key, const char *addr);
 
+/*
+ * list_user_addresses - the addresses a login name stands for, as list
+ * membership sees them: the name itself when it holds an '@', else
+ * USER@D for each D in $mydestination, then USER@$mydomain. Owned by
+ * the caller (free each and the array); *n_r may be 0.
+ */
+char **list_user_addresses(const char *user, size_t *n_r);
+/*
+ * list_archive_imap_shown - l shows its archive over IMAP (archive_imap
+ * = yes and archive not off): imapd's Shared/NAME, see imapd(8)
+ */
+bool list_archive_imap_shown(const struct list *l);
+
 /* ---------------------------------------------------------- members */
 struct list_members;
 

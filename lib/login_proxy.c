@@ -44,9 +44,10 @@
 
 #define LOGIN_HANDOFF_MAGIC	0x31484c50u	/* "PLH1" */
 #define LOGIN_HANDOFF_FIXED	20
-#define LOGIN_HANDOFF_NSTR	7
+#define LOGIN_HANDOFF_NSTR	8
 #define LOGIN_HANDOFF_MAX	(LOGIN_HANDOFF_FIXED + LOGIN_HANDOFF_NSTR * 4 + \
-    6 * LOGIN_HANDOFF_MAX_STRING + LOGIN_HANDOFF_MAX_INPUT)
+    6 * LOGIN_HANDOFF_MAX_STRING + LOGIN_HANDOFF_MAX_LISTS + \
+    LOGIN_HANDOFF_MAX_INPUT)
 #define LOGIN_RELAY_BUF		(64 * 1024)
 
 /* login_handoff_clear - see login_proxy.h */
@@ -59,6 +60,7 @@ login_handoff_clear(struct login_handoff *h)
 	XFREE(h->tls);
 	XFREE(h->session_id);
 	XFREE(h->proto);
+	XFREE(h->lists);
 	str_free(&h->input);
 	memset(h, 0, sizeof(*h));
 }
@@ -105,6 +107,9 @@ login_handoff_encode(const struct login_handoff *h, struct str *out)
 		if (!handoff_string(out, s[i], s[i] != NULL ? strlen(s[i]) : 0,
 		    LOGIN_HANDOFF_MAX_STRING, false))
 			return -1;
+	if (!handoff_string(out, h->lists, h->lists != NULL ?
+	    strlen(h->lists) : 0, LOGIN_HANDOFF_MAX_LISTS, false))
+		return -1;
 	if (!handoff_string(out, h->input != NULL ? str_c(h->input) : NULL,
 	    h->input != NULL ? str_len(h->input) : 0, LOGIN_HANDOFF_MAX_INPUT,
 	    true))
@@ -185,6 +190,11 @@ login_handoff_decode(const void *p, size_t n, struct login_handoff *h,
 			*error_r = "bad hand-off record string";
 			goto fail;
 		}
+	if (!reader_string(&r, LOGIN_HANDOFF_MAX_LISTS, false, &h->lists,
+	    NULL)) {
+		*error_r = "bad hand-off record string";
+		goto fail;
+	}
 	if (!reader_string(&r, LOGIN_HANDOFF_MAX_INPUT, true, &input, &ilen) ||
 	    r.pos != r.n) {
 		free(input);

@@ -44,6 +44,7 @@ struct stream;
 
 #define LOGIN_HANDOFF_MAX_STRING	1024	/* each name field */
 #define LOGIN_HANDOFF_MAX_INPUT		(64 * 1024) /* pipelined input */
+#define LOGIN_HANDOFF_MAX_LISTS		8192	/* the lists field */
 #define LOGIN_HANDOFF_MAX_FDS		2
 
 #define LOGIN_HANDOFF_TLS	0x01u	/* the client fd is a TLS relay's socketpair */
@@ -62,6 +63,9 @@ struct login_handoff {
 	char *tls;		/* "TLSv1.3 with cipher ..." or "" */
 	char *session_id;	/* the log ID the login side used */
 	char *proto;		/* protocol data: imapd sends the LOGIN tag */
+	char *lists;		/* imapd: the lists (names, space-separated)
+				 * whose LDAP group holds the user, as the
+				 * login side found it; NULL or "" none */
 	struct str *input;	/* client input read after the login command */
 };
 

@@ -115,14 +115,6 @@ int listmgr_digest_check(struct list *l, bool force);
 /* listmgr_periodic - wakeup: digests due, bouncing members to remove */
 void listmgr_periodic(void);
 
-/* listmgr_ldap.c */
-/*
- * listmgr_ldap_members - the mail addresses (lower case, owned: free each
- * and the array) of l's LDAP group; 0, or -1 with a reason in error.
- */
-int listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
-    struct str *error);
-
 /* listmgr_request.c */
 /*
  * listmgr_member_change - op "subscribe" or "unsubscribe" addr now

@@ -16,12 +16,19 @@
  *	Disposition-Notification-To/-Options, Approved, any List-* fields
  *	and Precedence; adds the subject prefix once; rewrites From: to the
  *	list (author in Reply-To) when DMARC mitigation applies; appends
- *	List-Id (RFC 2919), List-Help/-Post/-Subscribe/-Unsubscribe/-Owner
- *	/-Archive (RFC 2369), Precedence: list and X-Loop. With an https
- *	http_unsubscribe_url each member's copy gets its own
- *	List-Unsubscribe with the one-click URL (an HMAC token for that
- *	member, listmgr_http.c) and List-Unsubscribe-Post (RFC 8058); the
- *	archive and digests keep the mailto form only.
+ *	List-Id (RFC 2919), List-Help/-Post/-Subscribe/-Unsubscribe/
+ *	-Archive/-Owner (RFC 2369; List-Archive only with an archive and
+ *	archive_url or archive_imap), Precedence: list and X-Loop. With an
+ *	https http_unsubscribe_url each member's copy of a database list
+ *	gets its own List-Unsubscribe with the one-click URL (an HMAC token
+ *	for that member, listmgr_http.c) and List-Unsubscribe-Post (RFC
+ *	8058); the archive and digests keep the mailto form only.
+ *
+ *	Directory members (membership=ldap; the group's members of a both
+ *	list, per copy) cannot leave by mail or by one click: their
+ *	List-Unsubscribe is a mailto: NAME-request?subject=unsubscribe,
+ *	whose reply says whom to ask (listmgr_request.c), never with
+ *	List-Unsubscribe-Post, and membership=ldap has no List-Subscribe.
  *
  *	The footer never touches existing MIME parts: a plain 7bit/8bit
  *	text/plain body gets it appended; a multipart/mixed gets a new last
@@ -70,6 +77,7 @@
 #include "dns.h"
 #include "header.h"
 #include "header_address.h"
+#include "list_ldap.h"
 #include "list_store.h"
 #include "log.h"
 #include "map.h"
@@ -131,7 +139,7 @@ listmgr_strcasecmp_p(const void *a, const void *b)
 	return strcasecmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* listmgr_ldap_sorted - the LDAP group, sorted; 0 or -1 (logged) */
+/* listmgr_ldap_sorted - the LDAP group, sorted (list_ldap.h); 0 or -1 (logged) */
 static int
 listmgr_ldap_sorted(const struct list *l, char ***addrs_r, size_t *n_r,
     struct log_ctx *log)
@@ -139,11 +147,9 @@ listmgr_ldap_sorted(const struct list *l, char ***addrs_r, size_t *n_r,
 	struct str *error = str_new(0, 0);
 	int rc;
 
-	rc = listmgr_ldap_members(l, addrs_r, n_r, error);
+	rc = list_ldap_members(l, addrs_r, n_r, error);
 	if (rc < 0)
 		log_error(log, "list=%s: LDAP group: %s", l->name, str_c(error));
-	else if (*n_r > 1)
-		qsort(*addrs_r, *n_r, sizeof(char *), listmgr_strcasecmp_p);
 	str_free(&error);
 	return rc;
 }
@@ -271,6 +277,38 @@ listmgr_is_content_field(const struct header_field *f)
 }
 
 /*
+ * listmgr_unsub_directory - the List-Unsubscribe line of a member whose
+ * membership is the directory's: a mailto: the -request address, whose
+ * "unsubscribe" reply says whom to ask (listmgr_request.c). There is no
+ * List-Unsubscribe-Post: one click cannot remove anyone from a group.
+ */
+static void
+listmgr_unsub_directory(const struct list *l, struct str *out)
+{
+	str_printf(out, "List-Unsubscribe: <mailto:%s-request@%s"
+	    "?subject=unsubscribe>\r\n", l->name, list_get(l, "domain"));
+}
+
+/*
+ * listmgr_archive_header - List-Archive (RFC 2369 3.6) when the list
+ * keeps an archive: archive_url if set, else with archive_imap the
+ * IMAP URL (RFC 5092) of the shared mailbox on $myhostname
+ */
+static void
+listmgr_archive_header(const struct list *l, struct str *out)
+{
+	const char *url = list_get(l, "archive_url");
+
+	if (strcmp(list_get(l, "archive"), "off") == 0)
+		return;
+	if (url[0] != '\0' && strpbrk(url, " \t<>\"") == NULL)
+		str_printf(out, "List-Archive: <%s>\r\n", url);
+	else if (url[0] == '\0' && list_get_bool(l, "archive_imap"))
+		str_printf(out, "List-Archive: <imap://%s/Shared/%s>\r\n",
+		    listmgr_settings.myhostname, l->name);
+}
+
+/*
  * listmgr_footer_mode - how the footer goes in: 0 append to the text,
  * 1 new last part of the multipart/mixed, 2 wrap in multipart/mixed
  */
@@ -333,6 +371,7 @@ listmgr_rewrite(const struct list *l, const struct listmgr_msg *msg,
 	const char *body = msg->data + msg->hdr_len, *prefix, *dm;
 	size_t body_len = msg->len - msg->hdr_len;
 	bool rewrite_from = false, have_reply_to = false, have_mime = false;
+	bool directory = strcmp(list_get(l, "membership"), "ldap") == 0;
 	int mode = -1;
 
 	str_clear(out);
@@ -400,13 +439,22 @@ listmgr_rewrite(const struct list *l, const struct listmgr_msg *msg,
 	str_printf(out, "List-Help: <mailto:%s-request@%s?subject=help>\r\n",
 	    l->name, list_get(l, "domain"));
 	str_printf(out, "List-Post: <mailto:%s>\r\n", str_c(addr));
-	str_printf(out, "List-Subscribe: <mailto:%s-join@%s>\r\n", l->name,
-	    list_get(l, "domain"));
-	/* the per-member one-click form replaces this line (listmgr_send_slice) */
+	/* membership=ldap: nobody joins or leaves by mail (list-mgr(8)) */
+	if (!directory)
+		str_printf(out, "List-Subscribe: <mailto:%s-join@%s>\r\n",
+		    l->name, list_get(l, "domain"));
+	/*
+	 * The per-member one-click or directory form replaces this line
+	 * (listmgr_send_slice).
+	 */
 	*unsub_at_r = str_len(out);
-	str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>\r\n",
-	    l->name, list_get(l, "domain"));
+	if (directory)
+		listmgr_unsub_directory(l, out);
+	else
+		str_printf(out, "List-Unsubscribe: <mailto:%s-leave@%s>\r\n",
+		    l->name, list_get(l, "domain"));
 	*unsub_len_r = str_len(out) - *unsub_at_r;
+	listmgr_archive_header(l, out);
 	str_printf(out, "List-Owner: <mailto:%s-owner@%s>\r\n", l->name,
 	    list_get(l, "domain"));
 	str_append_cstr(out, "Precedence: list\r\n");
@@ -565,6 +613,8 @@ listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
 	/* LDAP members leave through the directory, not by one click */
 	bool one_click = list_get(l, "http_unsubscribe_url")[0] != '\0' &&
 	    strcmp(list_get(l, "membership"), "db") == 0;
+	/* membership=both: group members get the directory's form */
+	bool mixed = r->ldap != NULL && !r->ldap_only;
 	size_t i;
 	int rc = 0;
 
@@ -576,6 +626,14 @@ listmgr_send_slice(const struct list *l, const struct listmgr_rcpts *r,
 		    unsub_len, copy, log))
 			rc = listmgr_inject_copy(str_c(verp), to, str_c(copy),
 			    str_len(copy), p, log);
+		else if (mixed && list_ldap_find(r->ldap, r->nldap, to)) {
+			str_set(copy, str_c(m), unsub_at);
+			listmgr_unsub_directory(l, copy);
+			str_append(copy, str_c(m) + unsub_at + unsub_len,
+			    str_len(m) - unsub_at - unsub_len);
+			rc = listmgr_inject_copy(str_c(verp), to, str_c(copy),
+			    str_len(copy), p, log);
+		}
 		else
 			rc = listmgr_inject_copy(str_c(verp), to, str_c(m),
 			    str_len(m), p, log);

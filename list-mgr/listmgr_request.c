@@ -24,6 +24,12 @@
  *	changes nothing; a token is checked against the allow-list before
  *	it becomes a path.
  *
+ *	Directory lists (list-mgr(8)): with membership=ldap no subscribe or
+ *	unsubscribe is carried out, and with both no unsubscribe of a group
+ *	member (list_ldap_is_member, the lookup distribution uses); the
+ *	reply explains that the members are a directory group's and whom
+ *	to ask (ldap_contact, else NAME-owner; or ldap_leave_text).
+ *
  *	Moderation: a held post is kept as held/ID.msg with held/ID.info
  *	(sender, author, reason, time); every moderator (moderators, else
  *	owners) gets a notice from NAME-request with Subject "... approve
@@ -44,6 +50,7 @@
 
 #include "alloc.h"
 #include "header.h"
+#include "list_ldap.h"
 #include "list_store.h"
 #include "log.h"
 #include "mime.h"
@@ -479,6 +486,72 @@ listmgr_who(struct listmgr_req *rq)
 	list_members_close(&mp);
 }
 
+/* listmgr_directory_contact - who manages the list's group, into out */
+static void
+listmgr_directory_contact(const struct list *l, struct str *out)
+{
+	if (list_get(l, "ldap_contact")[0] != '\0')
+		str_set_cstr(out, list_get(l, "ldap_contact"));
+	else
+		list_address(l, "owner", out);
+}
+
+/*
+ * listmgr_directory_refuses - for a list whose members come from the
+ * directory, answer a request that mail cannot carry out: with
+ * membership=ldap every subscribe and unsubscribe, with both the
+ * unsubscribe of a group member (a database record could be removed,
+ * but the group would still send the list). The reply says so and
+ * whom to ask (ldap_contact, else the -owner address), or the
+ * ldap_leave_text. True when the request was answered here.
+ */
+static bool
+listmgr_directory_refuses(struct listmgr_req *rq, const char *op,
+    const char *addr)
+{
+	struct list *l = rq->l;
+	const char *mode = list_get(l, "membership");
+	struct str *err, *who;
+	int r;
+
+	if (strcmp(mode, "db") == 0)
+		return false;
+	if (strcmp(mode, "both") == 0) {
+		if (strcmp(op, "unsubscribe") != 0)
+			return false;
+		err = str_new(0, 0);
+		r = list_ldap_is_member(l, &addr, 1, err);
+		if (r < 0) {
+			log_error(rq->msg->log, "list=%s: LDAP group: %s",
+			    l->name, str_c(err));
+			str_printf(rq->result, "%s %s: cannot check the "
+			    "directory now, try again later\n", op, addr);
+		}
+		str_free(&err);
+		if (r == 0)
+			return false;
+		if (r < 0)
+			return true;
+	}
+	who = str_new(0, 0);
+	listmgr_directory_contact(l, who);
+	str_printf(rq->result, "%s %s: the members of %s@%s are the members "
+	    "of a group in the organisation's directory; this list cannot "
+	    "%s anyone by mail.\n", op, addr, l->name, list_get(l, "domain"),
+	    strcmp(op, "subscribe") == 0 ? "add" : "remove");
+	if (list_get(l, "ldap_leave_text")[0] != '\0')
+		str_printf(rq->result, "%s\n", list_get(l, "ldap_leave_text"));
+	else
+		str_printf(rq->result, "To %s, ask %s to %s the group.\n",
+		    strcmp(op, "subscribe") == 0 ? "join" : "leave",
+		    str_c(who), strcmp(op, "subscribe") == 0 ?
+		    "add you to" : "remove you from");
+	log_info(rq->msg->log, "list=%s: %s <%s> refused: membership comes "
+	    "from the directory", l->name, op, addr);
+	str_free(&who);
+	return true;
+}
+
 /* listmgr_help - the command summary */
 static void
 listmgr_help(struct listmgr_req *rq)
@@ -495,6 +568,17 @@ listmgr_help(struct listmgr_req *rq)
 	    "Or write to %s-join@%s to join and %s-leave@%s to leave.\n",
 	    rq->l->name, list_get(rq->l, "domain"), rq->l->name,
 	    list_get(rq->l, "domain"), rq->l->name, list_get(rq->l, "domain"));
+	if (strcmp(list_get(rq->l, "membership"), "db") != 0) {
+		struct str *who = str_new(0, 0);
+
+		listmgr_directory_contact(rq->l, who);
+		str_printf(rq->result, "\nThe members of this list are (%s) "
+		    "the members of a group in the organisation's directory: "
+		    "to join or leave the group, ask %s.\n",
+		    strcmp(list_get(rq->l, "membership"), "ldap") == 0 ?
+		    "all" : "also", str_c(who));
+		str_free(&who);
+	}
 }
 
 /* listmgr_sub_request - subscribe or unsubscribe addr (checked) */
@@ -519,6 +603,8 @@ listmgr_sub_request(struct listmgr_req *rq, const char *op, const char *addr)
 		    l->name);
 		goto out;
 	}
+	if (listmgr_directory_refuses(rq, op, str_c(key)))
+		goto out;
 	if (strcmp(op, "subscribe") == 0 &&
 	    strcmp(list_get(l, "subscribe_policy"), "closed") == 0) {
 		str_append_cstr(rq->result, "subscribe: this list is closed; "

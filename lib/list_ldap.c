@@ -1,30 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * listmgr_ldap - list members from an LDAP group (membership=ldap|both)
+ * list_ldap - the members of a list's LDAP group (membership=ldap|both)
  *
  * DESCRIPTION
- *	With membership=ldap or both, the receivers of a post (and, for
- *	posting=members, who may post) include the addresses of an LDAP
- *	group: list-mgr binds to ldap_uri (simple bind as ldap_bind_dn, a
- *	read-only account, with the password from ldap_bind_password_file,
- *	else ldap_bind_password), reads the group entry ldap_group (scope
- *	base) and takes
+ *	With membership=ldap or both, a list's members include the
+ *	addresses of an LDAP group: we bind to ldap_uri (simple bind as
+ *	ldap_bind_dn, a read-only account, with the password from
+ *	ldap_bind_password_file, else ldap_bind_password), read the group
+ *	entry ldap_group (scope base) and take
  *	    member, uniqueMember   DNs (uniqueMember's "#'...'B" dropped):
  *	                           each entry's mail (scope base);
  *	    memberUid              uid values: mail of the entries under
  *	                           ldap_base with that uid (the filter value
  *	                           escaped per RFC 4515, ldapdir_filter_expand).
- *	Nested groups are not followed. Addresses are lower-cased and
- *	deduplicated by the caller with the database members, whose options
- *	(nomail, digest, ...) win.
+ *	Nested groups are not followed. Addresses are lower-cased.
+ *
+ *	This is the one directory lookup for lists: list-mgr uses it for
+ *	the receivers of a post and for posting=members, and imapd's
+ *	login role for who may read the list's archive over IMAP (the
+ *	mail role, imapd-mail, links no libldap and gets the answer in the
+ *	hand-off record). Both therefore agree on who is a member.
  *
  *	libldap directly, not lib/ldapdir: an ldapdir has one search base,
  *	and a group of N member DNs needs N base-scope reads on one
- *	connection. The connection lives for one call (posts are rare
- *	compared with the cost of a bind).
+ *	connection. The connection lives for one call.
  *
  *	Errors (server down, bad credentials, no such group): -1 with a
- *	reason; the post is then answered 451 and qmgr retries.
+ *	reason; nothing here logs or exits (except on memory exhaustion).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,17 +39,16 @@
 
 #include "alloc.h"
 #include "ldapdir.h"
+#include "list_ldap.h"
 #include "list_store.h"
 #include "str.h"
 
-#include "listmgr.h"
+#define LIST_LDAP_TIMEOUT	10
+#define LIST_LDAP_MEMBERS_MAX 200000
 
-#define LISTMGR_LDAP_TIMEOUT	10
-#define LISTMGR_LDAP_MEMBERS_MAX 200000
-
-/* listmgr_ldap_read_password - the first line of path into out; 0 or -1 */
+/* list_ldap_read_password - the first line of path into out; 0 or -1 */
 static int
-listmgr_ldap_read_password(const char *path, struct str *out)
+list_ldap_read_password(const char *path, struct str *out)
 {
 	char buf[1024];
 	ssize_t n;
@@ -66,9 +67,9 @@ listmgr_ldap_read_password(const char *path, struct str *out)
 	return 0;
 }
 
-/* listmgr_ldap_add - append the lower-cased mail values of entry e */
+/* list_ldap_add - append the lower-cased mail values of entry e */
 static void
-listmgr_ldap_add(LDAP *ld, LDAPMessage *e, char ***addrs, size_t *n)
+list_ldap_add(LDAP *ld, LDAPMessage *e, char ***addrs, size_t *n)
 {
 	struct berval **v = ldap_get_values_len(ld, e, "mail");
 	size_t i, k;
@@ -78,7 +79,7 @@ listmgr_ldap_add(LDAP *ld, LDAPMessage *e, char ***addrs, size_t *n)
 
 		if (v[i]->bv_len == 0 || v[i]->bv_len > 320 ||
 		    memchr(v[i]->bv_val, '@', v[i]->bv_len) == NULL ||
-		    *n >= LISTMGR_LDAP_MEMBERS_MAX)
+		    *n >= LIST_LDAP_MEMBERS_MAX)
 			continue;
 		a = xstrndup(v[i]->bv_val, v[i]->bv_len);
 		if (strpbrk(a, " \t\r\n<>,\"") != NULL) {
@@ -94,13 +95,13 @@ listmgr_ldap_add(LDAP *ld, LDAPMessage *e, char ***addrs, size_t *n)
 	ldap_value_free_len(v);
 }
 
-/* listmgr_ldap_search - search and add the mail of every entry found */
+/* list_ldap_search - search and add the mail of every entry found */
 static int
-listmgr_ldap_search(LDAP *ld, const char *base, int scope, const char *filter,
+list_ldap_search(LDAP *ld, const char *base, int scope, const char *filter,
     char ***addrs, size_t *n, struct str *error)
 {
 	static char *attrs[] = { "mail", NULL };
-	struct timeval tv = { LISTMGR_LDAP_TIMEOUT, 0 };
+	struct timeval tv = { LIST_LDAP_TIMEOUT, 0 };
 	LDAPMessage *res = NULL, *e;
 	int rc;
 
@@ -117,18 +118,25 @@ listmgr_ldap_search(LDAP *ld, const char *base, int scope, const char *filter,
 	}
 	for (e = ldap_first_entry(ld, res); e != NULL;
 	    e = ldap_next_entry(ld, e))
-		listmgr_ldap_add(ld, e, addrs, n);
+		list_ldap_add(ld, e, addrs, n);
 	ldap_msgfree(res);
 	return 0;
 }
 
-/* listmgr_ldap_members - see listmgr.h */
+/* list_ldap_cmp - qsort/bsearch: strcasecmp of char * */
+static int
+list_ldap_cmp(const void *a, const void *b)
+{
+	return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* list_ldap_members - see list_ldap.h */
 int
-listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
+list_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
     struct str *error)
 {
 	static char *gattrs[] = { "member", "uniqueMember", "memberUid", NULL };
-	struct timeval tv = { LISTMGR_LDAP_TIMEOUT, 0 };
+	struct timeval tv = { LIST_LDAP_TIMEOUT, 0 };
 	struct str *pw = str_new(0, 0), *filter = str_new(0, 0);
 	struct berval cred, **v;
 	LDAPMessage *res = NULL, *g;
@@ -145,7 +153,7 @@ listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
 	}
 	pwfile = list_get(l, "ldap_bind_password_file");
 	if (pwfile[0] != '\0') {
-		if (listmgr_ldap_read_password(pwfile, pw) < 0) {
+		if (list_ldap_read_password(pwfile, pw) < 0) {
 			str_printf(error, "ldap_bind_password_file %s: %s",
 			    pwfile, strerror(errno));
 			goto out;
@@ -184,7 +192,7 @@ listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
 
 			if (hash != NULL)	/* uniqueMember's optional UID */
 				*hash = '\0';
-			rc = dn[0] == '\0' ? 0 : listmgr_ldap_search(ld, dn,
+			rc = dn[0] == '\0' ? 0 : list_ldap_search(ld, dn,
 			    LDAP_SCOPE_BASE, "(objectClass=*)", addrs_r, n_r,
 			    error);
 			free(dn);
@@ -203,7 +211,7 @@ listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
 		if (strlen(uid) == v[i]->bv_len &&
 		    list_get(l, "ldap_base")[0] != '\0' &&
 		    ldapdir_filter_expand("(uid=%s)", uid, filter))
-			rc = listmgr_ldap_search(ld, list_get(l, "ldap_base"),
+			rc = list_ldap_search(ld, list_get(l, "ldap_base"),
 			    LDAP_SCOPE_SUBTREE, str_c(filter), addrs_r, n_r,
 			    error);
 		free(uid);
@@ -213,6 +221,8 @@ listmgr_ldap_members(const struct list *l, char ***addrs_r, size_t *n_r,
 		}
 	}
 	ldap_value_free_len(v);
+	if (*n_r > 1)
+		qsort(*addrs_r, *n_r, sizeof(char *), list_ldap_cmp);
 	ret = 0;
 out:
 	if (ret < 0) {
@@ -229,4 +239,40 @@ out:
 	str_free(&pw);
 	str_free(&filter);
 	return ret;
+}
+
+/* list_ldap_free - see list_ldap.h */
+void
+list_ldap_free(char **addrs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(addrs[i]);
+	free(addrs);
+}
+
+/* list_ldap_find - see list_ldap.h */
+bool
+list_ldap_find(char *const *addrs, size_t n, const char *addr)
+{
+	return n > 0 && bsearch(&addr, addrs, n, sizeof(char *),
+	    list_ldap_cmp) != NULL;
+}
+
+/* list_ldap_is_member - see list_ldap.h */
+int
+list_ldap_is_member(const struct list *l, const char *const *addrs,
+    size_t naddrs, struct str *error)
+{
+	char **group;
+	size_t n, i;
+	int r = 0;
+
+	if (list_ldap_members(l, &group, &n, error) < 0)
+		return -1;
+	for (i = 0; i < naddrs && r == 0; i++)
+		r = list_ldap_find(group, n, addrs[i]);
+	list_ldap_free(group, n);
+	return r;
 }
