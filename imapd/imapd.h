@@ -314,6 +314,12 @@ void imapd_notify_check(struct imapd_session *sess, bool idle);
  * is not set); false after the autologout BYE or an I/O error.
  */
 bool imapd_notify_wait(struct imapd_session *sess);
+/*
+ * imapd_notify_flag_changes - false when NOTIFY has a SELECTED or
+ * SELECTED-DELAYED group without FlagChange: imapd_sync() then sends
+ * no FETCH for other sessions' flag changes (RFC 5465 5.3)
+ */
+bool imapd_notify_flag_changes(const struct imapd_session *sess);
 /* imapd_notify_selected - a mailbox was selected: its messages are not new */
 void imapd_notify_selected(struct imapd_session *sess);
 void imapd_notify_free(struct imapd_notify **np);

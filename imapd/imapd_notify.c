@@ -29,8 +29,10 @@
  *	selected mailbox gets no STATUS: with SELECTED or SELECTED-DELAYED
  *	its changes go out as EXISTS, EXPUNGE (VANISHED) and FETCH through
  *	imapd_sync(), with the MessageNew fetch-att FETCH for each new
- *	message; without either group it is updated after commands and in
- *	IDLE only, as in RFC 3501 (Dovecot's default too).
+ *	message, and without FlagChange in that group no FETCH for flags
+ *	changed by others at all (as Dovecot); without either group it is
+ *	updated after commands and in IDLE only, as in RFC 3501 (Dovecot's
+ *	default too).
  *
  *	When: notifications are untagged responses, so they go out only
  *	where the server may send those unasked: in IDLE, and between
@@ -487,6 +489,14 @@ events_for(const struct imapd_notify *n, const char *name, unsigned attrs)
 		if (group_matches(&n->spec.groups[i], name, attrs))
 			ev |= n->spec.groups[i].events;
 	return ev;
+}
+
+/* imapd_notify_flag_changes - see imapd.h */
+bool
+imapd_notify_flag_changes(const struct imapd_session *sess)
+{
+	return sess->notify == NULL || !sess->notify->spec.have_selected ||
+	    (sess->notify->spec.sel_events & NEV_FLAG) != 0;
 }
 
 /* is_selected - name is the mailbox selected from the user's own store */

@@ -248,7 +248,9 @@ imapd_sync(struct imapd_session *sess, bool allow_expunge,
 	}
 	if (res.exists != before || res.new_first_seq != 0)
 		str_printf(sess->out, "* %u EXISTS\r\n", res.exists);
-	for (i = 0; i < res.changed.count; i++) {
+	/* NOTIFY SET (SELECTED ...) without FlagChange: not wanted */
+	for (i = 0; i < res.changed.count && imapd_notify_flag_changes(sess);
+	    i++) {
 		if (skip != NULL && uid_in(skip, nskip, res.changed.uids[i]))
 			continue;
 		seq = store_seq_by_uid(sess->box, res.changed.uids[i]);
