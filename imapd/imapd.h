@@ -20,6 +20,7 @@ struct store;
 struct store_mailbox;
 struct login_handoff;
 struct imapd_zlib;
+struct imapd_notify;
 struct server_conn;
 
 /* ---------------------------------------------------------------- settings */
@@ -46,6 +47,7 @@ struct imapd_settings {
 	unsigned user_conn_limit;
 	const char *store_dir;
 	const char *data_dir;
+	unsigned notify_mailbox_limit;	/* NOTIFY: mailboxes tracked at most */
 };
 extern struct imapd_settings imapd_settings;
 
@@ -177,6 +179,7 @@ struct imapd_session {
 
 	bool condstore, qresync, rev2, utf8;
 	struct imapd_zlib *zlib;	/* COMPRESS=DEFLATE is active */
+	struct imapd_notify *notify;	/* NOTIFY SET is in force, or NULL */
 	bool done;
 	unsigned errors;
 	uint64_t quota_bytes;
@@ -208,6 +211,18 @@ void imapd_mailbox_from_wire(struct imapd_session *sess, const char *p,
 void imapd_cmd_fetch(struct imapd_session *sess);
 void imapd_cmd_store(struct imapd_session *sess);
 void imapd_write_date(struct str *out, time_t t, int tz_minutes);
+
+/*
+ * imapd_fetch_atts_parse - NOTIFY's MessageNew fetch-att list, "("
+ * fetch-att *(SP fetch-att) ")", at sess->ip; an owned list, or NULL
+ * with sess->ip.error (BAD). Body sections never set \Seen.
+ */
+struct imapd_fetch_atts;
+struct imapd_fetch_atts *imapd_fetch_atts_parse(struct imapd_session *sess);
+/* imapd_fetch_atts_write - the untagged FETCH of seq with those items */
+void imapd_fetch_atts_write(struct imapd_session *sess,
+    const struct imapd_fetch_atts *a, uint32_t seq);
+void imapd_fetch_atts_free(struct imapd_fetch_atts **ap);
 
 /* imapd_search.c */
 void imapd_cmd_search(struct imapd_session *sess);
@@ -273,6 +288,43 @@ struct store_uids;
 int imapd_shared_copy(struct imapd_session *sess, const uint32_t *seqs,
     size_t n, const char *dest, struct store_uids *src_r,
     struct store_uids *dst_r, uint32_t *uidvalidity_r, const char **error_r);
+
+/* imapd_notify.c: NOTIFY (RFC 5465) and the inotify watches of IDLE */
+/* imapd_cmd_notify - NOTIFY SET ... / NOTIFY NONE */
+void imapd_cmd_notify(struct imapd_session *sess);
+/*
+ * imapd_notify_watch - add an inotify watch (mask) on every mailbox
+ * directory of the user to fd; the number of directories in *n_r
+ * (may be NULL). -1 with errno when a watch could not be added
+ * (ENOSPC: the kernel's watch limit), the others stay.
+ */
+int imapd_notify_watch(struct imapd_session *sess, int fd, unsigned mask,
+    size_t *n_r);
+/* imapd_notify_fd - the inotify descriptor of NOTIFY, -1 when none is set */
+int imapd_notify_fd(const struct imapd_session *sess);
+/*
+ * imapd_notify_check - read NOTIFY's change events and append the
+ * notifications to sess->out (not flushed). idle: inside IDLE, where
+ * every event of the selected mailbox may go out; otherwise between
+ * commands (SELECTED-DELAYED holds expunges back). A failure to keep
+ * track appends "* OK [NOTIFICATIONOVERFLOW]" and ends NOTIFY.
+ */
+void imapd_notify_check(struct imapd_session *sess, bool idle);
+/*
+ * imapd_notify_wait - between commands: wait for client input, sending
+ * notifications as changes happen. true when input is there (or NOTIFY
+ * is not set); false after the autologout BYE or an I/O error.
+ */
+bool imapd_notify_wait(struct imapd_session *sess);
+/*
+ * imapd_notify_flag_changes - false when NOTIFY has a SELECTED or
+ * SELECTED-DELAYED group without FlagChange: imapd_sync() then sends
+ * no FETCH for other sessions' flag changes (RFC 5465 5.3)
+ */
+bool imapd_notify_flag_changes(const struct imapd_session *sess);
+/* imapd_notify_selected - a mailbox was selected: its messages are not new */
+void imapd_notify_selected(struct imapd_session *sess);
+void imapd_notify_free(struct imapd_notify **np);
 
 /* imapd_compress.c: COMPRESS=DEFLATE */
 /*

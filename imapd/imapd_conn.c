@@ -70,6 +70,8 @@ imapd_settings_load(void)
 	    (unsigned)config_int(cf, "imap_user_connection_limit");
 	imapd_settings.store_dir = config_str(cf, "store_directory");
 	imapd_settings.data_dir = config_str(cf, "data_directory");
+	imapd_settings.notify_mailbox_limit =
+	    (unsigned)config_int(cf, "imap_notify_mailbox_limit");
 }
 
 /* imapd_conn_id - a session ID unique on this host: time and pid */

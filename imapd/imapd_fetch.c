@@ -721,6 +721,61 @@ out:
 	store_uids_clear(&seen);
 }
 
+/* The fetch-att list of NOTIFY's MessageNew (RFC 5465 5.2). */
+struct imapd_fetch_atts {
+	struct fetch f;
+};
+
+/* imapd_fetch_atts_parse - see imapd.h */
+struct imapd_fetch_atts *
+imapd_fetch_atts_parse(struct imapd_session *sess)
+{
+	struct imap_parser *ip = &sess->ip;
+	struct imapd_fetch_atts *a = xcalloc(1, sizeof(*a));
+
+	if (!imap_parse_char(ip, '('))
+		goto bad;
+	for (;;) {
+		if (!parse_item(sess, &a->f))
+			goto bad;
+		if (imap_parse_peek(ip, ')'))
+			break;
+		if (!imap_parse_sp(ip))
+			goto bad;
+	}
+	ip->pos++;
+	/* a notification never changes the mailbox: BODY[] acts as PEEK */
+	a->f.sets_seen = false;
+	return a;
+bad:
+	imapd_fetch_atts_free(&a);
+	return NULL;
+}
+
+/* imapd_fetch_atts_write - see imapd.h */
+void
+imapd_fetch_atts_write(struct imapd_session *sess,
+    const struct imapd_fetch_atts *a, uint32_t seq)
+{
+	bool uid = sess->uid;
+
+	/* only what the client listed (no UID added as for UID FETCH) */
+	sess->uid = false;
+	fetch_one(sess, &a->f, seq, false);
+	sess->uid = uid;
+}
+
+/* imapd_fetch_atts_free - see imapd.h */
+void
+imapd_fetch_atts_free(struct imapd_fetch_atts **ap)
+{
+	if (*ap == NULL)
+		return;
+	fetch_free(&(*ap)->f);
+	free(*ap);
+	*ap = NULL;
+}
+
 /* A parsed STORE command. */
 struct store_args {
 	struct imap_seqset set;

@@ -12,8 +12,8 @@
  *	whole command is copied into a buffer of exactly its size (so ASan
  *	catches a read past it) and parsed like dispatch() does: tag,
  *	command name, UID prefix, then the argument parsers of FETCH,
- *	STORE, SEARCH, SORT and THREAD (the very functions the session
- *	calls, stopping before the store), the date parsers, and for any
+ *	STORE, SEARCH, SORT, THREAD and NOTIFY (the very functions the
+ *	session calls, stopping before the store), the date parsers, and for any
  *	other command a generic walk over astrings, nstrings, literals,
  *	literal8, flags, numbers, sequence sets and parenthesised lists.
  *
@@ -24,7 +24,10 @@
  *	balanced parentheses.
  *
  *	Checks: the parser never moves past the end; a FETCH that parses
- *	has items, a STORE a set, a SEARCH a program; every string read, written back with imap_write_string(),
+ *	has items, a STORE a set, a SEARCH a program, a NOTIFY SET an
+ *	event group whose events obey RFC 5465 5 (MessageNew with
+ *	MessageExpunge, FlagChange with both, fetch-att for the selected
+ *	mailbox only); every string read, written back with imap_write_string(),
  *	parses to the same octets; a mailbox name decoded from modified
  *	UTF-7 and encoded again decodes to the same name.
  *
@@ -43,6 +46,7 @@
 #include "imapd_fetch.c"
 #include "imapd_search.c"
 #include "imapd_thread.c"
+#include "imapd_notify.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,6 +93,25 @@ imapd_write_flags(struct imapd_session *sess, struct str *out,
 	(void)out;
 	(void)flags;
 	(void)keywords;
+	abort();
+}
+
+bool
+imapd_compress_pending(const struct imapd_zlib *z)
+{
+	(void)z;
+	abort();
+}
+
+void
+imapd_mailbox_from_wire(struct imapd_session *sess, const char *p, size_t n,
+    struct str *out, bool *ok_r)
+{
+	(void)sess;
+	(void)p;
+	(void)n;
+	(void)out;
+	(void)ok_r;
 	abort();
 }
 
@@ -394,6 +417,41 @@ fuzz_command(const char *data, size_t n)
 		if (ok && prog == NULL)
 			abort();
 		skey_free(prog);
+	} else if (strcasecmp(str_c(name), "NOTIFY") == 0) {
+		struct notify_spec spec;
+		size_t g, k, names = 0;
+
+		ok = notify_parse(&sess, &spec);
+		if (ok && !spec.none) {
+			unsigned ev = spec.sel_events;
+
+			if (spec.ngroups == 0 && !spec.have_selected)
+				abort();
+			if (spec.fetch != NULL && !spec.have_selected)
+				abort();
+			for (g = 0; g <= spec.ngroups; g++) {
+				if (g > 0) {
+					const struct notify_group *ng =
+					    &spec.groups[g - 1];
+
+					ev = ng->events;
+					if ((ng->filter == NF_SUBTREE ||
+					    ng->filter == NF_MAILBOXES) ==
+					    (ng->nnames == 0))
+						abort();
+					for (k = 0; k < ng->nnames; k++)
+						check_mailbox(ng->names[k]);
+					names += ng->nnames;
+				}
+				if (((ev & NEV_NEW) != 0) != ((ev & NEV_EXPUNGE) != 0))
+					abort();
+				if ((ev & NEV_FLAG) != 0 && (ev & NEV_NEW) == 0)
+					abort();
+			}
+			if (names != spec.nnames)
+				abort();
+		}
+		notify_spec_free(&spec);
 	} else {
 		walk_args(&sess.ip, 0);
 		ok = true;

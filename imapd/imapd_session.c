@@ -18,10 +18,11 @@
  *	watching the user's mailbox directories (the change log is
  *	written on every append, flag change and expunge: store
  *	DESIGN.md 2.2), so a delivery wakes the idling client at once and
- *	nothing polls the disk.
+ *	nothing polls the disk. With NOTIFY set (imapd_notify.c) that is
+ *	NOTIFY's descriptor, and the wait for the next command polls it
+ *	too, so notifications also go out between commands.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ imapd_capability_auth(struct str *out, const struct imapd_session *sess)
 	    "SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
 	    "ESEARCH SEARCHRES SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES "
 	    "CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
-	    "BINARY UTF8=ACCEPT STATUS=SIZE MULTIAPPEND APPENDLIMIT=%llu",
+	    "BINARY UTF8=ACCEPT STATUS=SIZE MULTIAPPEND NOTIFY APPENDLIMIT=%llu",
 	    (unsigned long long)imapd_settings.append_max);
 	if (sess != NULL && sess->c->tls_sess == NULL)
 		str_append_cstr(out, " COMPRESS=DEFLATE");
@@ -247,7 +248,9 @@ imapd_sync(struct imapd_session *sess, bool allow_expunge,
 	}
 	if (res.exists != before || res.new_first_seq != 0)
 		str_printf(sess->out, "* %u EXISTS\r\n", res.exists);
-	for (i = 0; i < res.changed.count; i++) {
+	/* NOTIFY SET (SELECTED ...) without FlagChange: not wanted */
+	for (i = 0; i < res.changed.count && imapd_notify_flag_changes(sess);
+	    i++) {
 		if (skip != NULL && uid_in(skip, nskip, res.changed.uids[i]))
 			continue;
 		seq = store_seq_by_uid(sess->box, res.changed.uids[i]);
@@ -577,6 +580,7 @@ cmd_select(struct imapd_session *sess, bool readonly)
 		goto out;
 	}
 	sess->readonly = readonly;
+	imapd_notify_selected(sess);
 	store_mailbox_status_get(sess->box, &st);
 	count = store_mailbox_count(sess->box);
 	str_append_cstr(sess->out, "* FLAGS (\\Answered \\Flagged \\Deleted "
@@ -1358,36 +1362,6 @@ out:
 
 /* ---------------------------------------------------------------- IDLE */
 
-/* idle_watch - inotify on every mailbox directory of the user */
-static int
-idle_watch(struct imapd_session *sess)
-{
-	struct str *path = str_new(0, 0);
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
-		return -1;
-	/* XXX: knows the store layout (DESIGN.md 2): <user>/mbox/<id>/log */
-	str_printf(path, "%s/%s/mbox", imapd_settings.store_dir, sess->user);
-	if ((d = opendir(str_c(path))) != NULL) {
-		size_t base = str_len(path);
-
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			str_truncate(path, base);
-			str_printf(path, "/%s", de->d_name);
-			(void)inotify_add_watch(fd, str_c(path), IN_MODIFY |
-			    IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF);
-		}
-		closedir(d);
-	}
-	str_free(&path);
-	return fd;
-}
-
 static void
 cmd_idle(struct imapd_session *sess)
 {
@@ -1395,14 +1369,21 @@ cmd_idle(struct imapd_session *sess)
 	struct pollfd pfd[2];
 	char buf[4096];
 	int ifd, ret;
+	bool own_fd;
 	time_t deadline = time(NULL) + imapd_settings.timeout;
 
 	if (!imap_parse_end(&sess->ip)) {
 		reply_bad(sess, NULL);
 		goto out;
 	}
-	ifd = idle_watch(sess);
 	imapd_sync(sess, true, NULL, 0);
+	imapd_notify_check(sess, true);
+	/* NOTIFY's descriptor watches the mailboxes already */
+	if ((ifd = imapd_notify_fd(sess)) < 0 &&
+	    (ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) >= 0)
+		(void)imapd_notify_watch(sess, ifd, IN_MODIFY | IN_MOVED_TO |
+		    IN_CREATE | IN_DELETE_SELF, NULL);
+	own_fd = ifd >= 0 && imapd_notify_fd(sess) < 0;
 	str_append_cstr(sess->out, "+ idling\r\n");
 	imapd_flush_out(sess);
 	stream_flush(sess->s);
@@ -1427,8 +1408,22 @@ cmd_idle(struct imapd_session *sess)
 				break;
 			}
 			if (ifd >= 0 && (pfd[1].revents & POLLIN) != 0) {
-				while (read(ifd, buf, sizeof(buf)) > 0)
-					;
+				if (own_fd)
+					while (read(ifd, buf, sizeof(buf)) > 0)
+						;
+				else
+					imapd_notify_check(sess, true);
+				/* an overflow ended NOTIFY: IDLE goes on alone */
+				if (!own_fd && imapd_notify_fd(sess) < 0) {
+					ifd = inotify_init1(IN_NONBLOCK |
+					    IN_CLOEXEC);
+					own_fd = ifd >= 0;
+					if (own_fd)
+						(void)imapd_notify_watch(sess,
+						    ifd, IN_MODIFY |
+						    IN_MOVED_TO | IN_CREATE |
+						    IN_DELETE_SELF, NULL);
+				}
 				imapd_sync(sess, true, NULL, 0);
 				imapd_flush_out(sess);
 				if (stream_flush(sess->s) < 0 || sess->done) {
@@ -1451,7 +1446,7 @@ cmd_idle(struct imapd_session *sess)
 			reply_bad(sess, "Expected DONE");
 		break;
 	}
-	if (ifd >= 0)
+	if (own_fd)
 		close(ifd);
 out:
 	str_free(&line);
@@ -1573,6 +1568,8 @@ dispatch(struct imapd_session *sess, const char *name)
 		cmd_append(sess);
 	else if (strcasecmp(name, "IDLE") == 0)
 		cmd_idle(sess);
+	else if (strcasecmp(name, "NOTIFY") == 0)
+		imapd_cmd_notify(sess);
 	else if (strcasecmp(name, "ENABLE") == 0)
 		cmd_enable(sess);
 	else if (strcasecmp(name, "COMPRESS") == 0)
@@ -1676,6 +1673,9 @@ imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
 			stream_puts(sess.s, "* BYE Too many errors\r\n");
 			break;
 		}
+		/* NOTIFY: notifications go out while no command runs */
+		if (!imapd_notify_wait(&sess))
+			break;
 		r = imapd_read_command(sess.s, sess.cmd, imapd_settings.line_max,
 		    imapd_settings.append_max, sess.tag);
 		if (r == IMAPD_READ_EOF) {
@@ -1722,6 +1722,7 @@ out:
 		stream_set_io(sess.s, NULL, NULL);
 		imapd_compress_free(&sess.zlib);
 	}
+	imapd_notify_free(&sess.notify);
 	close_mailbox(&sess);
 	store_free(&sess.store);
 	if (slot >= 0)

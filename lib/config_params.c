@@ -106,6 +106,8 @@ const struct config_param config_params[] = {
 	    "the unix socket of the post-login imapd service (imap_role = mail) that login processes hand connections to" },
 	{ "imap_max_append_size", CONFIG_SIZE, "50m",
 	    "the largest message APPEND accepts (APPENDLIMIT)" },
+	{ "imap_notify_mailbox_limit", CONFIG_INT, "1000",
+	    "the most mailboxes IMAP NOTIFY (RFC 5465) tracks for one session; a user with more, or a NOTIFY naming more, gets NOTIFICATIONOVERFLOW" },
 	{ "imap_role", CONFIG_STR, "login",
 	    "imapd's role: login (pre-authentication, network side), mail (post-login, store side) or standalone (both in one process: tests and -S)" },
 	{ "imap_timeout", CONFIG_TIME, "30m",
