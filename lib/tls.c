@@ -16,6 +16,13 @@
  *	protocol we speak delimits its own messages, so a truncation cannot
  *	pass for a complete message.
  *
+ *	Session tickets: with the instance's shared keys
+ *	(tls_context_set_ticket_keys) OpenSSL's ticket key callback
+ *	(tls_ticket_key_cb) encrypts with AES-256-CBC and HMAC-SHA256 under
+ *	the key lib/tls_ticket says is current and decrypts with any key it
+ *	still accepts; the time is read at each handshake, so a worker
+ *	rotates keys by itself.
+ *
  *	Error text: the OpenSSL error queue is drained into the caller's
  *	str, so the queue never leaks into a later, unrelated call.
  *

@@ -29,6 +29,10 @@
  *	(it only writes there). Workers are fork+exec'd with only their
  *	sockets open and drop privileges themselves (lib/server.c) to the
  *	service's user, chrooted into $queue_directory if configured.
+ *	The only file it writes besides its pid file and sockets is the
+ *	TLS session ticket key file $queue_directory/pid/tls_ticket_keys
+ *	(mode 0600, atomically replaced; lib/tls_ticket.c), which workers
+ *	read in pre_jail, before they drop privileges.
  *	Started by another user, privilege separation is off: it logs that
  *	once and everything runs as that user.
  *
