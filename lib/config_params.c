@@ -468,6 +468,8 @@ const struct config_param config_params[] = {
 	    "TLS servers refuse the handshake unless the client presents a certificate that verifies against tls_ca_file (implies tls_ask_client_cert); per service with -o" },
 	{ "tls_server_sni_maps", CONFIG_LIST, "",
 	    "file: or db: tables of client-sent server name (\"mail.example.org\", or \".example.org\" for every name below it) -> \"CERTFILE [KEYFILE]\": the certificate TLS servers present for that name (no SNI or an unlisted name: tls_cert_file); read with every listed file at process start-up, as root" },
+	{ "tls_session_ticket_key_lifetime", CONFIG_TIME, "12h",
+	    "TLS servers encrypt session tickets with keys shared by every process of the instance (master keeps them in $queue_directory/pid/tls_ticket_keys, mode 0600), so a session resumes with any worker: a new key every this long, each accepted for one more period after; 0 = per-process keys (a session resumes only with the worker that made it); instance-wide, not per service" },
 	{ "transport_maps", CONFIG_LIST, "",
 	    "tables of recipient address or domain (\".parent\" matches subdomains, \"*\" anything) -> transport:nexthop, as Postfix transport(5); see qmgr(8)" },
 	{ "trusted_users", CONFIG_LIST, "root",

@@ -16,6 +16,13 @@
  *	protocol we speak delimits its own messages, so a truncation cannot
  *	pass for a complete message.
  *
+ *	Session tickets: with the instance's shared keys
+ *	(tls_context_set_ticket_keys) OpenSSL's ticket key callback
+ *	(tls_ticket_key_cb) encrypts with AES-256-CBC and HMAC-SHA256 under
+ *	the key lib/tls_ticket says is current and decrypts with any key it
+ *	still accepts; the time is read at each handshake, so a worker
+ *	rotates keys by itself.
+ *
  *	Error text: the OpenSSL error queue is drained into the caller's
  *	str, so the queue never leaks into a later, unrelated call.
  *
@@ -33,16 +40,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <openssl/x509.h>
 
 #include "alloc.h"
 #include "config.h"
+#include "log.h"
 #include "map.h"
 #include "stream.h"
 #include "tls.h"
+#include "tls_ticket.h"
 
 /* An SNI certificate: "host.example.org" or ".example.org" (lower case). */
 struct tls_sni_ctx {
@@ -57,6 +69,9 @@ struct tls_context {
 	bool ask_ccert;		/* server: a client certificate is asked for */
 	struct tls_sni_ctx *sni;
 	size_t nsni;
+	/* Server: the instance's shared ticket keys (NULL: OpenSSL's own). */
+	struct tls_ticket_keys *tickets;
+	unsigned ticket_lifetime;
 };
 
 /* The most text an SNI table may have (they are read whole). */
@@ -447,6 +462,10 @@ tls_context_free(struct tls_context **ctxp)
 
 	if (ctx == NULL)
 		return;
+	if (ctx->tickets != NULL) {
+		tls_ticket_keys_wipe(ctx->tickets);
+		free(ctx->tickets);
+	}
 	for (i = 0; i < ctx->nsni; i++) {
 		SSL_CTX_free(ctx->sni[i].ssl_ctx);
 		free(ctx->sni[i].name);
@@ -455,6 +474,114 @@ tls_context_free(struct tls_context **ctxp)
 	SSL_CTX_free(ctx->ssl_ctx);
 	free(ctx);
 	*ctxp = NULL;
+}
+
+/*
+ * tls_ticket_key_cb - OpenSSL's ticket key callback (TLS 1.2 and 1.3):
+ * encrypt new tickets with the current shared key, decrypt with any
+ * key still valid; 0 = no ticket (enc) or an unknown or expired key
+ * (a full handshake follows), 2 = resumed with an older key (a new
+ * ticket goes out), -1 = a failure that ends the handshake
+ */
+static int
+tls_ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	static char digest[] = "SHA256";
+	const struct tls_context *ctx;
+	const struct tls_ticket_key *k, *cur;
+	unsigned char hkey[TLS_TICKET_HMAC_LEN];
+	OSSL_PARAM params[3];
+	time_t now = time(NULL);
+	int ok;
+
+	ctx = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	if (ctx == NULL || ctx->tickets == NULL)
+		return 0;
+	cur = tls_ticket_keys_encrypting(ctx->tickets, now,
+	    ctx->ticket_lifetime);
+	if (enc) {
+		/* A worker that outlived its keys issues no tickets. */
+		if ((k = cur) == NULL)
+			return 0;
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(
+		    EVP_aes_256_cbc())) != 1)
+			return -1;
+		memcpy(name, k->name, TLS_TICKET_NAME_LEN);
+		if (!EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+		    iv))
+			return -1;
+	} else {
+		if ((k = tls_ticket_keys_decrypting(ctx->tickets, name, now,
+		    ctx->ticket_lifetime)) == NULL)
+			return 0;
+		if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+		    iv))
+			return -1;
+	}
+	/* OSSL_PARAM wants a non-const pointer: a copy, wiped after. */
+	memcpy(hkey, k->hmac, sizeof(hkey));
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    hkey, sizeof(hkey));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    digest, 0);
+	params[2] = OSSL_PARAM_construct_end();
+	ok = EVP_MAC_CTX_set_params(hctx, params);
+	explicit_bzero(hkey, sizeof(hkey));
+	if (!ok)
+		return -1;
+	return !enc && k != cur ? 2 : 1;
+}
+
+/* tls_context_set_ticket_keys - see tls.h */
+void
+tls_context_set_ticket_keys(struct tls_context *ctx,
+    const struct tls_ticket_keys *keys, unsigned lifetime)
+{
+	size_t i;
+
+	ASSERT(ctx->server && lifetime > 0);
+	if (ctx->tickets == NULL)
+		ctx->tickets = xmalloc(sizeof(*ctx->tickets));
+	*ctx->tickets = *keys;
+	ctx->ticket_lifetime = lifetime;
+	/*
+	 * OpenSSL calls the callback of the context the handshake began
+	 * with; the SNI contexts get it too, harmlessly, so that either
+	 * way it finds this tls_context.
+	 */
+	SSL_CTX_set_app_data(ctx->ssl_ctx, ctx);
+	(void)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx->ssl_ctx,
+	    tls_ticket_key_cb);
+	for (i = 0; i < ctx->nsni; i++) {
+		SSL_CTX_set_app_data(ctx->sni[i].ssl_ctx, ctx);
+		(void)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx->sni[i].ssl_ctx,
+		    tls_ticket_key_cb);
+	}
+}
+
+/* tls_context_ticket_keys_config - see tls.h */
+int
+tls_context_ticket_keys_config(struct tls_context *ctx,
+    const struct config *cfg, struct str *error)
+{
+	struct tls_ticket_keys keys;
+	unsigned lifetime;
+	char *path;
+	int ret, saved;
+
+	str_clear(error);
+	if ((lifetime = config_time(cfg, "tls_session_ticket_key_lifetime")) == 0)
+		return 0;
+	path = xasprintf("%s/%s", config_str(cfg, "queue_directory"),
+	    TLS_TICKET_KEYS_FILE);
+	if ((ret = tls_ticket_keys_load(path, &keys, error)) == 0)
+		tls_context_set_ticket_keys(ctx, &keys, lifetime);
+	saved = errno;
+	tls_ticket_keys_wipe(&keys);
+	free(path);
+	errno = saved;
+	return ret;
 }
 
 /* tls_sni_value_parse - see tls.h */
@@ -645,6 +772,17 @@ tls_context_new_server_config(const struct config *cfg, struct str *error)
 	p.sni = entries;
 	p.nsni = ld.n;
 	ctx = tls_context_new_server(&p, error);
+	if (ctx != NULL && tls_context_ticket_keys_config(ctx, cfg, error) < 0) {
+		/* TLS works on; tickets resume with this process only. */
+		if (errno == ENOENT)
+			log_info(NULL, "TLS session tickets not shared between "
+			    "processes (not started by master?): %s",
+			    str_c(error));
+		else
+			log_warn(NULL, "TLS session tickets not shared between "
+			    "processes: %s", str_c(error));
+		str_clear(error);
+	}
 out:
 	for (i = 0; i < ld.n; i++) {
 		free(ld.items[i].name);

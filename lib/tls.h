@@ -33,11 +33,14 @@
  * (TLS 1.3 suites are OpenSSL's defaults).
  *
  * Session resumption: the server context keeps OpenSSL's session cache
- * and issues RFC 5077 tickets; the ticket keys are per process (each
- * worker process has its own context), so a session resumes only with
- * the same worker: a ticket from another worker, or from before a
- * reload, is ignored and a full handshake follows. XXX: a shared ticket
- * key file would make resumption work across workers.
+ * (per process, by session ID, TLS 1.2) and issues RFC 5077 / RFC 8446
+ * tickets. With the instance's shared ticket keys (lib/tls_ticket.h;
+ * tls_context_ticket_keys_config, which tls_context_new_server_config
+ * calls) a ticket from any worker process of any service resumes with
+ * any other, also across reloads, until its key expires; without them
+ * (tls_session_ticket_key_lifetime = 0, or no key file) OpenSSL's
+ * per-process keys are used and a session resumes only with the worker
+ * that made it.
  *
  * SNI (server): besides the default certificate (cert_file/key_file) a
  * server context may hold more certificate/key pairs, each chosen by the
@@ -124,12 +127,33 @@ void tls_context_free(struct tls_context **ctxp);
  * describes: tls_cert_file, tls_key_file, tls_protocols, tls_ciphers,
  * tls_ca_file, tls_ask_client_cert, tls_require_client_cert, and the
  * tables of tls_server_sni_maps (file: or db: specs; their source text
- * is read now: "NAME CERTFILE [KEYFILE]" per line). NULL with *error
+ * is read now: "NAME CERTFILE [KEYFILE]" per line), with the shared
+ * ticket keys (tls_context_ticket_keys_config; a failure there is
+ * logged, as a warning unless the file is just missing, and TLS works
+ * on). NULL with *error
  * empty when tls_cert_file is empty (no TLS); NULL with *error set on
  * failure. Call it in pre_jail (root: key files may be private).
  */
 struct tls_context *tls_context_new_server_config(const struct config *cfg,
     struct str *error);
+
+/*
+ * tls_context_ticket_keys_config - a server context: when
+ * tls_session_ticket_key_lifetime (cfg) is not 0, load the shared key
+ * file $queue_directory/TLS_TICKET_KEYS_FILE (in pre_jail: it is
+ * root's) and encrypt and decrypt tickets with it. 0 (keys in use, or
+ * sharing is off), or -1 with *error set (no file, or refused): the
+ * context then keeps OpenSSL's per-process keys, which work; errno
+ * is ENOENT when the file does not exist.
+ * tls_context_set_ticket_keys - use keys (copied) with lifetime
+ * seconds (> 0) as lib/tls_ticket.h describes; for tests and the
+ * above.
+ */
+struct tls_ticket_keys;
+int tls_context_ticket_keys_config(struct tls_context *ctx,
+    const struct config *cfg, struct str *error);
+void tls_context_set_ticket_keys(struct tls_context *ctx,
+    const struct tls_ticket_keys *keys, unsigned lifetime);
 
 /*
  * tls_sni_value_parse - split an SNI table value "CERTFILE [KEYFILE]"

@@ -7,6 +7,10 @@
  * SNI certificate selection and client certificates (asked for,
  * required; trusted and not) over the same kind of socketpair.
  *
+ * Shared ticket keys: a session made with one server context resumes
+ * with another that has the same keys (as two worker processes do), and
+ * not with one that has other keys, for TLS 1.3 and 1.2.
+ *
  * The certificates are made with `openssl req` into test_tmpdir().
  */
 #include <sys/socket.h>
@@ -27,6 +31,7 @@
 #include "str.h"
 #include "test.h"
 #include "tls.h"
+#include "tls_ticket.h"
 
 static char *cert_path, *key_path;
 
@@ -431,6 +436,139 @@ run_pair(struct tls_context *ctx, const struct tls_params *cp,
 	return status;
 }
 
+/* resume_prepare - tls_session_start_with hook: offer the saved session */
+static int
+resume_prepare(SSL *ssl, void *arg, struct str *error)
+{
+	if (arg != NULL && SSL_set_session(ssl, arg) != 1) {
+		str_set_cstr(error, "SSL_set_session");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * resume_client - n connections on fds, the first full, the others
+ * offering its session; each sends "hi" and reads the echo (so TLS 1.3
+ * tickets have arrived). Exit status: bit i set when connection i
+ * (i >= 1) resumed; 0x80 on any failure.
+ */
+static int
+resume_client(const int *fds, int n, const char *protocols)
+{
+	struct str *err = str_new(0, 0), *line = str_new(0, 0);
+	struct tls_params p = { .protocols = protocols };
+	struct tls_context *ctx = tls_context_new_client(&p, err);
+	SSL_SESSION *saved = NULL;
+	int i, bits = 0;
+
+	if (ctx == NULL)
+		return 0x80;
+	for (i = 0; i < n; i++) {
+		struct stream *s = stream_new(fds[i], 10, 0);
+		struct tls_session *sess;
+
+		sess = tls_session_start_with(ctx, s, "localhost",
+		    resume_prepare, saved, 10, err);
+		if (sess == NULL)
+			return 0x80;
+		stream_puts(s, "hi\r\n");
+		if (stream_flush(s) < 0 ||
+		    stream_read_line(s, line, 100) != STREAM_OK)
+			return 0x80;
+		if (i == 0)
+			saved = SSL_get1_session(tls_session_ssl(sess));
+		else if (tls_session_reused(sess))
+			bits |= 1 << i;
+		tls_session_free(&sess);
+		stream_free(&s);
+	}
+	SSL_SESSION_free(saved);
+	tls_context_free(&ctx);
+	str_free(&err);
+	str_free(&line);
+	return bits;
+}
+
+/* resume_serve - serve one resume_client connection; -1 failed, else reused */
+static int
+resume_serve(struct tls_context *ctx, int fd)
+{
+	struct str *err = str_new(0, 0), *line = str_new(0, 0);
+	struct stream *s = stream_new(fd, 10, 0);
+	struct tls_session *sess;
+	int ret = -1;
+
+	if ((sess = tls_session_start(ctx, s, NULL, 10, err)) == NULL)
+		fprintf(stderr, "# server: %s\n", str_c(err));
+	else if (stream_read_line(s, line, 100) == STREAM_OK) {
+		stream_write(s, str_c(line), str_len(line));
+		if (stream_flush(s) == 0)
+			ret = tls_session_reused(sess) ? 1 : 0;
+		(void)stream_read_line(s, line, 100);	/* the client's close */
+	}
+	tls_session_free(&sess);
+	stream_free(&s);
+	str_free(&err);
+	str_free(&line);
+	return ret;
+}
+
+/* test_shared_tickets - contexts with the same ticket keys resume each other's sessions */
+static void
+test_shared_tickets(const char *protocols, const char *name)
+{
+	struct tls_params p = { .cert_file = cert_path, .key_file = key_path };
+	struct str *err = str_new(0, 0);
+	struct tls_ticket_keys keys, other;
+	struct tls_context *ctx[4] = { NULL, NULL, NULL, NULL };
+	int sv[4][2], fds[4], i, status = -1;
+	time_t due;
+	pid_t pid;
+
+	test_begin(name);
+	memset(&keys, 0, sizeof(keys));
+	memset(&other, 0, sizeof(other));
+	TEST_ASSERT(tls_ticket_keys_rotate(&keys, time(NULL), 3600, &due) == 1);
+	TEST_ASSERT(tls_ticket_keys_rotate(&other, time(NULL), 3600, &due) == 1);
+	for (i = 0; i < 4; i++) {
+		ctx[i] = tls_context_new_server(&p, err);
+		TEST_ASSERT(ctx[i] != NULL);
+		TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == 0);
+		fds[i] = sv[i][1];
+	}
+	if (ctx[0] == NULL || ctx[1] == NULL || ctx[2] == NULL ||
+	    ctx[3] == NULL)
+		goto out;
+	/* 0 issues; 1 has the same keys; 2 other keys; 3 OpenSSL's own. */
+	tls_context_set_ticket_keys(ctx[0], &keys, 3600);
+	tls_context_set_ticket_keys(ctx[1], &keys, 3600);
+	tls_context_set_ticket_keys(ctx[2], &other, 3600);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		for (i = 0; i < 4; i++)
+			close(sv[i][0]);
+		_exit(resume_client(fds, 4, protocols));
+	}
+	for (i = 0; i < 4; i++)
+		close(sv[i][1]);
+	TEST_ASSERT(resume_serve(ctx[0], sv[0][0]) == 0);
+	TEST_ASSERT(resume_serve(ctx[1], sv[1][0]) == 1);
+	TEST_ASSERT(resume_serve(ctx[2], sv[2][0]) == 0);
+	TEST_ASSERT(resume_serve(ctx[3], sv[3][0]) == 0);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid);
+	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0x2);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0x2)
+		fprintf(stderr, "# client status %#x\n", status);
+out:
+	for (i = 0; i < 4; i++)
+		tls_context_free(&ctx[i]);
+	tls_ticket_keys_wipe(&keys);
+	tls_ticket_keys_wipe(&other);
+	str_free(&err);
+	test_end();
+}
+
 /* test_sni_value - the "CERTFILE [KEYFILE]" values of SNI tables */
 static void
 test_sni_value(void)
@@ -614,6 +752,8 @@ main(void)
 	test_handshake("<=TLSv1.2", "TLSv1.2");
 	test_handshake_garbage();
 	test_handshake_timeout();
+	test_shared_tickets(NULL, "shared ticket keys: TLSv1.3");
+	test_shared_tickets("<=TLSv1.2", "shared ticket keys: TLSv1.2");
 	test_sni_value();
 	test_begin("make a CA and more certificates");
 	TEST_ASSERT(make_pki());

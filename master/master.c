@@ -29,6 +29,10 @@
  *	(it only writes there). Workers are fork+exec'd with only their
  *	sockets open and drop privileges themselves (lib/server.c) to the
  *	service's user, chrooted into $queue_directory if configured.
+ *	The only file it writes besides its pid file and sockets is the
+ *	TLS session ticket key file $queue_directory/pid/tls_ticket_keys
+ *	(mode 0600, atomically replaced; lib/tls_ticket.c), which workers
+ *	read in pre_jail, before they drop privileges.
  *	Started by another user, privilege separation is off: it logs that
  *	once and everything runs as that user.
  *
@@ -60,6 +64,7 @@
 #include "log.h"
 #include "privsep.h"
 #include "safe_file.h"
+#include "tls_ticket.h"
 
 #include "master.h"
 
@@ -358,6 +363,29 @@ master_stop(int signo)
 	    master_stop_timeout_event, NULL);
 }
 
+/* master_tls_keys - see master.h */
+void
+master_tls_keys(bool force)
+{
+	unsigned lifetime = config_time(conf(), "tls_session_ticket_key_lifetime");
+	struct str *err;
+	time_t now = time(NULL);
+	char *path;
+
+	if (lifetime == 0 || (!force && now < master.tls_keys_due))
+		return;
+	err = str_new(0, 0);
+	path = xasprintf("%s/%s", master.queue_dir, TLS_TICKET_KEYS_FILE);
+	if (tls_ticket_keys_update(path, lifetime, now, &master.tls_keys_due,
+	    err) < 0) {
+		log_error(NULL, "TLS session ticket keys: %s", str_c(err));
+		/* Try again with the next spawn a minute from now. */
+		master.tls_keys_due = now + 60;
+	}
+	free(path);
+	str_free(&err);
+}
+
 /* master_reload - SIGHUP: re-read both files; keep the old on any error */
 static void
 master_reload(void)
@@ -388,6 +416,8 @@ master_reload(void)
 		log_error(NULL, "reload: cannot log to %s: %m", what);
 	master.verbose = master_opt_verbose || config_bool(conf(), "debug");
 	log_set_debug(master.verbose);
+	/* The lifetime may have changed: check the keys before any spawn. */
+	master_tls_keys(true);
 	/* Workers started before now exit once idle: see master(8). */
 	master_recycle_all();
 	(void)master_services_apply(mc, false, &apply_error);
@@ -464,6 +494,7 @@ master_run(void)
 		log_info(NULL, "privilege separation is off: running all "
 		    "services as %s", master.invoker);
 
+	master_tls_keys(true);
 	if ((master.loop = event_loop_new()) == NULL)
 		master_fail("event loop: %m");
 	for (i = 0; i < N_ELEMENTS(signals); i++) {

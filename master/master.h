@@ -123,6 +123,7 @@ struct master_state {
 	struct master_svc *retired;	/* waiting for their workers to exit */
 	struct master_proc *procs;
 	int status_fd;		/* the status socket, or -1 */
+	time_t tls_keys_due;	/* when the ticket key file needs rotating */
 };
 
 extern struct master_state master;
@@ -189,5 +190,12 @@ void master_status_close(void);
 
 /* master.c */
 void master_exit_stopped(void) NORETURN;
+/*
+ * master_tls_keys - create or rotate the shared TLS session ticket key
+ * file (lib/tls_ticket.h) if it is due, or at once with force (start,
+ * reload). Called before each spawn, so a new worker reads current
+ * keys. Trouble is logged; workers then fall back to their own keys.
+ */
+void master_tls_keys(bool force);
 
 #endif

@@ -132,6 +132,7 @@ master_spawn(struct master_svc *svc)
 	pid_t pid;
 
 	ASSERT(svc->active && svc->nlisteners > 0);
+	master_tls_keys(false);
 	if ((pid = fork()) < 0) {
 		log_error(NULL, "service %s: fork: %m", svc->name);
 		return -1;

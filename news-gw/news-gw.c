@@ -172,6 +172,9 @@ newsgw_feed_tls_setup(struct config *cfg)
 	s->feed_tls_ctx = tls_context_new_server(&tp, err);
 	if (s->feed_tls_ctx == NULL)
 		log_error(NULL, "news-gw feed TLS disabled: %s", str_c(err));
+	else if (tls_context_ticket_keys_config(s->feed_tls_ctx, cfg, err) < 0)
+		log_warn(NULL, "TLS session tickets not shared between "
+		    "processes: %s", str_c(err));
 	str_free(&err);
 }
 

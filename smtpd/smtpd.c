@@ -31,7 +31,8 @@
  *	smtpd talks to the network and is not trusted by anything else. It
  *	runs as $mail_owner (never root; optionally chrooted into
  *	$queue_directory). It reads postern.conf (before the privilege
- *	drop), the TLS key and the SRS secret (in pre_jail), the user
+ *	drop), the TLS key, the shared TLS ticket keys and the SRS secret
+ *	(in pre_jail), the user
  *	database and alias maps (read-only, for recipient checks and AUTH),
  *	and writes only through
  *	the cleanup socket $queue_directory/public/cleanup and its own

@@ -4,7 +4,8 @@
 (tls_server_sni_maps), client certificates asked for and required
 (tls_ask_client_cert, tls_require_client_cert, tls_ca_file), renewed
 certificates in use after `postern reload` while an established session
-goes on, and session resumption with one worker.
+goes on, and session resumption with one worker and across a reload
+(across live workers: test_tls_resume.py).
 
 The certificates are made here with `openssl req` / `openssl x509`."""
 
@@ -364,11 +365,15 @@ def test_reload_uses_renewed_certificate(instance_factory, pki):
 
 # ------------------------------------------------------------------ resumption
 
-def test_session_resumption_same_worker(instance_factory, tmp_path):
-    """A TLS 1.3 ticket resumes with the worker that issued it; after a
-    reload (a new worker, new ticket keys) it does not: tickets do not
-    span processes."""
-    inst = make_instance(instance_factory)
+@pytest.mark.parametrize("lifetime", ["12h", "0"])
+def test_session_resumption_same_worker(instance_factory, tmp_path, lifetime):
+    """A TLS 1.3 ticket resumes with the worker that issued it. After a
+    reload (a new worker) it resumes too with the instance's shared
+    ticket keys (tls_session_ticket_key_lifetime, the default); with
+    per-process keys (0) it does not. Across workers without a reload:
+    tests/test_tls_resume.py."""
+    inst = make_instance(instance_factory, settings=[
+        ("tls_session_ticket_key_lifetime", lifetime)])
     # One worker, so the second connection meets the first one's worker.
     path = inst.dir / "master.conf"
     text = path.read_text()
@@ -390,4 +395,5 @@ def test_session_resumption_same_worker(instance_factory, tmp_path):
     inst.wait_for_log(r"reload: \d+ services", start=mark)
     rc, out = s_client(port, "POP3S", sess_in=sess)
     assert session_works("POP3S", out), out
-    assert re.search(r"(?m)^New, TLSv1\.3", out), out
+    want = "New" if lifetime == "0" else "Reused"
+    assert re.search(rf"(?m)^{want}, TLSv1\.3", out), out
