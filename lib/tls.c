@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -923,6 +924,53 @@ bool
 tls_session_reused(const struct tls_session *sess)
 {
 	return SSL_session_reused(sess->ssl) == 1;
+}
+
+/* tls_session_export - see tls.h */
+bool
+tls_session_export(const struct tls_session *sess, struct str *out)
+{
+	SSL_SESSION *ss = SSL_get1_session(sess->ssl);
+	unsigned char *buf, *p;
+	int len;
+	bool ok = false;
+
+	str_clear(out);
+	if (ss == NULL)
+		return false;
+	if (SSL_SESSION_is_resumable(ss) &&
+	    (len = i2d_SSL_SESSION(ss, NULL)) > 0) {
+		p = buf = xmalloc((size_t)len);
+		if (i2d_SSL_SESSION(ss, &p) == len) {
+			(void)str_append(out, buf, (size_t)len);
+			ok = true;
+		}
+		explicit_bzero(buf, (size_t)len);
+		free(buf);
+	}
+	SSL_SESSION_free(ss);
+	ERR_clear_error();
+	return ok;
+}
+
+/* tls_ssl_offer_session - see tls.h */
+bool
+tls_ssl_offer_session(struct ssl_st *ssl, const void *der, size_t len)
+{
+	const unsigned char *p = der;
+	SSL_SESSION *ss;
+	bool ok;
+
+	if (len == 0 || len > LONG_MAX ||
+	    (ss = d2i_SSL_SESSION(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		return false;
+	}
+	ok = p == (const unsigned char *)der + len &&
+	    SSL_SESSION_is_resumable(ss) && SSL_set_session(ssl, ss) == 1;
+	SSL_SESSION_free(ss);
+	ERR_clear_error();
+	return ok;
 }
 
 bool
