@@ -926,6 +926,21 @@ tls_session_reused(const struct tls_session *sess)
 	return SSL_session_reused(sess->ssl) == 1;
 }
 
+/*
+ * tls_ssl_session_live - resumable and within its own lifetime (the
+ * server's ticket lifetime hint, or the context's timeout). A TLS 1.2
+ * session resumed by its ID keeps its creation time, so storing it
+ * again after each resumption does not make it live for ever.
+ */
+static bool
+tls_ssl_session_live(const SSL_SESSION *ss)
+{
+	long t = SSL_SESSION_get_time(ss), life = SSL_SESSION_get_timeout(ss);
+
+	return SSL_SESSION_is_resumable(ss) && life > 0 &&
+	    (long)time(NULL) - t < life;
+}
+
 /* tls_session_export - see tls.h */
 bool
 tls_session_export(const struct tls_session *sess, struct str *out)
@@ -938,7 +953,7 @@ tls_session_export(const struct tls_session *sess, struct str *out)
 	str_clear(out);
 	if (ss == NULL)
 		return false;
-	if (SSL_SESSION_is_resumable(ss) &&
+	if (tls_ssl_session_live(ss) &&
 	    (len = i2d_SSL_SESSION(ss, NULL)) > 0) {
 		p = buf = xmalloc((size_t)len);
 		if (i2d_SSL_SESSION(ss, &p) == len) {
@@ -967,7 +982,7 @@ tls_ssl_offer_session(struct ssl_st *ssl, const void *der, size_t len)
 		return false;
 	}
 	ok = p == (const unsigned char *)der + len &&
-	    SSL_SESSION_is_resumable(ss) && SSL_set_session(ssl, ss) == 1;
+	    tls_ssl_session_live(ss) && SSL_set_session(ssl, ss) == 1;
 	SSL_SESSION_free(ss);
 	ERR_clear_error();
 	return ok;

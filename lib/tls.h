@@ -210,13 +210,14 @@ bool tls_session_reused(const struct tls_session *sess);
  * The serialized form holds the session's secret: wipe it after use.
  *
  * tls_session_export - client: the session i2d_SSL_SESSION() form into
- * out (replaced) when SSL_SESSION_is_resumable() says it can be resumed;
- * false, out empty, when not (no ticket yet, or a server that resumes
- * nothing).
+ * out (replaced) when SSL_SESSION_is_resumable() says it can be resumed
+ * and it is within its own lifetime; false, out empty, when not (no
+ * ticket yet, a server that resumes nothing, a session too old).
  * tls_ssl_offer_session - client, before the handshake: offer
- * der[0..len) (SSL_set_session); false when it does not decode or cannot
- * be resumed (the handshake is then a full one). Never fails the
- * handshake: a server that refuses the session makes a full one.
+ * der[0..len) (SSL_set_session); false when it does not decode, cannot
+ * be resumed or is past its lifetime (the handshake is then a full
+ * one). Never fails the handshake: a server that refuses the session
+ * makes a full one.
  */
 bool tls_session_export(const struct tls_session *sess, struct str *out);
 bool tls_ssl_offer_session(struct ssl_st *ssl, const void *der, size_t len);

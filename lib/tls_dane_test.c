@@ -15,6 +15,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "alloc.h"
@@ -296,7 +298,7 @@ resume_prepare(struct ssl_st *ssl, void *arg, struct str *err)
  */
 static void
 resume_pair(const unsigned char *digest, bool *first_r, bool *second_r,
-    bool *reused_r, struct str *how)
+    bool *reused_r, struct str *how, struct str *keep)
 {
 	struct tls_params p = { .protocols = NULL };
 	struct str *err = str_new(0, 0), *line = str_new(0, 0),
@@ -358,6 +360,8 @@ resume_pair(const unsigned char *digest, bool *first_r, bool *second_r,
 	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	tls_dane_free(&dane);
 	tls_context_free(&ctx);
+	if (keep != NULL)
+		str_set(keep, str_c(session), str_len(session));
 	explicit_bzero(str_data(session), str_len(session));
 	str_free(&session);
 	str_free(&line);
@@ -368,24 +372,52 @@ static void
 test_resume(void)
 {
 	unsigned char spki[32], full[32];
-	struct str *how = str_new(0, 0);
+	struct str *how = str_new(0, 0), *keep = str_new(0, 0);
 	bool first, second, reused;
 	static const unsigned char junk[] = "not a session";
 
 	test_begin("resumed DANE sessions carry the first verdict");
 	TEST_ASSERT(cert_digests(spki, full));
-	resume_pair(spki, &first, &second, &reused, how);
+	resume_pair(spki, &first, &second, &reused, how, keep);
 	TEST_ASSERT(first && reused && second);
 	TEST_ASSERT(strcmp(str_c(how), "resumed a session whose server "
 	    "chain matched these TLSA records") == 0);
+	/* the session is offered while live, and not past its lifetime */
+	{
+		struct tls_params p = { .protocols = NULL };
+		struct str *err = str_new(0, 0);
+		struct tls_context *ctx = tls_context_new_client(&p, err);
+		SSL *ssl = ctx != NULL ? SSL_new(tls_context_ssl_ctx(ctx)) :
+		    NULL;
+		const unsigned char *in = (const unsigned char *)str_c(keep);
+		SSL_SESSION *ss = d2i_SSL_SESSION(NULL, &in,
+		    (long)str_len(keep));
+		unsigned char *der = NULL;
+		int len;
+
+		TEST_ASSERT(ssl != NULL && ss != NULL);
+		TEST_ASSERT(tls_ssl_offer_session(ssl, str_c(keep),
+		    str_len(keep)));
+		(void)SSL_SESSION_set_time(ss, (long)time(NULL) -
+		    SSL_SESSION_get_timeout(ss) - 1);
+		TEST_ASSERT((len = i2d_SSL_SESSION(ss, &der)) > 0);
+		TEST_ASSERT(!tls_ssl_offer_session(ssl, der, (size_t)len));
+		OPENSSL_free(der);
+		SSL_SESSION_free(ss);
+		SSL_free(ssl);
+		tls_context_free(&ctx);
+		str_free(&err);
+	}
 	/* a session whose chain matched nothing resumes unverified */
 	spki[0] ^= 0xff;
-	resume_pair(spki, &first, &second, &reused, how);
+	resume_pair(spki, &first, &second, &reused, how, NULL);
 	TEST_ASSERT(!first && reused && !second);
 	TEST_ASSERT(str_len(how) > 0);
 	/* what does not decode is not offered */
 	TEST_ASSERT(!tls_ssl_offer_session(NULL, junk, sizeof(junk)));
 	TEST_ASSERT(!tls_ssl_offer_session(NULL, junk, 0));
+	explicit_bzero(str_data(keep), str_len(keep));
+	str_free(&keep);
 	str_free(&how);
 	test_end();
 }
