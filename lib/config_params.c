@@ -400,6 +400,8 @@ const struct config_param config_params[] = {
 	    "tables of next-hop domain (or [host]:port next hop) -> TLS level (none, may, encrypt, verify, dane, dane-only) overriding smtp_tls_security_level" },
 	{ "smtp_tls_security_level", CONFIG_STR, "may",
 	    "outbound STARTTLS: none, may (opportunistic), encrypt (refuse servers without TLS), verify (encrypt + certificate chain trusted by smtp_tls_CAfile), dane (RFC 7672: verified against DNSSEC-validated TLSA records where the MX host has them, else may; needs smtp_dns_support_level = dnssec), dane-only (dane, deferring servers without usable TLSA records)" },
+	{ "smtp_tls_session_cache_timeout", CONFIG_TIME, "3600s",
+	    "how long scache(8) keeps an smtp agent's TLS client session for resumption by any agent process, under a key naming the destination and the TLS policy it was made under (0 = no TLS session cache)" },
 	{ "smtpd_banner", CONFIG_STR, "$myhostname ESMTP Postern",
 	    "the text after \"220 \" in smtpd's greeting" },
 	{ "smtpd_client_connection_count_limit", CONFIG_INT, "50",

@@ -3,7 +3,7 @@
  * scache_proto_fuzz - libFuzzer target for scache_rec_decode
  *
  * Anything decoded must encode to the same octets (the format has one
- * spelling of each record).
+ * spelling of each record), TLS session data included.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +27,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = str_new(0, 0);
 	ASSERT(scache_rec_encode(&r, buf) == 0);
 	ASSERT(str_len(buf) == size && memcmp(str_c(buf), data, size) == 0);
+	ASSERT(r.data_len <= SCACHE_DATA_MAX && (r.data == NULL) ==
+	    (r.data_len == 0));
 	scache_rec_clear(&r);
+	scache_rec_wipe(buf);
 	str_free(&buf);
 	return 0;
 }

@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1061,6 +1062,68 @@ bool
 tls_session_reused(const struct tls_session *sess)
 {
 	return SSL_session_reused(sess->ssl) == 1;
+}
+
+/*
+ * tls_ssl_session_live - resumable and within its own lifetime (the
+ * server's ticket lifetime hint, or the context's timeout). A TLS 1.2
+ * session resumed by its ID keeps its creation time, so storing it
+ * again after each resumption does not make it live for ever.
+ */
+static bool
+tls_ssl_session_live(const SSL_SESSION *ss)
+{
+	long t = SSL_SESSION_get_time(ss), life = SSL_SESSION_get_timeout(ss);
+
+	return SSL_SESSION_is_resumable(ss) && life > 0 &&
+	    (long)time(NULL) - t < life;
+}
+
+/* tls_session_export - see tls.h */
+bool
+tls_session_export(const struct tls_session *sess, struct str *out)
+{
+	SSL_SESSION *ss = SSL_get1_session(sess->ssl);
+	unsigned char *buf, *p;
+	int len;
+	bool ok = false;
+
+	str_clear(out);
+	if (ss == NULL)
+		return false;
+	if (tls_ssl_session_live(ss) &&
+	    (len = i2d_SSL_SESSION(ss, NULL)) > 0) {
+		p = buf = xmalloc((size_t)len);
+		if (i2d_SSL_SESSION(ss, &p) == len) {
+			(void)str_append(out, buf, (size_t)len);
+			ok = true;
+		}
+		explicit_bzero(buf, (size_t)len);
+		free(buf);
+	}
+	SSL_SESSION_free(ss);
+	ERR_clear_error();
+	return ok;
+}
+
+/* tls_ssl_offer_session - see tls.h */
+bool
+tls_ssl_offer_session(struct ssl_st *ssl, const void *der, size_t len)
+{
+	const unsigned char *p = der;
+	SSL_SESSION *ss;
+	bool ok;
+
+	if (len == 0 || len > LONG_MAX ||
+	    (ss = d2i_SSL_SESSION(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		return false;
+	}
+	ok = p == (const unsigned char *)der + len &&
+	    tls_ssl_session_live(ss) && SSL_set_session(ssl, ss) == 1;
+	SSL_SESSION_free(ss);
+	ERR_clear_error();
+	return ok;
 }
 
 bool

@@ -81,6 +81,7 @@
 #include "str.h"
 
 struct config;
+struct ssl_st;
 struct stream;
 struct tls_context;
 struct tls_session;
@@ -218,6 +219,32 @@ const char *tls_session_protocol(const struct tls_session *sess);
 const char *tls_session_cipher(const struct tls_session *sess);
 /* tls_session_reused - the handshake resumed an earlier session */
 bool tls_session_reused(const struct tls_session *sess);
+
+/*
+ * Client session resumption across processes (the smtp agents share
+ * sessions through scache(8)): after a handshake, and after the first
+ * reply read over TLS (a TLS 1.3 server sends its tickets after the
+ * handshake), tls_session_export() serializes the session; before a
+ * later handshake with the same server under the same policy, a
+ * prepare callback (tls_session_start_with) offers it with
+ * tls_ssl_offer_session(). A resumed session carries the verification
+ * result of the handshake that made it (tls_session_verified() and the
+ * peer certificate functions report that one), so the caller must
+ * offer a session only where the same verification requirements hold.
+ * The serialized form holds the session's secret: wipe it after use.
+ *
+ * tls_session_export - client: the session i2d_SSL_SESSION() form into
+ * out (replaced) when SSL_SESSION_is_resumable() says it can be resumed
+ * and it is within its own lifetime; false, out empty, when not (no
+ * ticket yet, a server that resumes nothing, a session too old).
+ * tls_ssl_offer_session - client, before the handshake: offer
+ * der[0..len) (SSL_set_session); false when it does not decode, cannot
+ * be resumed or is past its lifetime (the handshake is then a full
+ * one). Never fails the handshake: a server that refuses the session
+ * makes a full one.
+ */
+bool tls_session_export(const struct tls_session *sess, struct str *out);
+bool tls_ssl_offer_session(struct ssl_st *ssl, const void *der, size_t len);
 /*
  * tls_session_pending - decrypted input OpenSSL holds that the stream has
  * not read yet (a record larger than the stream's buffer). A relay that

@@ -33,7 +33,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <openssl/evp.h>
+
 #include "alloc.h"
+#include "log.h"
+#include "macros.h"
 #include "tls.h"
 #include "tls_dane.h"
 
@@ -146,11 +150,78 @@ tls_dane_base(const struct tls_dane *dane)
 	return dane->base;
 }
 
-/* tls_dane_prepare - the records into a new SSL, before the handshake */
+/* tls_dane_rec_cmp - qsort order of records: fields, then data */
 static int
-tls_dane_prepare(SSL *ssl, void *arg, struct str *error)
+tls_dane_rec_cmp(const void *a, const void *b)
 {
-	const struct tls_dane *dane = arg;
+	const struct tls_dane_rec *x = *(const struct tls_dane_rec *const *)a;
+	const struct tls_dane_rec *y = *(const struct tls_dane_rec *const *)b;
+	int c;
+
+	if (x->usage != y->usage)
+		return x->usage < y->usage ? -1 : 1;
+	if (x->selector != y->selector)
+		return x->selector < y->selector ? -1 : 1;
+	if (x->mtype != y->mtype)
+		return x->mtype < y->mtype ? -1 : 1;
+	if ((c = memcmp(x->data, y->data, MIN(x->len, y->len))) != 0)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* tls_dane_digest - see tls_dane.h */
+void
+tls_dane_digest(const struct tls_dane *dane, struct str *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const struct tls_dane_rec **sorted;
+	unsigned char md[EVP_MAX_MD_SIZE], head[7];
+	unsigned int mdlen = 0, k;
+	EVP_MD_CTX *ctx;
+	size_t i;
+
+	sorted = xcalloc(dane->n + 1, sizeof(*sorted));
+	for (i = 0; i < dane->n; i++)
+		sorted[i] = &dane->recs[i];
+	qsort(sorted, dane->n, sizeof(*sorted), tls_dane_rec_cmp);
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, dane->base, strlen(dane->base) + 1) != 1)
+		goto fail;
+	for (i = 0; i < dane->n; i++) {
+		const struct tls_dane_rec *r = sorted[i];
+
+		/* each record length-prefixed: no two sets hash alike */
+		head[0] = r->usage;
+		head[1] = r->selector;
+		head[2] = r->mtype;
+		head[3] = (unsigned char)(r->len >> 24);
+		head[4] = (unsigned char)(r->len >> 16);
+		head[5] = (unsigned char)(r->len >> 8);
+		head[6] = (unsigned char)r->len;
+		if (EVP_DigestUpdate(ctx, head, sizeof(head)) != 1 ||
+		    EVP_DigestUpdate(ctx, r->data, r->len) != 1)
+			goto fail;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		goto fail;
+	for (k = 0; k < mdlen; k++) {
+		(void)str_append_c(out, hex[md[k] >> 4]);
+		(void)str_append_c(out, hex[md[k] & 15]);
+	}
+	EVP_MD_CTX_free(ctx);
+	free(sorted);
+	return;
+fail:
+	/* SHA-256 is always there; a failure here is a broken library */
+	log_panic(NULL, "tls_dane_digest: SHA-256 failed");
+}
+
+/* tls_dane_ssl_prepare - see tls_dane.h */
+int
+tls_dane_ssl_prepare(struct ssl_st *ssl, const struct tls_dane *dane,
+    struct str *error)
+{
 	size_t i, added = 0;
 
 	if (SSL_dane_enable(ssl, dane->base) <= 0) {
@@ -179,6 +250,13 @@ tls_dane_prepare(SSL *ssl, void *arg, struct str *error)
 	return 0;
 }
 
+/* tls_dane_prepare - tls_session_start_with()'s hook */
+static int
+tls_dane_prepare(SSL *ssl, void *arg, struct str *error)
+{
+	return tls_dane_ssl_prepare(ssl, arg, error);
+}
+
 /* tls_dane_session_start - see tls_dane.h */
 struct tls_session *
 tls_dane_session_start(struct tls_context *ctx, struct stream *s,
@@ -202,6 +280,22 @@ tls_dane_session_verified(const struct tls_session *sess, struct str *how)
 	if (SSL_get0_peer_certificate(ssl) == NULL) {
 		str_append_cstr(how, "no server certificate");
 		return false;
+	}
+	/*
+	 * A resumed session was not verified now: it carries the result of
+	 * the handshake that made it (SSL_set_session copies it), and
+	 * OpenSSL's record of which TLSA record matched is not part of a
+	 * session. The caller offered it only under the same base domain
+	 * and records (see tls_dane.h), so that result stands.
+	 */
+	if (SSL_session_reused(ssl) == 1) {
+		if (v != X509_V_OK) {
+			str_append_cstr(how, X509_verify_cert_error_string(v));
+			return false;
+		}
+		str_append_cstr(how, "resumed a session whose server chain "
+		    "matched these TLSA records");
+		return true;
 	}
 	depth = SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, NULL,
 	    NULL);

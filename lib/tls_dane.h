@@ -79,10 +79,33 @@ struct tls_session *tls_dane_session_start(struct tls_context *ctx,
     struct str *error);
 
 /*
+ * tls_dane_ssl_prepare - set up DANE with dane's records (not empty) on
+ * ssl, a new client SSL before its handshake: for a caller's own
+ * prepare hook of tls_session_start_with() (with SNI
+ * tls_dane_base(dane)), e.g. one that also offers a session for
+ * resumption. -1 with *error set.
+ */
+struct ssl_st;
+int tls_dane_ssl_prepare(struct ssl_st *ssl, const struct tls_dane *dane,
+    struct str *error);
+
+/*
+ * tls_dane_digest - append to out the hex SHA-256 of the base domain and
+ * the records (in a canonical order, so the DNS answer's order does not
+ * matter): the part of a session cache key that says which DANE
+ * requirements a session was verified under.
+ */
+void tls_dane_digest(const struct tls_dane *dane, struct str *out);
+
+/*
  * tls_dane_session_verified - did the server's chain match one of the
  * records (and, for DANE-TA, carry the base domain)? On true, appends
  * to how which record matched, e.g. "TLSA 3 1 1 (DANE-EE) matched the
  * end entity public key". On false, appends the verification error.
+ * A resumed session (tls_ssl_offer_session) is not verified again: it
+ * counts as verified when the handshake that made it was, so offer a
+ * session only under the same base domain and records (a cache key
+ * with tls_dane_digest()).
  */
 bool tls_dane_session_verified(const struct tls_session *sess,
     struct str *how);

@@ -118,10 +118,11 @@ static const struct {
 	{ NULL, "qmgr", "fifo n - n 300 1 qmgr" },
 	{ NULL, "lmtp", "unix - - n - - smtp" },
 	{ NULL, "smtp", "unix - - n - - smtp" },
-	/* scache (scache(8)): idle plaintext SMTP sessions shared by the
-	 * smtp agents; one process holds them all, and for good (max_use=0:
-	 * an exit closes every parked session). */
-	{ NULL, "scache", "unix - - n - 1 scache -o max_use=0" },
+	/* scache (scache(8)): idle plaintext SMTP sessions and TLS client
+	 * sessions shared by the smtp agents; one process holds them all,
+	 * and for good (max_use=0, max_idle an hour: an exit closes every
+	 * parked session and forgets the TLS sessions). */
+	{ NULL, "scache", "unix - - n - 1 scache -o max_use=0 -o max_idle=3600s" },
 	/* imapd (imapd(8)): the login role on IMAP and IMAPS hands each
 	 * authenticated session to the mail role on private/imap-mail,
 	 * imapd-mail: the same role as "imapd -o imap_role=mail" without

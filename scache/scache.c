@@ -14,15 +14,21 @@
  *	before it uses it; scache never reads or writes a parked session
  *	except for the "QUIT" it sends when it closes one.
  *
- *	Only plaintext sessions come here: a TLS session's state lives in
- *	the agent's SSL object, so TLS sessions stay in the agent's own
- *	cache (smtp_cache.c).
+ *	Only plaintext connections come here: a TLS connection's state
+ *	lives in the agent's SSL object, so those stay in the agent's own
+ *	cache (smtp_cache.c). What scache holds for TLS is the agents' TLS
+ *	client sessions, for resumption (TLS_PUT, TLS_GET: scache_tls.c),
+ *	as Postfix's tlsmgr(8) session cache: a serialized SSL_SESSION
+ *	under a key that names the destination and the TLS policy, kept
+ *	$smtp_tls_session_cache_timeout (0: none kept), at most
+ *	SCACHE_TLS_LIMIT of them.
  *
  *	A session stays at most $smtp_connection_cache_time after its
  *	park, and at most $scache_size_limit sessions are held (the oldest
  *	goes for a new one). The process holds its sessions only while it
  *	runs: when it exits ($max_use, $max_idle, a reload, kill -9) they
- *	are closed, and agents connect afresh; no mail depends on scache.
+ *	are closed (and the TLS sessions forgotten), and agents connect
+ *	afresh, with full handshakes; no mail depends on scache.
  *
  *	One request per connection: a record (lib/scache_proto.h), then
  *	one reply record, then close; each waits at most
@@ -35,9 +41,15 @@
  *	own. Its socket is in private/, reachable only by $mail_owner (the
  *	agents). It trusts its clients to pass sessions they own; it
  *	decodes each record strictly and never touches a session's data.
+ *	The TLS sessions are secrets: they stay in memory (never on disk),
+ *	go only to clients of that socket, and are wiped from the records
+ *	and buffers that carried them and when they leave the table. As
+ *	with Postfix's tlsmgr, every daemon that runs as $mail_owner can
+ *	reach the socket, not only the agents.
  *
  * SEE ALSO
- *	scache(8), smtp(8), smtp/smtp_cache.c, Postfix scache(8)
+ *	scache(8), smtp(8), smtp/smtp_cache.c, Postfix scache(8) and
+ *	tlsmgr(8)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,6 +66,7 @@
 #include "str.h"
 
 #define SCACHE_IO_TIMEOUT	5	/* seconds per request or reply */
+#define SCACHE_IDLE_MAX_MS	3600000	/* the longest idle wait asked for */
 
 /* scache_now - monotonic ms */
 static int64_t
@@ -77,6 +90,7 @@ scache_reply(int sock, const struct scache_rec *r, int fd)
 	    fd >= 0 ? 1 : 0, SCACHE_IO_TIMEOUT, &error) < 0)
 		log_warn(NULL, "cannot reply to an agent: %s: %m",
 		    error != NULL ? error : "record too long");
+	scache_rec_wipe(out);
 	str_free(&out);
 }
 
@@ -106,6 +120,18 @@ scache_serve(const struct server_conn *conn)
 		    req.host, scache_table_count());
 		rep.status = 1;
 		scache_reply(conn->fd, &rep, -1);
+	} else if (req.op == SCACHE_OP_TLS_PUT && nfds == 0) {
+		rep.status = scache_tls_put(req.key, req.data, req.data_len,
+		    scache_now());
+		log_debug(NULL, "%s a TLS session for %s (%zu held)",
+		    rep.status ? "stored" : "refused", req.key,
+		    scache_tls_count());
+		scache_reply(conn->fd, &rep, -1);
+	} else if (req.op == SCACHE_OP_TLS_GET && nfds == 0) {
+		rep.status = scache_tls_get(req.key, scache_now(), &rep);
+		log_debug(NULL, "TLS session %s for %s", rep.status ? "hit" :
+		    "miss", req.key);
+		scache_reply(conn->fd, &rep, -1);
 	} else if (req.op == SCACHE_OP_GET && nfds == 0) {
 		fd = scache_table_get(req.key, scache_now(), &rep);
 		rep.op = SCACHE_OP_REPLY;
@@ -124,6 +150,7 @@ out:
 		(void)close(fds[--nfds]);
 	scache_rec_clear(&req);
 	scache_rec_clear(&rep);
+	scache_rec_wipe(in);
 	str_free(&in);
 }
 
@@ -134,6 +161,7 @@ scache_post_jail(void)
 	const struct config *cfg = conf();
 	uint64_t limit = config_int(cfg, "scache_size_limit");
 	unsigned ttl = config_time(cfg, "smtp_connection_cache_time");
+	unsigned tls_ttl = config_time(cfg, "smtp_tls_session_cache_timeout");
 
 	if (limit == 0)
 		limit = 1;
@@ -142,14 +170,21 @@ scache_post_jail(void)
 	if (ttl > 3600)
 		ttl = 3600;
 	scache_table_init((size_t)limit, (int64_t)ttl * 1000);
+	scache_tls_init(SCACHE_TLS_LIMIT, (int64_t)tls_ttl * 1000);
 }
 
 /* scache_idle - close the sessions that expired */
 static unsigned
 scache_idle(void)
 {
-	int64_t next = scache_table_expire(scache_now());
+	int64_t now = scache_now();
+	int64_t next = scache_table_expire(now);
+	int64_t tls_next = scache_tls_expire(now);
 
+	if (tls_next > 0 && (next == 0 || tls_next < next))
+		next = tls_next;
+	if (next > SCACHE_IDLE_MAX_MS)
+		next = SCACHE_IDLE_MAX_MS;	/* an unsigned holds it */
 	/* a little late rather than a busy wait on a rounding error */
 	return next > 0 ? (unsigned)next + 1 : 0;
 }
@@ -159,6 +194,7 @@ static void
 scache_pre_exit(void)
 {
 	scache_table_close_all();
+	scache_tls_clear();
 }
 
 int

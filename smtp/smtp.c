@@ -295,6 +295,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 		str_printf(key, "%s %s %d", nexthop, str_c(d->relay),
 		    d->tls_level);
 		d->host = a->host;
+		d->cache_key = str_c(key);
 		if (smtp_session_cached(d, str_c(key), &next_ok)) {
 			connected = true;
 		} else {
@@ -322,6 +323,7 @@ smtp_deliver_inet(struct smtp_delivery *d, const char *nexthop)
 out:
 	d->host = NULL;
 	d->nexthop = NULL;
+	d->cache_key = NULL;
 	free(was_done);
 	smtp_addrs_free(&addrs);
 	tls_dane_free(&d->dane);
@@ -509,7 +511,8 @@ smtp_post_jail(void)
 	    "smtp_tls_policy_maps", &smtp_settings.ntls_policy);
 	smtp_settings.tls_policy = xcalloc(smtp_settings.ntls_policy + 1,
 	    sizeof(*smtp_settings.tls_policy));
-	smtp_cache_init(config_time(cfg, "smtp_connection_cache_time"));
+	smtp_cache_init(config_time(cfg, "smtp_connection_cache_time"),
+	    config_time(cfg, "smtp_tls_session_cache_timeout"));
 }
 
 /* smtp_idle - between requests: close cached sessions that expired */

@@ -81,6 +81,7 @@ struct smtp_delivery {
 	const char *host;		/* the server's name (SNI, logs) */
 	const char *nexthop;		/* TCP next hop as given ("[h]:p", domain) */
 	int tls_level;			/* SMTP_TLS_* for this next hop */
+	const char *cache_key;		/* the server's key (smtp_cache.c), or NULL */
 	struct tls_dane *dane;		/* TLSA records of host (level DANE) */
 };
 
@@ -119,11 +120,19 @@ int smtp_connect_addr(const struct smtp_addr *a);
 
 /*
  * smtp_tls_start - the STARTTLS handshake on s for d's server: with
- * DANE when d->dane is set, else plain (SNI d->host). As
- * tls_session_start().
+ * DANE when d->dane is set, else plain (SNI d->host), offering the
+ * session the shared TLS session cache holds for d's server and TLS
+ * policy (see smtp_connect.c). As tls_session_start().
  */
 struct tls_session *smtp_tls_start(struct smtp_delivery *d, struct stream *s,
     struct str *err);
+/*
+ * smtp_tls_remember - after a handshake whose session passed the TLS
+ * policy, and a reply read over it: store the session in the shared
+ * TLS session cache (scache(8)) for the next handshake with d's server
+ * under the same policy, from any agent process (best effort)
+ */
+void smtp_tls_remember(struct smtp_delivery *d, struct tls_session *tls);
 /*
  * smtp_tls_dane_check - after the handshake of a DANE session: log the
  * "Verified"/"Untrusted TLS connection established" line; false with
@@ -219,8 +228,26 @@ struct smtp_conn {
 	bool token_ext;			/* XPOSTERN-TOKEN advertised */
 };
 
-/* smtp_cache_init - the idle time ($smtp_connection_cache_time); 0 = off */
-void smtp_cache_init(unsigned ttl_seconds);
+/*
+ * smtp_cache_init - the idle time ($smtp_connection_cache_time; 0 =
+ * off) and the TLS session cache time ($smtp_tls_session_cache_timeout;
+ * 0 = no TLS sessions stored or asked for)
+ */
+void smtp_cache_init(unsigned ttl_seconds, unsigned tls_ttl_seconds);
+/* smtp_cache_tls_enabled - are TLS sessions shared through scache(8)? */
+bool smtp_cache_tls_enabled(void);
+/*
+ * smtp_cache_tls_get - the serialized TLS session scache(8) holds under
+ * key, into session_r (replaced; the caller wipes it); false, session_r
+ * empty, when there is none or scache cannot be asked
+ */
+bool smtp_cache_tls_get(const char *key, struct str *session_r);
+/*
+ * smtp_cache_tls_put - store a serialized TLS session (borrowed) under
+ * key in scache(8), best effort (nothing when off, too long, or scache
+ * cannot be reached)
+ */
+void smtp_cache_tls_put(const char *key, const struct str *session);
 /* smtp_cache_enabled - is caching on? */
 bool smtp_cache_enabled(void);
 /*

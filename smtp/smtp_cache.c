@@ -43,6 +43,16 @@
  *	SMTP_CACHE_SCACHE_BACKOFF seconds; no delivery waits on scache
  *	for long (SMTP_CACHE_SCACHE_TIMEOUT per request).
  *
+ *	TLS sessions: with $smtp_tls_session_cache_timeout above 0 and the
+ *	service set, the agents also share TLS client sessions through
+ *	scache, for resumption, as Postfix's smtp does through tlsmgr(8)
+ *	(smtp_connect.c decides what to store and offer, under which key):
+ *	smtp_cache_tls_get() asks for the session stored under a key,
+ *	smtp_cache_tls_put() stores one. These go to scache even with
+ *	connection caching off, and share its backoff: an scache that
+ *	cannot be reached costs full handshakes, nothing else. The
+ *	sessions are secrets: every buffer that carried one is wiped.
+ *
  *	Sessions parked in scache count against the server's connection
  *	limit while they idle. The deadlock above cannot happen with them:
  *	scache is not waiting for anything, its sessions close by
@@ -92,6 +102,7 @@ struct smtp_cache_slot {
 static struct smtp_cache_slot smtp_cache_slots[SMTP_CACHE_SLOTS];
 static unsigned smtp_cache_ttl_ms;
 static char *smtp_cache_scache_path;	/* "private/scache", or NULL */
+static bool smtp_cache_tls_on;		/* TLS sessions go to scache */
 static int64_t smtp_cache_scache_down;	/* ms: do not ask before */
 
 /* smtp_cache_now - monotonic ms */
@@ -131,7 +142,7 @@ smtp_cache_slot_close(struct smtp_cache_slot *slot)
 
 /* smtp_cache_init - see smtp.h */
 void
-smtp_cache_init(unsigned ttl_seconds)
+smtp_cache_init(unsigned ttl_seconds, unsigned tls_ttl_seconds)
 {
 	const char *service = config_str(conf(),
 	    "smtp_connection_cache_service");
@@ -139,9 +150,12 @@ smtp_cache_init(unsigned ttl_seconds)
 	smtp_cache_ttl_ms = ttl_seconds > 3600 ? 3600 * 1000 :
 	    ttl_seconds * 1000;
 	XFREE(smtp_cache_scache_path);
-	if (smtp_cache_ttl_ms > 0 && *service != '\0' &&
-	    strchr(service, '/') == NULL)
+	smtp_cache_tls_on = false;
+	if (*service == '\0' || strchr(service, '/') != NULL)
+		return;
+	if (smtp_cache_ttl_ms > 0 || tls_ttl_seconds > 0)
 		smtp_cache_scache_path = xasprintf("private/%s", service);
+	smtp_cache_tls_on = tls_ttl_seconds > 0;
 }
 
 /*
@@ -200,6 +214,7 @@ fail:
 out:
 	if (sock >= 0)
 		(void)close(sock);
+	scache_rec_wipe(buf);		/* it may have carried a TLS session */
 	str_free(&buf);
 	return ok;
 }
@@ -253,6 +268,55 @@ smtp_cache_scache_take(const char *key, struct smtp_conn *conn_r)
 	conn_r->token_ext = rep.token_ext;
 	scache_rec_clear(&rep);
 	return true;
+}
+
+/* smtp_cache_tls_enabled - see smtp.h */
+bool
+smtp_cache_tls_enabled(void)
+{
+	return smtp_cache_tls_on;
+}
+
+/* smtp_cache_tls_get - see smtp.h */
+bool
+smtp_cache_tls_get(const char *key, struct str *session_r)
+{
+	struct scache_rec req, rep;
+	int fd;
+	bool ok;
+
+	str_clear(session_r);
+	if (!smtp_cache_tls_on)
+		return false;
+	memset(&req, 0, sizeof(req));
+	req.op = SCACHE_OP_TLS_GET;
+	req.key = (char *)(uintptr_t)key;
+	ok = smtp_cache_scache(&req, -1, &rep, &fd) && rep.status == 1 &&
+	    rep.data_len > 0;
+	if (ok)
+		(void)str_append(session_r, rep.data, rep.data_len);
+	scache_rec_clear(&rep);		/* wipes the session */
+	return ok;
+}
+
+/* smtp_cache_tls_put - see smtp.h */
+void
+smtp_cache_tls_put(const char *key, const struct str *session)
+{
+	struct scache_rec req, rep;
+	int fd;
+
+	if (!smtp_cache_tls_on || str_len(session) == 0 ||
+	    str_len(session) > SCACHE_DATA_MAX)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.op = SCACHE_OP_TLS_PUT;
+	req.key = (char *)(uintptr_t)key;
+	/* borrowed: req is not cleared */
+	req.data = (unsigned char *)(uintptr_t)str_c(session);
+	req.data_len = str_len(session);
+	(void)smtp_cache_scache(&req, -1, &rep, &fd);
+	scache_rec_clear(&rep);
 }
 
 /* smtp_cache_enabled - see smtp.h */

@@ -18,6 +18,24 @@
  *	connection established"; one whose certificate matched no TLSA
  *	record logs "Untrusted ..." and the delivery is deferred.
  *
+ *	TLS session resumption across agent processes (Postfix's
+ *	smtp_tls_session_cache): before the handshake smtp_tls_start()
+ *	asks scache(8) for a session stored under the TLS key of the
+ *	destination and offers it; after a handshake that satisfied the
+ *	policy and the EHLO that follows it (by then a TLS 1.3 server has
+ *	sent its tickets), smtp_tls_remember() stores the session under the
+ *	same key. The key is the connection cache key (next hop, server
+ *	name, address and port, TLS level: smtp.c) plus the SNI name and,
+ *	for a DANE session, a digest of the TLSA records (tls_dane_digest).
+ *	So a session is offered only under the very policy it was made
+ *	under: never one made at "encrypt" or "may" under "verify", never a
+ *	DANE session after the TLSA records changed. A resumed session
+ *	carries the verification result of the handshake that made it
+ *	(OpenSSL keeps the peer certificate and the result in the session),
+ *	and the policy checks run on it as on a new one; since only
+ *	sessions that passed them are stored, under the same key, they pass
+ *	again. A session that fails a check is never stored.
+ *
  * SEE ALSO
  *	smtp(8)
  */
@@ -36,6 +54,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "scache_proto.h"
 #include "smtp.h"
 #include "tls.h"
 #include "tls_dane.h"
@@ -236,15 +255,81 @@ smtp_connect_addr(const struct smtp_addr *a)
 	return fd;
 }
 
+/*
+ * smtp_tls_cache_key - the TLS session cache key of d's server into out
+ * (replaced); false when there is none (no destination key: a UNIX next
+ * hop) or it is too long for scache
+ */
+static bool
+smtp_tls_cache_key(const struct smtp_delivery *d, struct str *out)
+{
+	str_clear(out);
+	if (d->cache_key == NULL || !smtp_cache_tls_enabled())
+		return false;
+	str_printf(out, "%s sni=%s", d->cache_key,
+	    d->dane != NULL ? tls_dane_base(d->dane) :
+	    d->host != NULL ? d->host : "");
+	if (d->dane != NULL) {
+		str_append_cstr(out, " tlsa=");
+		tls_dane_digest(d->dane, out);
+	}
+	return str_len(out) <= SCACHE_STRING_MAX;
+}
+
+/* What smtp_tls_prepare() sets up on a new SSL. */
+struct smtp_tls_prep {
+	const struct tls_dane *dane;	/* or NULL */
+	const struct str *session;	/* serialized, or empty */
+};
+
+/* smtp_tls_prepare - DANE, and the cached session to offer */
+static int
+smtp_tls_prepare(struct ssl_st *ssl, void *arg, struct str *err)
+{
+	const struct smtp_tls_prep *prep = arg;
+
+	if (prep->dane != NULL &&
+	    tls_dane_ssl_prepare(ssl, prep->dane, err) < 0)
+		return -1;
+	/* one that does not decode or resume just means a full handshake */
+	if (str_len(prep->session) > 0)
+		(void)tls_ssl_offer_session(ssl, str_c(prep->session),
+		    str_len(prep->session));
+	return 0;
+}
+
 /* smtp_tls_start - see smtp.h */
 struct tls_session *
 smtp_tls_start(struct smtp_delivery *d, struct stream *s, struct str *err)
 {
-	if (d->dane != NULL)
-		return tls_dane_session_start(smtp_settings.tls_ctx, s,
-		    d->dane, smtp_settings.helo_timeout, err);
-	return tls_session_start(smtp_settings.tls_ctx, s, d->host,
-	    smtp_settings.helo_timeout, err);
+	struct str *key = str_new(128, 0), *session = str_new(0, 0);
+	struct smtp_tls_prep prep;
+	struct tls_session *tls;
+
+	prep.dane = d->dane;
+	prep.session = session;
+	if (smtp_tls_cache_key(d, key))
+		(void)smtp_cache_tls_get(str_c(key), session);
+	tls = tls_session_start_with(smtp_settings.tls_ctx, s,
+	    d->dane != NULL ? tls_dane_base(d->dane) : d->host,
+	    smtp_tls_prepare, &prep, smtp_settings.helo_timeout, err);
+	explicit_bzero(str_data(session), str_len(session));
+	str_free(&session);
+	str_free(&key);
+	return tls;
+}
+
+/* smtp_tls_remember - see smtp.h */
+void
+smtp_tls_remember(struct smtp_delivery *d, struct tls_session *tls)
+{
+	struct str *key = str_new(128, 0), *session = str_new(0, 0);
+
+	if (smtp_tls_cache_key(d, key) && tls_session_export(tls, session))
+		smtp_cache_tls_put(str_c(key), session);
+	explicit_bzero(str_data(session), str_len(session));
+	str_free(&session);
+	str_free(&key);
 }
 
 /* smtp_tls_dane_check - see smtp.h */
@@ -256,8 +341,9 @@ smtp_tls_dane_check(struct smtp_delivery *d, struct tls_session *tls,
 	bool ok = tls_dane_session_verified(tls, how);
 
 	tls_session_describe(tls, desc);
-	log_info(&d->log, "%s TLS connection established to %s: %s",
-	    ok ? "Verified" : "Untrusted", str_c(d->relay), str_c(desc));
+	log_info(&d->log, "%s TLS connection established to %s: %s%s",
+	    ok ? "Verified" : "Untrusted", str_c(d->relay), str_c(desc),
+	    tls_session_reused(tls) ? ", session resumed" : "");
 	str_clear(why);
 	if (ok)
 		log_info(&d->log, "%s: DANE %s", str_c(d->relay), str_c(how));

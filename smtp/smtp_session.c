@@ -442,9 +442,10 @@ smtp_starttls(struct smtp_conv *c)
 	} else {
 		str_clear(err);
 		tls_session_describe(c->tls, err);
-		log_info(&d->log, "%s TLS connection established to %s: %s",
+		log_info(&d->log, "%s TLS connection established to %s: %s%s",
 		    tls_session_verified(c->tls) ? "Trusted" : "Untrusted",
-		    str_c(d->relay), str_c(err));
+		    str_c(d->relay), str_c(err), tls_session_reused(c->tls) ?
+		    ", session resumed" : "");
 	}
 	str_free(&err);
 	if (d->tls_level == SMTP_TLS_VERIFY && !tls_session_verified(c->tls))
@@ -466,6 +467,8 @@ smtp_starttls(struct smtp_conv *c)
 		return false;
 	}
 	smtp_ehlo_parse(c);
+	/* the policy holds, and a TLS 1.3 server's tickets have come */
+	smtp_tls_remember(d, c->tls);
 	return true;
 }
 

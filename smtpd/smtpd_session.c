@@ -258,9 +258,10 @@ smtpd_tls_log(struct smtpd_session *sess)
 		str_append_cstr(peer, " fingerprint=");
 		(void)tls_session_peer_fingerprint(sess->tls, peer);
 	}
-	log_info(NULL, "%s TLS connection established from %s: %s%s",
+	log_info(NULL, "%s TLS connection established from %s: %s%s%s",
 	    tls_session_trust(sess->tls), str_c(sess->client_text),
-	    str_c(sess->tls_desc), str_c(peer));
+	    str_c(sess->tls_desc), str_c(peer),
+	    tls_session_reused(sess->tls) ? ", session resumed" : "");
 	str_free(&peer);
 }
 

@@ -25,7 +25,8 @@ from dns_server import UNBOUND
 from dnssec_server import LDNS_SIGNZONE, DnssecWorld
 from inn_fixture import make_cert
 from lmtp_sink import LmtpSink
-from pipeline import make_pipeline
+from pipeline import make_pipeline, start_pipeline
+from test_outbound_tls_cache import RESUMED, one_delivery_per_agent, set_maxproc
 from test_qmgr import make_queue, start_queue
 
 pytestmark = pytest.mark.skipif(
@@ -73,8 +74,11 @@ def dane_world(instance_factory, tmp_path):
         "mydestination": "localhost, dane.test, bad.dane.test, "
                          "unusable.dane.test, bogus.dane.test, plain.test",
         "tls_cert_file": str(cert), "tls_key_file": str(key),
-        "smtpd_tls_security_level": "may"})
+        "smtpd_tls_security_level": "may"}, start=False)
     port = rcv.inst.port("SMTP")
+    # one smtpd process: every connection can resume a session it made
+    set_maxproc(rcv.inst, "smtpd", port, 1)
+    start_pipeline(rcv)
     good = spki_sha256(cert)
     wrong = hashlib.sha256(b"not the key").hexdigest()
     tlsa = f"_{port}._tcp"
@@ -114,9 +118,11 @@ def dane_world(instance_factory, tmp_path):
                           smtp=True).start()
     senders = []
 
-    def sender(config):
+    def sender(config, before_start=None):
         snd = make_queue(instance_factory, start=False)
         senders.append(snd)
+        if before_start is not None:
+            before_start(snd.inst)
         settings = {"smtp_dns_server": dns.address,
                     "smtp_mx_port": str(port), "smtp_connect_timeout": "5s",
                     "smtp_dns_support_level": "dnssec"}
@@ -213,3 +219,42 @@ def test_dane_policy_map(dane_world):
     rcv.wait_delivered("alice", 1)
     time.sleep(2)
     assert subjects(rcv) == ["by policy"]
+
+
+def test_dane_session_resumed(dane_world):
+    """A DANE-verified TLS session is resumed by another agent process
+    (through scache) and still counts as verified, with the server's
+    own word that it resumed; it is never offered to a server name with
+    other TLSA records, even at the same address and port."""
+    rcv, sender, nostarttls, port = dane_world
+    snd = sender({"smtp_tls_security_level": "dane",
+                  "smtp_connection_cache_time": "0"},
+                 before_start=one_delivery_per_agent)
+    log = snd.inst
+    pids = []
+    for n in range(2):
+        qid = snd.inject(["alice@dane.test"], msg(f"resume {n}"))
+        m = wait_log(log, rf"\[(\d+)\]: {qid}: Verified TLS connection "
+                     rf"established to mx\.dane\.test\[127\.0\.0\.1\]:"
+                     rf"{port}: (.*)")
+        pids.append(m.group(1))
+        wait_log(log, rf"{qid}: to=<alice@dane\.test>, .*status=sent")
+        if n == 0:
+            assert not m.group(2).endswith(RESUMED)
+        else:
+            assert m.group(2).endswith(RESUMED), m.group(2)
+            wait_log(log, rf"\[{pids[1]}\]: {qid}: mx\.dane\.test"
+                     rf"\[127\.0\.0\.1\]:{port}: DANE resumed a session "
+                     r"whose server chain matched these TLSA records")
+    assert pids[0] != pids[1]
+    assert sum(1 for line in rcv.inst.log_text().splitlines()
+               if "TLS connection established from" in line
+               and line.endswith(RESUMED)) == 1
+    # the same server under another name, whose TLSA record matches
+    # nothing: a full handshake (no session offered), and deferred
+    qid = snd.inject(["alice@bad.dane.test"], msg("other records"))
+    m = wait_log(log, rf"{qid}: Untrusted TLS connection established to "
+                 rf"mx\.bad\.dane\.test\[127\.0\.0\.1\]:{port}: (.*)")
+    assert not m.group(1).endswith(RESUMED)
+    wait_log(log, rf"{qid}: to=<alice@bad\.dane\.test>, .*status=deferred")
+    rcv.wait_delivered("alice", 2)
