@@ -152,6 +152,8 @@ const struct config_param config_params[] = {
 	    "how many parallel injection connections list-mgr uses to queue one post's per-member copies" },
 	{ "list_http_timeout", CONFIG_TIME, "30s",
 	    "how long list-mgr's one-click unsubscribe endpoint (list_role = http) waits for a whole HTTP request" },
+	{ "list_http_tls_security_level", CONFIG_STR, "none",
+	    "list-mgr's one-click unsubscribe endpoint (list_role = http): none (plain HTTP, for a loopback service behind the site's https front end) or encrypt (HTTPS: TLS from the first byte with tls_cert_file, tls_server_sni_maps and the other tls_* settings; nothing is served without TLS); set with -o on that service" },
 	{ "list_message_size_limit", CONFIG_SIZE, "20m",
 	    "the largest message list-mgr accepts by LMTP, whatever a list's max_size" },
 	{ "list_news_gateway_domain", CONFIG_STR, "",

@@ -39,7 +39,9 @@
  *	The http role takes requests from the network: read with
  *	bounded streams and an overall deadline, parsed strictly
  *	(listmgr_httpreq.c), and nothing changes without a POST carrying
- *	the member's HMAC token. DMARC lookups send DNS queries for the
+ *	the member's HMAC token. As https (list_http_tls_security_level
+ *	= encrypt) it reads the TLS certificate and key files in
+ *	pre_jail, before the privilege drop (they may be root's). DMARC lookups send DNS queries for the
  *	authors' _dmarc names.
  *
  * DIAGNOSTICS
@@ -94,6 +96,8 @@ listmgr_pre_jail(void)
 		listmgr_settings.http = true;
 	else if (strcmp(role, "lmtp") != 0)
 		log_fatal(NULL, "list_role: \"%s\" is not lmtp or http", role);
+	if (listmgr_settings.http)
+		listmgr_http_setup(cfg);
 	listmgr_settings.news_domain = config_str(cfg,
 	    "list_news_gateway_domain");
 	if (listmgr_settings.dmarc_lookup && !listmgr_settings.http) {
@@ -182,6 +186,7 @@ main(int argc, char **argv)
 		.pre_jail = listmgr_pre_jail,
 		.serve = listmgr_serve,
 		.wakeup = listmgr_periodic,
+		.pre_exit = listmgr_http_deinit,
 	};
 
 	return server_main(argc, argv, &ops);

@@ -126,6 +126,18 @@ int listmgr_member_change(struct list *l, const char *op, const char *addr,
     struct str *out, struct log_ctx *log);
 
 /* listmgr_http.c: the RFC 8058 one-click unsubscribe endpoint */
+/*
+ * listmgr_http_setup - in pre_jail (root: key files), the http role:
+ * with $list_http_tls_security_level = encrypt, the https context from
+ * cfg (lib/tls); none: plain HTTP. Ends the process (log_fatal) on an
+ * unknown level, no tls_cert_file or a context that cannot be made:
+ * an https port is never served in plaintext.
+ * listmgr_http_deinit - free the context (pre_exit).
+ */
+struct config;
+void listmgr_http_setup(const struct config *cfg);
+void listmgr_http_deinit(void);
+/* listmgr_http_run - one connection (handshake first under TLS), then close */
 void listmgr_http_run(int fd, const char *peer);
 /*
  * listmgr_unsubscribe_url - the one-click URL for member on l into out

@@ -36,9 +36,24 @@
  *	411); the whole request must arrive within $list_http_timeout
  *	(else 408). Parsing itself is listmgr_httpreq.c.
  *
- *	XXX no TLS here: RFC 8058 wants an https URL, so the service
- *	listens on loopback behind the site's TLS front end (a reverse
- *	proxy forwarding /unsubscribe), and the URL names the front end.
+ *	TLS: RFC 8058 wants an https URL. With
+ *	$list_http_tls_security_level = none the service speaks plain
+ *	HTTP, for a loopback listener behind the site's TLS front end (a
+ *	reverse proxy forwarding /unsubscribe). With encrypt it is an
+ *	https server itself: every connection starts with the TLS
+ *	handshake (lib/tls, the context smtpd, imapd and pop3d use:
+ *	tls_cert_file, tls_server_sni_maps, shared session tickets, a
+ *	fresh context per worker after `postern reload`), and the
+ *	handshake counts against the same $list_http_timeout deadline as
+ *	the request. Nothing goes out in plaintext on such a port: a
+ *	client that does not handshake (plain HTTP, garbage, silence) is
+ *	logged and dropped without an answer, and a request timeout
+ *	whose stream is already dead (the sticky timeout) closes the
+ *	connection instead of sending the plaintext 408 the plain mode
+ *	sends. Reading goes through the stream on top of TLS, so a
+ *	request split over many records or TCP segments reads as one.
+ *	The setting is per process (one service): run two services for
+ *	both kinds.
  */
 #include <sys/socket.h>
 
@@ -46,16 +61,22 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "list_store.h"
 #include "log.h"
 #include "queue_id.h"
 #include "stream.h"
 #include "str.h"
+#include "tls.h"
 
 #include "listmgr.h"
 
+/* the https context (list_http_tls_security_level = encrypt), else NULL */
+static struct tls_context *listmgr_http_tls_ctx;
+
 struct listmgr_http {
 	struct stream *s;
+	struct tls_session *tls;	/* NULL: plain HTTP */
 	int fd;
 	struct log_ctx log;
 	const char *peer;
@@ -109,16 +130,19 @@ listmgr_http_reply(struct listmgr_http *h, int code, const char *extra_hdr,
 	struct str *page = str_new(0, 0);
 	const char *reason = listmgr_http_status_text(code);
 
-	if (code == 408) {
+	if (code == 408 && stream_error(h->s) != STREAM_OK) {
 		/*
 		 * The stream's timeout is sticky (no more I/O through it):
-		 * one best-effort non-blocking send of a fixed answer.
+		 * one best-effort non-blocking send of a fixed answer. Not
+		 * under TLS: that would be plaintext on an https port, so
+		 * the connection just closes.
 		 */
 		static const char r408[] = "HTTP/1.1 408 Request Timeout\r\n"
 		    "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
-		(void)send(h->fd, r408, sizeof(r408) - 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (h->tls == NULL)
+			(void)send(h->fd, r408, sizeof(r408) - 1,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		str_free(&page);
 		return;
 	}
@@ -352,6 +376,66 @@ out:
 	str_free(&body);
 }
 
+/* listmgr_http_setup - see listmgr.h */
+void
+listmgr_http_setup(const struct config *cfg)
+{
+	const char *level = config_str(cfg, "list_http_tls_security_level");
+	struct str *err;
+
+	if (level[0] == '\0' || strcmp(level, "none") == 0)
+		return;
+	/* no "may": HTTP has no STARTTLS, a port is plain or TLS */
+	if (strcmp(level, "encrypt") != 0)
+		log_fatal(NULL, "list_http_tls_security_level = %s: not none "
+		    "or encrypt", level);
+	if (config_str(cfg, "tls_cert_file")[0] == '\0')
+		log_fatal(NULL, "list_http_tls_security_level = encrypt needs "
+		    "tls_cert_file");
+	err = str_new(0, 0);
+	listmgr_http_tls_ctx = tls_context_new_server_config(cfg, err);
+	if (listmgr_http_tls_ctx == NULL)
+		log_fatal(NULL, "list_http_tls_security_level = encrypt: %s",
+		    str_c(err));
+	str_free(&err);
+}
+
+/* listmgr_http_deinit - see listmgr.h */
+void
+listmgr_http_deinit(void)
+{
+	tls_context_free(&listmgr_http_tls_ctx);
+}
+
+/* listmgr_http_tls_start - the handshake, within the deadline; false: drop */
+static bool
+listmgr_http_tls_start(struct listmgr_http *h)
+{
+	struct str *err = str_new(0, 0);
+	time_t now = time(NULL);
+	bool ok = false;
+
+	if (now >= h->deadline) {
+		log_info(&h->log, "TLS handshake from %s: timed out", h->peer);
+		goto out;
+	}
+	h->tls = tls_session_start(listmgr_http_tls_ctx, h->s, NULL,
+	    (unsigned)(h->deadline - now), err);
+	if (h->tls == NULL) {
+		log_info(&h->log, "TLS handshake from %s failed: %s", h->peer,
+		    str_c(err));
+		goto out;
+	}
+	str_clear(err);
+	tls_session_describe(h->tls, err);
+	log_info(&h->log, "%s TLS connection established from %s: %s",
+	    tls_session_trust(h->tls), h->peer, str_c(err));
+	ok = true;
+out:
+	str_free(&err);
+	return ok;
+}
+
 /* listmgr_http_run - see listmgr.h */
 void
 listmgr_http_run(int fd, const char *peer)
@@ -371,6 +455,8 @@ listmgr_http_run(int fd, const char *peer)
 	h.deadline = time(NULL) + (timeout > 0 ? timeout : 30);
 	h.s = stream_new(fd, timeout > 0 ? timeout : 30, STREAM_NO_CLOSE);
 	listmgr_http_req_init(&req);
+	if (listmgr_http_tls_ctx != NULL && !listmgr_http_tls_start(&h))
+		goto out;
 	rc = listmgr_http_read_head(&h, head);
 	if (rc == 0)
 		rc = listmgr_http_parse_head(str_c(head), str_len(head), &req);
@@ -379,8 +465,10 @@ listmgr_http_run(int fd, const char *peer)
 		listmgr_http_reply(&h, rc, NULL, NULL);
 	} else if (rc == 0)
 		listmgr_http_request(&h, &req);
+out:
 	listmgr_http_req_free(&req);
 	str_free(&head);
+	tls_session_free(&h.tls);
 	stream_free(&h.s);
 }
 
