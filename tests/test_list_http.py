@@ -5,12 +5,19 @@ as an inet service in master.conf, driven with curl as RFC 8058 describes
 request parser's limits and error answers.
 
 The list's http_unsubscribe_url names the site's https front end; the
-test plays that front end by sending the URL's path and query to the
-service on loopback.
+plain-HTTP tests play that front end by sending the URL's path and query
+to the service on loopback. The https tests run the endpoint with its own
+TLS (list_http_tls_security_level=encrypt, the instance's certificate)
+and talk to it with curl --cacert and Python's http.client over ssl:
+partial reads, plaintext and silent clients on the TLS port, timeouts,
+session resumption, and a renewed certificate after `postern reload`.
 """
 
+import http.client
+import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -210,3 +217,248 @@ def test_no_url_no_one_click(instance_factory):
                    "-d", "List-Unsubscribe=One-Click")
     assert code == 404
     assert "bob@localhost" in lst(p, "members", "plain").stdout
+
+
+# ------------------------------------------------------------------ https
+
+TLS_ON = "-o list_http_tls_security_level=encrypt"
+
+
+def https(port, url):
+    """The member's URL as the https endpoint on loopback serves it."""
+    u = urllib.parse.urlsplit(url)
+    return f"https://{HOST}:{port}{u.path}?{u.query}"
+
+
+def target(url):
+    u = urllib.parse.urlsplit(url)
+    return f"{u.path}?{u.query}"
+
+
+def tls_ctx(cafile):
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def read_all(sock, timeout):
+    """Everything sock sends until it closes; (data, closed) where
+    closed is False when the timeout ran out first."""
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                return got, True
+            got += b
+    except socket.timeout:
+        return got, False
+    except (ConnectionResetError, ssl.SSLError):
+        # a reset or an unexpected EOF under TLS is a close too
+        return got, True
+
+
+def wait_https(port, cafile):
+    """Until the endpoint answers over TLS (any HTTP status)."""
+    deadline = time.monotonic() + 15
+    while True:
+        r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w",
+                            "%{http_code}", "--max-time", "5", "--cacert",
+                            str(cafile), f"https://{HOST}:{port}/unsubscribe"],
+                           capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout == "400":
+            return
+        assert time.monotonic() < deadline, r.stderr
+        time.sleep(0.1)
+
+
+def test_one_click_over_https(instance_factory):
+    p = setup_lists(instance_factory)
+    cert = p.inst.dir / "tls/cert.pem"
+    port = start_http(p, f"{TLS_ON} -o list_http_timeout=3s")
+    wait_https(port, cert)
+    lst(p, "create", f"team@{DOMAIN}", "--owner", "alice@localhost",
+        "posting=open", f"http_unsubscribe_url={FRONT}")
+    lst(p, "members", "team", "add", "alice@localhost", "bob@localhost",
+        "carol@localhost", "dave@localhost")
+    p.send("alice@localhost", [f"team@{DOMAIN}"],
+           msg("alice@localhost", f"team@{DOMAIN}", "tls post"))
+    urls = {}
+    for who in ("bob", "carol", "dave"):
+        m, _ = wait_msgs(p, who, lambda m: "tls post" in (m["Subject"] or ""))
+        urls[who] = unsub_url(m)
+
+    # curl as RFC 8058 3.2 has it, verifying the instance's certificate
+    url = https(port, urls["bob"])
+    code, body = curl(url, "--cacert", str(cert))
+    assert code == 200 and 'value="One-Click"' in body
+    assert "bob@localhost" in body
+    code, _ = curl(url.replace("member=bob", "member=carol"), "--cacert",
+                   str(cert), "-X", "POST", "-d", "List-Unsubscribe=One-Click")
+    assert code == 403
+    code, _ = curl(url, "--cacert", str(cert), "-d", "x" * 5000)
+    assert code == 413
+    assert "bob@localhost" in members(p)
+    code, body = curl(url, "--cacert", str(cert), "-X", "POST",
+                      "-d", "List-Unsubscribe=One-Click")
+    assert code == 200 and "is no longer a member" in body
+    assert "bob@localhost" not in members(p)
+    p.inst.wait_for_log(r"list-mgr\[\d+\]: \S+: Anonymous TLS connection "
+                        r"established from \[127\.0\.0\.1\]:\d+: TLSv1\.3 "
+                        r"with cipher \S+ \(\d+/\d+ bits\)")
+
+    # Python's http.client over ssl
+    conn = http.client.HTTPSConnection(HOST, port, context=tls_ctx(cert),
+                                       timeout=10)
+    conn.request("POST", target(urls["carol"]),
+                 body="List-Unsubscribe=One-Click",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Connection") == "close"
+    assert b"carol@localhost</b> is no longer a member" in r.read()
+    conn.close()
+    assert "carol@localhost" not in members(p)
+
+    # a request in many small TLS records, the body in its own: the
+    # stream over TLS reads it as one (partial reads)
+    body = b"List-Unsubscribe=One-Click"
+    req = (f"POST {target(urls['dave'])} HTTP/1.1\r\nHost: {HOST}\r\n"
+           f"Content-Type: application/x-www-form-urlencoded\r\n"
+           f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((HOST, port), timeout=10) as raw_sock:
+        with tls_ctx(cert).wrap_socket(raw_sock,
+                                       server_hostname=HOST) as s:
+            for i in range(0, len(req), 9):
+                s.sendall(req[i:i + 9])
+                time.sleep(0.005)
+            time.sleep(0.2)
+            s.sendall(body[:5])
+            time.sleep(0.2)
+            s.sendall(body[5:])
+            got, closed = read_all(s, 10)
+    assert closed and got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:200]
+    assert "dave@localhost" not in members(p)
+    assert "alice@localhost" in members(p)
+
+    # plaintext HTTP on the TLS port: no HTTP answer, the connection
+    # closes, and the service goes on serving the next client
+    mark = p.inst.log_mark()
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(f"POST {target(urls['bob'])} HTTP/1.1\r\nHost: x\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        got, closed = read_all(s, 10)
+    assert closed and b"HTTP/" not in got, got
+    p.inst.wait_for_log(r"list-mgr\[\d+\]: \S+: TLS handshake from "
+                        r"\[127\.0\.0\.1\]:\d+ failed: ", start=mark)
+    r = subprocess.run(["curl", "-sS", "--max-time", "10",
+                        url.replace("https://", "http://")],
+                       capture_output=True)
+    assert r.returncode != 0 and b"HTTP/" not in r.stdout
+    code, _ = curl(url, "--cacert", str(cert))
+    assert code == 200
+
+    # a client that never starts the handshake, and one that stops in
+    # the middle of its request: dropped after list_http_timeout (3s),
+    # with nothing in plaintext
+    t0 = time.monotonic()
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        got, closed = read_all(s, 15)
+    assert closed and got == b"" and time.monotonic() - t0 < 10
+    t0 = time.monotonic()
+    with socket.create_connection((HOST, port), timeout=10) as raw_sock:
+        with tls_ctx(cert).wrap_socket(raw_sock, server_hostname=HOST) as s:
+            s.sendall(f"GET {target(urls['bob'])} HTTP/1.1\r\nHost:".encode())
+            got, closed = read_all(s, 15)
+    assert closed and b"HTTP/" not in got and time.monotonic() - t0 < 10
+    code, _ = curl(url, "--cacert", str(cert))
+    assert code == 200
+
+    # TLS 1.3 session resumption (the instance's shared ticket keys: any
+    # worker resumes it)
+    ctx = tls_ctx(cert)
+    sess = None
+    for attempt in range(2):
+        with socket.create_connection((HOST, port), timeout=10) as raw_sock:
+            with ctx.wrap_socket(raw_sock, server_hostname=HOST,
+                                 session=sess) as s:
+                s.sendall(f"HEAD {target(urls['bob'])} HTTP/1.1\r\n"
+                          f"Host: {HOST}\r\n\r\n".encode())
+                got, closed = read_all(s, 10)
+                assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
+                assert s.session_reused == (attempt == 1)
+                sess = s.session
+
+
+def openssl_cert(d, name, cn):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", f"/CN={cn}", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(d / f"{name}.key"),
+                    "-out", str(d / f"{name}.pem")],
+                   check=True, capture_output=True, timeout=60)
+    return d / f"{name}.pem", d / f"{name}.key"
+
+
+def peer_der(port):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((HOST, port), timeout=10) as raw_sock:
+        with ctx.wrap_socket(raw_sock) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def test_https_reload_uses_renewed_certificate(instance_factory, tmp_path):
+    """Renewed certificate files (moved into place as certbot does) and
+    `postern reload`: new connections get the new certificate."""
+    p = setup_lists(instance_factory)
+    tls = p.inst.dir / "tls"
+    port = start_http(p, TLS_ON)
+    wait_https(port, tls / "cert.pem")
+    old = ssl.PEM_cert_to_DER_cert((tls / "cert.pem").read_text())
+    assert peer_der(port) == old
+
+    new_cert, new_key = openssl_cert(tmp_path, "renewed", "renewed.localhost")
+    for src, name, mode in ((new_cert, "cert.pem", 0o644),
+                            (new_key, "key.pem", 0o600)):
+        tmp = tls / (name + ".new")
+        tmp.write_bytes(src.read_bytes())
+        os.chmod(tmp, mode)
+        os.replace(tmp, tls / name)
+    mark = p.inst.log_mark()
+    p.inst.reload()
+    p.inst.wait_for_log(r"reload: \d+ services", start=mark)
+    assert peer_der(port) == ssl.PEM_cert_to_DER_cert(new_cert.read_text())
+    code, _ = curl(f"https://{HOST}:{port}/unsubscribe?list=nosuch&member="
+                   f"bob%40localhost&token={'a' * 32}", "--cacert",
+                   str(new_cert), "-d", "List-Unsubscribe=One-Click")
+    assert code == 404
+    # the old certificate's trust anchor no longer verifies (curl 60)
+    (tmp_path / "old.pem").write_text(ssl.DER_cert_to_PEM_cert(old))
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert",
+                        str(tmp_path / "old.pem"),
+                        f"https://{HOST}:{port}/unsubscribe"],
+                       capture_output=True)
+    assert r.returncode == 60, r.stderr
+    assert not re.search(r"list-mgr.*(killed by signal|exit status)",
+                         p.inst.log_text()[mark:])
+
+
+def test_https_misconfigured_serves_nothing(instance_factory):
+    """An unknown level, or encrypt without a certificate: list-mgr stops
+    with a fatal log line and nothing is served in plaintext."""
+    p = setup_lists(instance_factory)
+    port_may = start_http(p, "-o list_http_tls_security_level=may")
+    port_nocert = start_http(p, f"{TLS_ON} -o tls_cert_file=")
+    for port in (port_may, port_nocert):
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            s.sendall(f"GET /unsubscribe HTTP/1.1\r\nHost: x\r\n\r\n"
+                      .encode())
+            got, _ = read_all(s, 3)
+        assert b"HTTP/" not in got, got
+    p.inst.wait_for_log(r"list_http_tls_security_level = may: not none or "
+                        r"encrypt")
+    p.inst.wait_for_log(r"list_http_tls_security_level = encrypt needs "
+                        r"tls_cert_file")
