@@ -301,6 +301,8 @@ dump_nodes(const struct sv_node *nd, uint32_t n, unsigned indent,
 			str_printf(out, " cmp=%u mt=%u", x->cmp, x->mt);
 		if (x->num)
 			str_printf(out, " num=%lld", (long long)x->num);
+		if (x->mimeopt)
+			str_printf(out, " mimeopt=%u", x->mimeopt);
 		for (k = 0; k < SV_NSLOTS; k++) {
 			if (x->s[k] == NULL)
 				continue;
