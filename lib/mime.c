@@ -976,6 +976,31 @@ mime_parse(const char *p, size_t n, const struct mime_limits *limits)
 	return msg;
 }
 
+/* mime_field_parse - see mime.h */
+struct mime_message *
+mime_field_parse(const char *p, size_t n, bool content_type)
+{
+	struct mime_message *msg = xmalloc(sizeof(*msg));
+	struct mime_raw_param raw[MIME_MAX_PARAMS];
+
+	if (!mime_token_chars_ready)
+		mime_token_init();
+	/* The value is copied into the arena: keep no pointer to it. */
+	msg->data = "";
+	msg->size = 0;
+	mime_limits_default(&msg->limits);
+	msg->scratch = str_new(256, 0);
+	msg->scratch2 = str_new(64, 0);
+	msg->root = mime_new_part(msg, NULL, NULL);
+	if (content_type)
+		mime_parse_content_type(msg, msg->root, p, n, raw);
+	else
+		mime_parse_disposition(msg, msg->root, p, n, raw);
+	str_free(&msg->scratch);
+	str_free(&msg->scratch2);
+	return msg;
+}
+
 /* mime_message_free - free the message and its arena */
 void
 mime_message_free(struct mime_message **msgp)

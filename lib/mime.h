@@ -136,6 +136,17 @@ struct mime_message *mime_parse(const char *p, size_t n,
 /* mime_message_free - free *msgp and its whole tree (NULL allowed) */
 void mime_message_free(struct mime_message **msgp);
 
+/*
+ * mime_field_parse - parse one Content-Type (content_type true) or
+ * Content-Disposition field value p/n alone, as mime_parse() parses
+ * them in a message. The root part of the result holds type, subtype
+ * and params (NULL/0 when the value is not "type/subtype" with nothing
+ * but parameters after it), or disposition and disposition_params.
+ * Never returns NULL; free with mime_message_free(). p need not outlive
+ * the result.
+ */
+struct mime_message *mime_field_parse(const char *p, size_t n,
+    bool content_type);
 /* mime_message_root - the root part (never NULL) */
 const struct mime_part *mime_message_root(const struct mime_message *msg);
 /* mime_message_data - the borrowed input, and its size */

@@ -6,7 +6,9 @@
  * limits now and then, so the depth and part limits are reached), renders
  * ENVELOPE, BODY and BODYSTRUCTURE, checks the tree's offsets, looks up
  * every part by its section number with each section keyword, and
- * decodes every leaf. Any overread, leak or inconsistency is a crash.
+ * decodes every leaf. The input is also parsed as one Content-Type and
+ * one Content-Disposition value (mime_field_parse, for Sieve :mime).
+ * Any overread, leak or inconsistency is a crash.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,6 +114,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)imap_envelope_bodystructure(b, msg, root, false);
 	(void)imap_envelope_bodystructure(c, msg, root, true);
 	fuzz_sections(msg, root, path, a, &budget);
+	mime_message_free(&msg);
+	msg = mime_field_parse(copy, size, true);
+	root = mime_message_root(msg);
+	if ((root->type == NULL) != (root->subtype == NULL))
+		abort();
+	(void)mime_part_param(root, "charset", true);
+	mime_message_free(&msg);
+	msg = mime_field_parse(copy, size, false);
+	(void)mime_part_disposition_param(mime_message_root(msg), "filename",
+	    true);
 	mime_message_free(&msg);
 	free(copy);
 	str_free(&a);

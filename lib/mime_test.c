@@ -788,6 +788,47 @@ test_speed(void)
 	test_end();
 }
 
+/* test_field_parse - one Content-Type / Content-Disposition value alone */
+static void
+test_field_parse(void)
+{
+	static const char ct[] = " Text/Plain ; charset=\"iso-8859-1\"; "
+	    "name*0=\"a\"; name*1=\"b.txt\"";
+	static const char cd[] = "attachment; filename*=utf-8''caf%C3%A9.pdf";
+	struct mime_message *m;
+	const struct mime_part *p;
+
+	test_begin("mime_field_parse");
+	m = mime_field_parse(ct, sizeof(ct) - 1, true);
+	p = mime_message_root(m);
+	TEST_ASSERT_STR(p->type, "Text");
+	TEST_ASSERT_STR(p->subtype, "Plain");
+	TEST_ASSERT(p->param_count == 2);
+	TEST_ASSERT_STR(mime_part_param(p, "CHARSET", false), "iso-8859-1");
+	TEST_ASSERT_STR(mime_part_param(p, "name", true), "ab.txt");
+	mime_message_free(&m);
+	TEST_ASSERT(m == NULL);
+
+	m = mime_field_parse(cd, sizeof(cd) - 1, false);
+	p = mime_message_root(m);
+	TEST_ASSERT_STR(p->disposition, "attachment");
+	TEST_ASSERT_STR(mime_part_disposition_param(p, "filename", true),
+	    "caf\xc3\xa9.pdf");
+	mime_message_free(&m);
+
+	/* junk after the subtype, or no subtype: nothing parsed */
+	m = mime_field_parse("text/plain junk", 15, true);
+	TEST_ASSERT(mime_message_root(m)->type == NULL);
+	mime_message_free(&m);
+	m = mime_field_parse("text", 4, true);
+	TEST_ASSERT(mime_message_root(m)->type == NULL);
+	mime_message_free(&m);
+	m = mime_field_parse("", 0, false);
+	TEST_ASSERT(mime_message_root(m)->disposition == NULL);
+	mime_message_free(&m);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -806,6 +847,7 @@ main(void)
 	test_structure();
 	test_sections();
 	test_params();
+	test_field_parse();
 	test_limits();
 	test_pieces();
 	test_golden();

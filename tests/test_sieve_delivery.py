@@ -201,6 +201,37 @@ def test_discard_and_keep_and_copy(mi):
     mi.wait_for_log(r"sieve: discard")
 
 
+def test_foreverypart_mime_extracttext(mi):
+    """RFC 5703 at delivery: the script walks the parts, reads a part's
+    MIME header with :mime and files by the decoded text of one part."""
+    upload(mi, "alice",
+           'require ["foreverypart", "mime", "extracttext", "variables",\r\n'
+           '         "fileinto", "mailbox"];\r\n'
+           'foreverypart {\r\n'
+           '  if header :mime :param "filename" "content-disposition"\r\n'
+           '      "invoice.txt" {\r\n'
+           '    extracttext :lower :first 7 "t";\r\n'
+           '    fileinto :create "Bills/${t}";\r\n'
+           '    break;\r\n'
+           '  }\r\n'
+           '}\r\n')
+    body = ("MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+            "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            "--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+            "Content-Disposition: attachment; filename=\"invoice.txt\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+            "QUNNRSBDb3JwOiB0b3RhbCA0Mgo=\r\n--b--\r\n")
+    data = msg("invoice", extra=body.split("\r\n\r\n", 1)[0] + "\r\n")
+    data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" + \
+        body.split("\r\n\r\n", 1)[1].encode()
+    r = lmtp(mi, ["alice@localhost"], data)
+    assert r["alice@localhost"][0] == 250
+    got = wait_mailbox(mi, "alice", 1, "Bills/acme co")
+    assert b"QUNNRSBDb3JwOiB0b3RhbCA0Mgo=" in got[0][1]
+    assert not mailbox(mi, "alice")
+
+
 def test_fileinto_missing_mailbox(mi):
     upload(mi, "alice", 'require ["fileinto"];\r\nfileinto "Nowhere";\r\n')
     lmtp(mi, ["alice@localhost"], msg("lost"))

@@ -154,6 +154,9 @@ def test_greeting_capabilities(sv):
     caps = {l.split(b" ")[0].strip(b'"'): l for l in lines}
     assert caps[b"IMPLEMENTATION"] == b'"IMPLEMENTATION" "Postern"'
     assert b"fileinto" in caps[b"SIEVE"] and b"vacation" in caps[b"SIEVE"]
+    # RFC 5703, from the engine's list
+    assert all(x in caps[b"SIEVE"].split(b'"')[3].split()
+               for x in (b"foreverypart", b"mime", b"extracttext")), caps
     # the default sasl_mechanisms, through libsasl2
     assert caps[b"SASL"] == b'"SASL" "PLAIN LOGIN"'
     assert b"STARTTLS" in caps

@@ -240,6 +240,8 @@ static const char *const id_names[SV_ID_COUNT] = {
 	[SV_C_ADDHEADER] = "addheader", [SV_C_DELETEHEADER] = "deleteheader",
 	[SV_C_INCLUDE] = "include", [SV_C_RETURN] = "return",
 	[SV_C_GLOBAL] = "global", [SV_C_NOTIFY] = "notify",
+	[SV_C_FOREVERYPART] = "foreverypart", [SV_C_BREAK] = "break",
+	[SV_C_EXTRACTTEXT] = "extracttext",
 	[SV_T_ADDRESS] = "address",
 	[SV_T_ALLOF] = "allof", [SV_T_ANYOF] = "anyof",
 	[SV_T_ENVELOPE] = "envelope", [SV_T_EXISTS] = "exists",
@@ -299,6 +301,8 @@ dump_nodes(const struct sv_node *nd, uint32_t n, unsigned indent,
 			str_printf(out, " cmp=%u mt=%u", x->cmp, x->mt);
 		if (x->num)
 			str_printf(out, " num=%lld", (long long)x->num);
+		if (x->mimeopt)
+			str_printf(out, " mimeopt=%u", x->mimeopt);
 		for (k = 0; k < SV_NSLOTS; k++) {
 			if (x->s[k] == NULL)
 				continue;
@@ -387,6 +391,7 @@ save_nodes(const struct sv_node *nd, uint32_t n, struct str *o)
 		put_u8(o, x->part);
 		put_u8(o, x->body);
 		put_u8(o, x->mods);
+		put_u8(o, x->mimeopt);
 		put_u32(o, x->line);
 		put_u32(o, x->col);
 		put_u64(o, (uint64_t)x->num);
@@ -479,7 +484,7 @@ needed_slots(unsigned id)
 	case SV_C_REDIRECT: case SV_C_FILEINTO: case SV_C_REJECT:
 	case SV_C_EREJECT: case SV_C_VACATION: case SV_C_DELETEHEADER:
 	case SV_C_GLOBAL: case SV_C_INCLUDE: case SV_C_NOTIFY:
-	case SV_T_VALID_NOTIFY_METHOD:
+	case SV_T_VALID_NOTIFY_METHOD: case SV_C_EXTRACTTEXT:
 		return 1u << SV_S_A;
 	case SV_T_NOTIFY_METHOD_CAPABILITY:
 		return 1u << SV_S_A | 1u << SV_S_B | 1u << SV_S_C;
@@ -522,6 +527,7 @@ load_nodes(struct rd *r, uint32_t *n_r, bool tests)
 		x->part = (uint8_t)rd_uint(r, 1);
 		x->body = (uint8_t)rd_uint(r, 1);
 		x->mods = (uint8_t)rd_uint(r, 1);
+		x->mimeopt = (uint8_t)rd_uint(r, 1);
 		x->line = (uint32_t)rd_uint(r, 4);
 		x->col = (uint32_t)rd_uint(r, 4);
 		x->num = (int64_t)rd_uint(r, 8);
@@ -533,6 +539,11 @@ load_nodes(struct rd *r, uint32_t *n_r, bool tests)
 		    x->cmp > SV_CMP_NUMERIC || x->mt > SV_MT_VALUE ||
 		    x->rel > SV_REL_NE || x->part > SV_PART_DETAIL ||
 		    x->body > SV_BODY_CONTENT || x->num < 0 ||
+		    x->mimeopt > SV_MIMEOPT_PARAM ||
+		    ((x->mimeopt == SV_MIMEOPT_PARAM) != ((mask & 1u << SV_S_C) &&
+		    x->id == SV_T_HEADER)) ||
+		    (x->id == SV_C_BREAK && (x->num < 1 ||
+		    x->num > SV_MAX_LOOP_DEPTH)) ||
 		    (mask >> SV_NSLOTS) != 0 ||
 		    (mask & needed_slots(x->id)) != needed_slots(x->id) ||
 		    (x->id == SV_C_INCLUDE && (x->include < -1 ||
@@ -581,6 +592,8 @@ load_nodes(struct rd *r, uint32_t *n_r, bool tests)
 		    (tests && x->nblock != 0) ||
 		    (!tests && x->id != SV_C_IF && x->id != SV_C_ELSIF &&
 		    x->nkids != 0) ||
+		    (x->nblock != 0 && x->id != SV_C_IF && x->id != SV_C_ELSIF &&
+		    x->id != SV_C_ELSE && x->id != SV_C_FOREVERYPART) ||
 		    (x->nkids != 0 && x->id != SV_C_IF && x->id != SV_C_ELSIF &&
 		    x->id != SV_T_NOT && x->id != SV_T_ALLOF &&
 		    x->id != SV_T_ANYOF)) {

@@ -160,7 +160,7 @@ void sieve_script_dump(const struct sieve_script *script, struct str *out);
  * format, SIEVE_BINARY_VERSION). Cannot fail.
  */
 #define SIEVE_BINARY_MAGIC	"PSVBIN\r\n"
-#define SIEVE_BINARY_VERSION	2
+#define SIEVE_BINARY_VERSION	3
 void sieve_script_save(const struct sieve_script *script, struct str *out);
 
 /*

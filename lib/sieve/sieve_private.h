@@ -80,6 +80,7 @@ enum sv_id {
 	SV_C_EREJECT, SV_C_VACATION, SV_C_SET, SV_C_SETFLAG, SV_C_ADDFLAG,
 	SV_C_REMOVEFLAG, SV_C_ADDHEADER, SV_C_DELETEHEADER, SV_C_INCLUDE,
 	SV_C_RETURN, SV_C_GLOBAL, SV_C_NOTIFY,
+	SV_C_FOREVERYPART, SV_C_BREAK, SV_C_EXTRACTTEXT,	/* RFC 5703 */
 	/* tests */
 	SV_T_ADDRESS, SV_T_ALLOF, SV_T_ANYOF, SV_T_ENVELOPE, SV_T_EXISTS,
 	SV_T_FALSE, SV_T_HEADER, SV_T_NOT, SV_T_SIZE, SV_T_TRUE, SV_T_BODY,
@@ -98,6 +99,17 @@ enum sv_rel { SV_REL_GT, SV_REL_GE, SV_REL_LT, SV_REL_LE, SV_REL_EQ,
 enum sv_part { SV_PART_ALL, SV_PART_LOCAL, SV_PART_DOMAIN, SV_PART_USER,
 	SV_PART_DETAIL };
 enum sv_body { SV_BODY_TEXT, SV_BODY_RAW, SV_BODY_CONTENT };
+/* RFC 5703 4.2: what header :mime takes from a Content-Type or
+   Content-Disposition value */
+enum sv_mimeopt { SV_MIMEOPT_NONE, SV_MIMEOPT_TYPE, SV_MIMEOPT_SUBTYPE,
+	SV_MIMEOPT_CONTENTTYPE, SV_MIMEOPT_PARAM };
+
+/*
+ * foreverypart loops inside each other (RFC 5703 3 asks for at least
+ * one level; Pigeonhole allows 4, and so do we: each level walks a
+ * subtree of the one outside it, so work grows with depth).
+ */
+#define SV_MAX_LOOP_DEPTH	4
 
 /* node flags */
 #define SV_F_COPY	0x0001
@@ -116,6 +128,10 @@ enum sv_body { SV_BODY_TEXT, SV_BODY_RAW, SV_BODY_CONTENT };
 #define SV_F_HAS_FLAGS	0x2000	/* :flags given */
 #define SV_F_HAS_ZONE	0x4000	/* date :zone */
 #define SV_F_UNIQUE_HDR	0x8000	/* duplicate :header (else :uniqueid) */
+/* The 16 bits are all taken: these share bits with flags of commands
+   and tests that never have them (header/address/exists; extracttext). */
+#define SV_F_ANYCHILD	SV_F_CREATE	/* :mime :anychild (tests) */
+#define SV_F_HAS_FIRST	SV_F_HAS_PERIOD	/* extracttext :first (num) */
 
 /* string slots */
 enum {
@@ -147,6 +163,7 @@ struct sv_node {
 	uint16_t id;		/* enum sv_id */
 	uint16_t flags;		/* SV_F_* */
 	uint8_t cmp, mt, rel, part, body, mods;
+	uint8_t mimeopt;	/* header :mime option, enum sv_mimeopt */
 	uint32_t line, col;
 	int64_t num;		/* size, period, :index, value */
 	uint32_t var;		/* set: variable slot; */
@@ -191,6 +208,7 @@ enum sv_ext {
 	SV_EXT_INCLUDE, SV_EXT_MAILBOX, SV_EXT_SPAMTEST, SV_EXT_SPAMTESTPLUS,
 	SV_EXT_VIRUSTEST, SV_EXT_ENVIRONMENT, SV_EXT_DUPLICATE,
 	SV_EXT_EDITHEADER, SV_EXT_REGEX, SV_EXT_IHAVE, SV_EXT_ENOTIFY,
+	SV_EXT_FOREVERYPART, SV_EXT_MIME, SV_EXT_EXTRACTTEXT,
 	SV_EXT_COUNT
 };
 extern const char *const sv_ext_names[SV_EXT_COUNT];

@@ -8,7 +8,15 @@
  *	(editheader changes that array, so later tests see the edits, RFC
  *	5293 section 7); decoded values (unfolded, RFC 2047 encoded-words
  *	decoded to UTF-8, RFC 5228 2.7.2) are computed on first use and
- *	kept. The MIME tree is parsed only when a body test needs it.
+ *	kept. The MIME tree is parsed only when a body test, a :mime
+ *	test or foreverypart needs it.
+ *
+ *	foreverypart (RFC 5703 3) walks the MIME tree in order, the
+ *	message itself first; a loop inside a loop walks the parts below
+ *	the outer loop's current part. Tests with :mime read the header
+ *	fields of the current part as they are in the message (editheader
+ *	changes only the top-level header; outside a loop and without
+ *	:anychild, :mime tests see that edited header, as Pigeonhole does).
  *
  *	Actions go into struct sieve_result with the RFC 5228 section 4 and
  *	4.x rules: a second fileinto/keep to the same mailbox or redirect to
@@ -36,6 +44,7 @@
 #include "address.h"
 #include "alloc.h"
 #include "header.h"
+#include "html_text.h"
 #include "mime.h"
 #include "mime_decode.h"
 #include "rfc2047.h"
@@ -105,6 +114,10 @@ struct sv_run {
 	struct str *keep_flags_var;	/* the main script's flags at its end */
 	struct str *name;		/* scratch: header name of a test */
 	struct address *env_addr[3];	/* parsed envelope from/to/auth, lazily */
+	/* foreverypart (RFC 5703 3): the part each enclosing loop is at */
+	const struct mime_part *loop[SV_MAX_LOOP_DEPTH];
+	unsigned nloops;
+	unsigned brk;		/* loops a break still has to leave */
 };
 
 /* ------------------------------------------------------------ errors */
@@ -683,6 +696,205 @@ hdr_count(struct sv_run *r, const char *name, size_t n)
 	return c;
 }
 
+/* ------------------------------------------------------------ mime */
+
+/* mime_root - the message's MIME tree, parsed on first use */
+static const struct mime_part *
+mime_root(struct sv_run *r)
+{
+	if (r->mime == NULL)
+		r->mime = mime_parse(r->env->msg, r->env->msg_size, NULL);
+	return mime_message_root(r->mime);
+}
+
+/* part_next - the part after p in a walk of the subtree at root, or NULL */
+static const struct mime_part *
+part_next(const struct mime_part *p, const struct mime_part *root)
+{
+	if (p->children != NULL)
+		return p->children;
+	for (; p != root && p != NULL; p = p->parent)
+		if (p->next != NULL)
+			return p->next;
+	return NULL;
+}
+
+/*
+ * mime_scope - whether a test with :mime reads MIME part headers (in
+ * a loop, or :anychild), and then the first part it reads. More parts
+ * follow with part_next(p, first) when :anychild is given.
+ */
+static const struct mime_part *
+mime_scope(struct sv_run *r, const struct sv_node *nd)
+{
+	if (!(nd->flags & SV_F_MIME))
+		return NULL;
+	if (r->nloops > 0)
+		return r->loop[r->nloops - 1];
+	if (nd->flags & SV_F_ANYCHILD)
+		return mime_root(r);
+	return NULL;
+}
+
+/*
+ * mime_fields - call fn for each field called name/n in the headers a
+ * :mime test reads, starting at part first, until fn returns true.
+ * Each part costs a step; each field's bytes are charged.
+ */
+static void
+mime_fields(struct sv_run *r, const struct sv_node *nd,
+    const struct mime_part *first, const char *name, size_t n,
+    bool (*fn)(struct sv_run *, void *, const char *, size_t), void *ctx)
+{
+	const struct mime_part *p;
+
+	for (p = first; p != NULL && !r->failed; p = (nd->flags &
+	    SV_F_ANYCHILD) ? part_next(p, first) : NULL) {
+		struct header_iter it;
+		struct header_field f;
+
+		if (!charge(r, nd->line, 1))
+			return;
+		header_iter_init(&it, r->env->msg + p->hdr_offset, p->hdr_size);
+		while (header_iter_next(&it, &f)) {
+			if (f.no_colon || f.name_len != n ||
+			    strncasecmp(f.name, name, n) != 0)
+				continue;
+			if (!charge(r, nd->line, f.value_len) ||
+			    fn(r, ctx, f.value, f.value_len))
+				return;
+		}
+	}
+}
+
+/*
+ * mime_option_value - offer the header value v/n to m, or with :type,
+ * :subtype, :contenttype or :param (RFC 5703 4.2) the piece of it the
+ * option names. Those read Content-Type and Content-Disposition only;
+ * any other field gives the empty string, as does a value that does not
+ * parse, or :param when no parameter of those names is present.
+ */
+static void
+mime_option_value(struct mstate *m, const char *hname, const char *v,
+    size_t n)
+{
+	const struct sv_node *nd = m->nd;
+	struct sv_run *r = m->r;
+	struct mime_message *fm;
+	const struct mime_part *p;
+	bool ctype;
+	uint32_t i, k;
+	bool offered = false;
+
+	if (nd->mimeopt == SV_MIMEOPT_NONE) {
+		m_value(m, v, n);
+		return;
+	}
+	ctype = strcasecmp(hname, "content-type") == 0;
+	if (!ctype && strcasecmp(hname, "content-disposition") != 0) {
+		m_value(m, "", 0);
+		return;
+	}
+	fm = mime_field_parse(v, n, ctype);
+	p = mime_message_root(fm);
+	str_clear(r->tmp);
+	switch (nd->mimeopt) {
+	case SV_MIMEOPT_TYPE:
+		if (ctype ? p->type != NULL : p->disposition != NULL)
+			str_append_cstr(r->tmp, ctype ? p->type :
+			    p->disposition);
+		break;
+	case SV_MIMEOPT_SUBTYPE:
+		if (ctype && p->subtype != NULL)
+			str_append_cstr(r->tmp, p->subtype);
+		break;
+	case SV_MIMEOPT_CONTENTTYPE:
+		if (ctype && p->type != NULL)
+			str_printf(r->tmp, "%s/%s", p->type, p->subtype);
+		else if (!ctype && p->disposition != NULL)
+			str_append_cstr(r->tmp, p->disposition);
+		break;
+	case SV_MIMEOPT_PARAM: {
+		const struct mime_param *pp = ctype ? p->params :
+		    p->disposition_params;
+		unsigned np = ctype ? p->param_count :
+		    p->disposition_param_count;
+		struct str *want = str_new(32, 0);
+
+		for (k = 0; k < np && !m->matched; k++)
+			for (i = 0; i < nd->s[SV_S_C]->n; i++) {
+				expand(r, &nd->s[SV_S_C]->v[i], want);
+				if (strcasecmp(str_c(want), pp[k].name) != 0)
+					continue;
+				m_value(m, pp[k].decoded, strlen(pp[k].decoded));
+				offered = true;
+				break;
+			}
+		str_free(&want);
+		mime_message_free(&fm);
+		if (!offered)
+			m_value(m, "", 0);
+		return;
+	}
+	}
+	mime_message_free(&fm);
+	m_value(m, str_c(r->tmp), str_len(r->tmp));
+}
+
+struct mime_hdr_ctx {
+	struct mstate *m;
+	const char *name;
+	struct str *dec;
+};
+
+/* mime_header_field - header :mime: one field of a MIME part */
+static bool
+mime_header_field(struct sv_run *r, void *ctx, const char *v, size_t n)
+{
+	struct mime_hdr_ctx *c = ctx;
+
+	(void)r;
+	str_clear(c->dec);
+	(void)rfc2047_decode(v, n, c->dec);
+	mime_option_value(c->m, c->name, str_c(c->dec), str_len(c->dec));
+	return c->m->matched;
+}
+
+static void address_part(struct mstate *m, int part, const char *local,
+    size_t llen, const char *domain, size_t dlen, bool null);
+
+/* mime_address_field - address :mime: one field of a MIME part */
+static bool
+mime_address_field(struct sv_run *r, void *ctx, const char *v, size_t n)
+{
+	struct mime_hdr_ctx *c = ctx;
+	struct address_list *al = address_list_new();
+	const char *error;
+	size_t a;
+
+	(void)r;
+	(void)address_list_parse(v, n, ADDRESS_LIST_SKIP_BAD |
+	    ADDRESS_LIST_UTF8, 1000, al, &error);
+	for (a = 0; a < al->count && !c->m->matched; a++) {
+		struct address *ad = al->items[a].addr;
+
+		address_part(c->m, c->m->nd->part, str_c(ad->local),
+		    str_len(ad->local), str_c(ad->domain),
+		    str_len(ad->domain), false);
+	}
+	address_list_free(&al);
+	return c->m->matched;
+}
+
+/* mime_exists_field - exists :mime: any field is enough */
+static bool
+mime_exists_field(struct sv_run *r, void *ctx, const char *v, size_t n)
+{
+	(void)r; (void)v; (void)n;
+	*(bool *)ctx = true;
+	return true;
+}
+
 static bool
 test_address(struct sv_run *r, const struct sv_node *nd)
 {
@@ -697,6 +909,13 @@ test_address(struct sv_run *r, const struct sv_node *nd)
 		size_t total, k = 0;
 
 		expand(r, &nd->s[SV_S_A]->v[i], name);
+		if (mime_scope(r, nd) != NULL) {
+			struct mime_hdr_ctx c = { &m, str_c(name), NULL };
+
+			mime_fields(r, nd, mime_scope(r, nd), str_c(name),
+			    str_len(name), mime_address_field, &c);
+			continue;
+		}
 		total = hdr_count(r, str_c(name), str_len(name));
 		for (j = 0; j < r->nh && !m.matched; j++) {
 			struct rhdr *h = &r->h[j];
@@ -796,6 +1015,15 @@ test_header(struct sv_run *r, const struct sv_node *nd)
 		size_t total, k = 0;
 
 		expand(r, &nd->s[SV_S_A]->v[i], name);
+		if (mime_scope(r, nd) != NULL) {
+			struct mime_hdr_ctx c = { &m, str_c(name),
+			    str_new(128, 0) };
+
+			mime_fields(r, nd, mime_scope(r, nd), str_c(name),
+			    str_len(name), mime_header_field, &c);
+			str_free(&c.dec);
+			continue;
+		}
 		total = hdr_count(r, str_c(name), str_len(name));
 		for (j = 0; j < r->nh && !m.matched; j++) {
 			const struct str *v;
@@ -805,7 +1033,7 @@ test_header(struct sv_run *r, const struct sv_node *nd)
 			if (!index_pick(nd, k++, total))
 				continue;
 			v = hdr_value(&r->h[j]);
-			m_value(&m, str_c(v), str_len(v));
+			mime_option_value(&m, str_c(name), str_c(v), str_len(v));
 		}
 	}
 	{
@@ -823,9 +1051,15 @@ test_exists(struct sv_run *r, const struct sv_node *nd)
 	uint32_t i;
 	bool ok = true;
 
-	for (i = 0; i < nd->s[SV_S_A]->n && ok; i++) {
+	for (i = 0; i < nd->s[SV_S_A]->n && ok && !r->failed; i++) {
 		expand(r, &nd->s[SV_S_A]->v[i], name);
-		if (hdr_count(r, str_c(name), str_len(name)) == 0)
+		if (mime_scope(r, nd) != NULL) {
+			bool seen = false;
+
+			mime_fields(r, nd, mime_scope(r, nd), str_c(name),
+			    str_len(name), mime_exists_field, &seen);
+			ok = seen;
+		} else if (hdr_count(r, str_c(name), str_len(name)) == 0)
 			ok = false;
 	}
 	str_free(&name);
@@ -957,9 +1191,7 @@ test_body(struct sv_run *r, const struct sv_node *nd)
 		struct str *want = str_new(32, 0);
 		unsigned sp = 0;
 
-		if (r->mime == NULL)
-			r->mime = mime_parse(r->env->msg, r->env->msg_size, NULL);
-		stack[sp++] = mime_message_root(r->mime);
+		stack[sp++] = mime_root(r);
 		while (sp > 0 && !m.matched && !r->failed) {
 			const struct mime_part *c;
 			bool take = false;
@@ -2190,14 +2422,12 @@ out:
 	str_free(&v);
 }
 
+/* apply_modifiers - the modifiers of set or extracttext, on v in place */
 static void
-cmd_set(struct sv_run *r, const struct sv_node *nd)
+apply_modifiers(const struct sv_node *nd, struct str *v)
 {
-	struct str *v = str_new(128, 0);
-	const struct sv_str *name = &nd->s[SV_S_A]->v[0];
 	size_t i;
 
-	expand(r, &nd->s[SV_S_B]->v[0], v);
 	if (nd->mods & (SV_MOD_LOWER | SV_MOD_UPPER)) {
 		char *p = str_data(v);
 
@@ -2254,6 +2484,112 @@ cmd_set(struct sv_run *r, const struct sv_node *nd)
 		str_clear(v);
 		str_printf(v, "%zu", chars);
 	}
+}
+
+static void
+cmd_set(struct sv_run *r, const struct sv_node *nd)
+{
+	struct str *v = str_new(128, 0);
+	const struct sv_str *name = &nd->s[SV_S_A]->v[0];
+
+	expand(r, &nd->s[SV_S_B]->v[0], v);
+	apply_modifiers(nd, v);
+	(void)var_set(r, nd->line, name->p, name->len, str_c(v), str_len(v));
+	str_free(&v);
+}
+
+/* ------------------------------------------------------------ foreverypart */
+
+static void run_block(struct sv_run *r, const struct sv_node *cmds, uint32_t n);
+
+/*
+ * cmd_foreverypart - run the block once for each part: the whole
+ * message and every part in it, or in a nested loop every part below
+ * the outer loop's current part (RFC 5703 3). The MIME parser's limits
+ * bound the parts; each one visited costs a step.
+ */
+static void
+cmd_foreverypart(struct sv_run *r, const struct sv_node *nd)
+{
+	const struct mime_part *root, *p;
+
+	if (r->nloops >= SV_MAX_LOOP_DEPTH) {
+		/* only a damaged binary gets here; the validator stops it */
+		run_fail(r, nd->line, "foreverypart: nested too deeply");
+		return;
+	}
+	if (r->nloops == 0)
+		root = p = mime_root(r);
+	else {
+		root = r->loop[r->nloops - 1];
+		p = part_next(root, root);
+	}
+	for (; p != NULL && !r->stop && !r->ret; p = part_next(p, root)) {
+		if (!charge(r, nd->line, 1))
+			return;
+		r->loop[r->nloops++] = p;
+		run_block(r, nd->block, nd->nblock);
+		r->nloops--;
+		if (r->brk > 0) {
+			r->brk--;
+			break;
+		}
+	}
+}
+
+/*
+ * cmd_extracttext - RFC 5703 7: the current part's content, transfer
+ * encoding removed and text converted from its charset to UTF-8, into
+ * a variable; multipart and message/rfc822 parts give the empty string.
+ * text/html becomes its text (html_text.h), as in Pigeonhole. :first
+ * keeps that many characters (Pigeonhole counts octets and can cut a
+ * character in two: tests/sieve/DIFFERENCES.md). var_set caps the value
+ * at max_variable_size.
+ */
+static void
+cmd_extracttext(struct sv_run *r, const struct sv_node *nd)
+{
+	const struct sv_str *name = &nd->s[SV_S_A]->v[0];
+	const struct mime_part *p;
+	struct str *v = str_new(256, 0);
+
+	if (r->nloops == 0) {
+		/* only a damaged binary gets here; the validator stops it */
+		run_fail(r, nd->line, "extracttext outside foreverypart");
+		str_free(&v);
+		return;
+	}
+	p = r->loop[r->nloops - 1];
+	if (!(p->flags & (MIME_PART_MULTIPART | MIME_PART_MESSAGE))) {
+		if (!charge(r, nd->line, p->body_size)) {
+			str_free(&v);
+			return;
+		}
+		body_part_text(r, p, v);
+		if (mime_part_is(p, "text", "html")) {
+			/* as Pigeonhole: the text of HTML, not its markup */
+			struct str *h = str_new(str_len(v) + 1,
+			    r->lim->max_body_size);
+
+			(void)html_text_convert(str_c(v), str_len(v), h);
+			str_set(v, str_c(h), str_len(h));
+			str_free(&h);
+		}
+	}
+	if (nd->flags & SV_F_HAS_FIRST) {
+		/* :first counts characters; a UTF-8 sequence stays whole */
+		size_t len = 0, chars = 0;
+
+		while (len < str_len(v) && chars < (uint64_t)nd->num) {
+			len++;
+			while (len < str_len(v) &&
+			    ((unsigned char)str_c(v)[len] & 0xc0) == 0x80)
+				len++;
+			chars++;
+		}
+		str_truncate(v, len);
+	}
+	apply_modifiers(nd, v);
 	(void)var_set(r, nd->line, name->p, name->len, str_c(v), str_len(v));
 	str_free(&v);
 }
@@ -2458,8 +2794,6 @@ cmd_deleteheader(struct sv_run *r, const struct sv_node *nd)
 	str_free(&name);
 }
 
-static void run_block(struct sv_run *r, const struct sv_node *cmds, uint32_t n);
-
 static void
 run_unit(struct sv_run *r, uint32_t unit)
 {
@@ -2559,6 +2893,16 @@ exec_cmd(struct sv_run *r, const struct sv_node *nd)
 	case SV_C_NOTIFY:
 		cmd_notify(r, nd);
 		return;
+	case SV_C_FOREVERYPART:
+		cmd_foreverypart(r, nd);
+		return;
+	case SV_C_BREAK:
+		/* leave nd->num loops; a damaged binary may break outside */
+		r->brk = (unsigned)MIN((uint64_t)nd->num, r->nloops);
+		return;
+	case SV_C_EXTRACTTEXT:
+		cmd_extracttext(r, nd);
+		return;
 	case SV_C_GLOBAL: {
 		uint32_t i;
 		struct rframe *f = r->frame;
@@ -2579,7 +2923,7 @@ run_block(struct sv_run *r, const struct sv_node *cmds, uint32_t n)
 	uint32_t i;
 	bool taken = false;
 
-	for (i = 0; i < n && !r->stop && !r->ret; i++) {
+	for (i = 0; i < n && !r->stop && !r->ret && r->brk == 0; i++) {
 		const struct sv_node *nd = &cmds[i];
 
 		if (!charge(r, nd->line, 1))

@@ -384,8 +384,13 @@ test_loader(void *ctx, enum sieve_location loc, const char *name,
 static void
 test_binary(void)
 {
-	const char *src = "require [\"include\", \"regex\", \"variables\"];\n"
+	const char *src = "require [\"include\", \"regex\", \"variables\", "
+	    "\"foreverypart\", \"mime\", \"extracttext\"];\n"
 	    "include \"sub\";\n"
+	    "foreverypart :name \"l\" { foreverypart {\n"
+	    "  if header :mime :anychild :param \"charset\" \"content-type\" "
+	    "\"x\" { break :name \"l\"; }\n"
+	    "  extracttext :upper :first 3 \"t\"; } }\n"
 	    "if header :regex \"subject\" \"^Hel+o\" { set \"x\" \"1\"; }\n"
 	    "if anyof (exists \"x-priority\", not size :over 1M) { keep; }\n";
 	struct sieve_loader loader = { test_loader, NULL };
@@ -515,6 +520,126 @@ test_speed(void)
 	test_end();
 }
 
+/* run_msg - compile script and run it on msg; result lines into out */
+static int
+run_msg(const char *script, const char *msg, size_t msg_size,
+    const struct sieve_limits *lim, struct str *out)
+{
+	struct sieve_errors errs = { 0 };
+	struct sieve_script *s;
+	struct sieve_env env;
+	struct sieve_result res;
+	int rc;
+
+	str_clear(out);
+	s = sieve_compile("t", script, strlen(script), lim, NULL, &errs);
+	if (s == NULL) {
+		sieve_errors_format(&errs, out);
+		sieve_errors_clear(&errs);
+		return -2;
+	}
+	sieve_errors_clear(&errs);
+	memset(&env, 0, sizeof(env));
+	env.msg = msg;
+	env.msg_size = msg_size;
+	memset(&res, 0, sizeof(res));
+	rc = sieve_run(s, &env, lim, &res);
+	sieve_result_format(&res, out);
+	sieve_result_clear(&res);
+	sieve_script_free(&s);
+	return rc;
+}
+
+static void
+test_mime(void)
+{
+	static const char msg[] =
+	    "Subject: m\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "=E9t=E9 caf=E9\r\n"
+	    "--b\r\nContent-Type: text/html\r\n\r\n<p>Hi&amp;bye</p>\r\n"
+	    "--b--\r\n";
+	const char *req = "require [\"foreverypart\", \"mime\", "
+	    "\"extracttext\", \"variables\", \"fileinto\"];\n";
+	struct str *out = str_new(256, 0), *script = str_new(256, 0);
+	struct str *big = str_new(1 << 16, 0);
+	struct sieve_limits lim;
+	int i, rc;
+
+	test_begin("sieve: extracttext decodes, converts and counts characters");
+	str_printf(script, "%sforeverypart { extracttext :first 4 \"t\";\n"
+	    "if string :is \"${t}\" [\"\xc3\xa9t\xc3\xa9 \", \"Hi&b\"] "
+	    "{ fileinto \"[${t}]\"; } }", req);
+	rc = run_msg(str_c(script), msg, sizeof(msg) - 1, NULL, out);
+	TEST_ASSERT(rc == 0);
+	TEST_ASSERT(strstr(str_c(out), "[\xc3\xa9t\xc3\xa9 ]") != NULL);
+	TEST_ASSERT(strstr(str_c(out), "[Hi&b]") != NULL);
+	test_end();
+
+	test_begin("sieve: break leaves the named loop");
+	str_clear(script);
+	str_printf(script, "%sforeverypart :name \"a\" { foreverypart {\n"
+	    "fileinto \"in\"; break :name \"a\"; } fileinto \"never\"; }\n"
+	    "fileinto \"after\";", req);
+	rc = run_msg(str_c(script), msg, sizeof(msg) - 1, NULL, out);
+	TEST_ASSERT(rc == 0);
+	TEST_ASSERT(strstr(str_c(out), "\"in\"") != NULL);
+	TEST_ASSERT(strstr(str_c(out), "never") == NULL);
+	TEST_ASSERT(strstr(str_c(out), "\"after\"") != NULL);
+	test_end();
+
+	test_begin("sieve: four nested loops over 1000 parts stay bounded");
+	str_append_cstr(big, "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+	for (i = 0; i < 1000; i++)
+		str_append_cstr(big, "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+	str_append_cstr(big, "--b--\r\n");
+	str_clear(script);
+	str_printf(script, "%sforeverypart { foreverypart { foreverypart {\n"
+	    "foreverypart { if header :mime :anychild \"x-no\" \"y\" "
+	    "{ keep; } } } } }", req);
+	sieve_limits_default(&lim);
+	lim.max_match_steps = 200000;
+	rc = run_msg(str_c(script), str_c(big), str_len(big), &lim, out);
+	/* flat parts: the inner loops find nothing below a leaf */
+	TEST_ASSERT(rc == 0);
+	TEST_ASSERT(strstr(str_c(out), "implicit") != NULL);
+	/* each part visited is charged: a small budget runs out */
+	lim.max_match_steps = 1500;
+	rc = run_msg(str_c(script), str_c(big), str_len(big), &lim, out);
+	TEST_ASSERT(rc == -1);
+	TEST_ASSERT(strstr(str_c(out), "too much CPU") != NULL);
+	/* deep nesting: the MIME parser's depth limit bounds the loops */
+	str_clear(big);
+	for (i = 0; i < 200; i++)
+		str_printf(big, "Content-Type: multipart/mixed; boundary=%d\r\n"
+		    "\r\n--%d\r\n", i, i);
+	str_append_cstr(big, "\r\nleaf\r\n");
+	lim.max_match_steps = 10000000;
+	rc = run_msg(str_c(script), str_c(big), str_len(big), &lim, out);
+	TEST_ASSERT(rc == 0);
+	test_end();
+
+	test_begin("sieve: foreverypart errors are compile errors");
+	str_clear(script);
+	str_printf(script, "%sextracttext \"x\";", req);
+	TEST_ASSERT(run_msg(str_c(script), msg, sizeof(msg) - 1, NULL,
+	    out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "not placed inside a foreverypart") !=
+	    NULL);
+	str_clear(script);
+	str_printf(script, "%sforeverypart { foreverypart { foreverypart {\n"
+	    "foreverypart { foreverypart { keep; } } } } }", req);
+	TEST_ASSERT(run_msg(str_c(script), msg, sizeof(msg) - 1, NULL,
+	    out) == -2);
+	TEST_ASSERT(strstr(str_c(out), "nesting limit") != NULL);
+	test_end();
+
+	str_free(&big);
+	str_free(&script);
+	str_free(&out);
+}
+
 int
 main(void)
 {
@@ -524,6 +649,7 @@ main(void)
 	test_errors();
 	test_hostile();
 	test_binary();
+	test_mime();
 	test_speed();
 	return test_done();
 }

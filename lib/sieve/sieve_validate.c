@@ -60,6 +60,9 @@ const char *const sv_ext_names[SV_EXT_COUNT] = {
 	[SV_EXT_REGEX] = "regex",
 	[SV_EXT_IHAVE] = "ihave",
 	[SV_EXT_ENOTIFY] = "enotify",
+	[SV_EXT_FOREVERYPART] = "foreverypart",
+	[SV_EXT_MIME] = "mime",
+	[SV_EXT_EXTRACTTEXT] = "extracttext",
 };
 
 /* sv_ext_lookup - extension index for a capability name, or -1 */
@@ -90,7 +93,7 @@ sieve_extensions(void)
 	    "relational comparator-i;ascii-numeric subaddress copy body "
 	    "imap4flags vacation vacation-seconds date index include mailbox "
 	    "spamtest spamtestplus virustest environment duplicate editheader "
-	    "regex ihave enotify";
+	    "regex ihave enotify foreverypart mime extracttext";
 }
 
 struct vctx {
@@ -103,6 +106,9 @@ struct vctx {
 	struct sieve_errors *errs;
 	bool seen_cmd;		/* a command other than require was seen */
 	bool reported[SV_ID_COUNT + 1];
+	/* enclosing foreverypart loops, innermost last: :name or NULL */
+	const struct sv_str *loops[SV_MAX_LOOP_DEPTH];
+	unsigned nloops;
 };
 
 #define HAS(v, e) (((v)->u->ext >> (e)) & 1)
@@ -661,6 +667,9 @@ static const struct cmdinfo cmdinfo[] = {
 	{ "return", SV_C_RETURN, SV_EXT_INCLUDE, false },
 	{ "global", SV_C_GLOBAL, SV_EXT_INCLUDE, false },
 	{ "notify", SV_C_NOTIFY, SV_EXT_ENOTIFY, false },
+	{ "foreverypart", SV_C_FOREVERYPART, SV_EXT_FOREVERYPART, false },
+	{ "break", SV_C_BREAK, SV_EXT_FOREVERYPART, false },
+	{ "extracttext", SV_C_EXTRACTTEXT, SV_EXT_EXTRACTTEXT, false },
 	{ "address", SV_T_ADDRESS, -1, true },
 	{ "allof", SV_T_ALLOF, -1, true },
 	{ "anyof", SV_T_ANYOF, -1, true },
@@ -735,6 +744,58 @@ finish_node(struct vctx *v, struct sv_node *nd)
 		finish_list(v, nd->s[i], nd->line, nd->col);
 }
 
+/*
+ * mime_tag - RFC 5703 section 4: :mime and :anychild on header,
+ * address and exists; :type, :subtype, :contenttype and :param on
+ * header only. Returns 1 if handled, 0 if not one of them, -1 on error.
+ */
+static int
+mime_tag(struct vctx *v, struct sv_node *nd, struct sv_cmd *c, uint32_t *i)
+{
+	struct sv_arg *a = &c->args[*i];
+	const char *t = a->tag;
+	static const struct { const char *n; uint8_t opt; } opts[] = {
+		{ "type", SV_MIMEOPT_TYPE },
+		{ "subtype", SV_MIMEOPT_SUBTYPE },
+		{ "contenttype", SV_MIMEOPT_CONTENTTYPE },
+		{ "param", SV_MIMEOPT_PARAM },
+	};
+	size_t k;
+
+	if (!HAS(v, SV_EXT_MIME))
+		return 0;
+	if (strcasecmp(t, "mime") == 0) {
+		nd->flags |= SV_F_MIME;
+		return 1;
+	}
+	if (strcasecmp(t, "anychild") == 0) {
+		nd->flags |= SV_F_ANYCHILD;
+		return 1;
+	}
+	if (nd->id != SV_T_HEADER)
+		return 0;
+	for (k = 0; k < N_ELEMENTS(opts); k++)
+		if (strcasecmp(t, opts[k].n) == 0)
+			break;
+	if (k == N_ELEMENTS(opts))
+		return 0;
+	if (nd->mimeopt != SV_MIMEOPT_NONE) {
+		verr(v, a->line, a->col, "the :type, :subtype, :contenttype, "
+		    "and :param arguments for the header test are mutually "
+		    "exclusive, but more than one was specified");
+		return -1;
+	}
+	nd->mimeopt = opts[k].opt;
+	if (nd->mimeopt == SV_MIMEOPT_PARAM) {
+		struct sv_arg *b = need(v, c, i, SV_ARG_LIST, t);
+
+		if (b == NULL)
+			return -1;
+		nd->s[SV_S_C] = arg_list(v, b);
+	}
+	return 1;
+}
+
 static int
 validate_tests_args(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
     struct targs *ta)
@@ -758,12 +819,19 @@ validate_tests_args(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		switch (nd->id) {
 		case SV_T_ADDRESS:
 			rc = common_tag(v, nd, ta, &i, true, true, true, true);
+			if (rc == 0)
+				rc = mime_tag(v, nd, c, &i);
 			break;
 		case SV_T_ENVELOPE:
 			rc = common_tag(v, nd, ta, &i, true, true, true, false);
 			break;
 		case SV_T_HEADER:
 			rc = common_tag(v, nd, ta, &i, true, true, false, true);
+			if (rc == 0)
+				rc = mime_tag(v, nd, c, &i);
+			break;
+		case SV_T_EXISTS:
+			rc = mime_tag(v, nd, c, &i);
 			break;
 		case SV_T_STRING: case SV_T_HASFLAG: case SV_T_ENVIRONMENT:
 		case SV_T_VIRUSTEST: case SV_T_NOTIFY_METHOD_CAPABILITY:
@@ -1084,6 +1152,17 @@ validate_test(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 			return -1;
 		break;
 	}
+	if (((nd->flags & SV_F_ANYCHILD) || nd->mimeopt != SV_MIMEOPT_NONE) &&
+	    !(nd->flags & SV_F_MIME)) {
+		verr(v, c->line, c->col, "the :%s tag for the %s test cannot "
+		    "be specified without the :mime tag",
+		    (nd->flags & SV_F_ANYCHILD) ? "anychild" :
+		    nd->mimeopt == SV_MIMEOPT_TYPE ? "type" :
+		    nd->mimeopt == SV_MIMEOPT_SUBTYPE ? "subtype" :
+		    nd->mimeopt == SV_MIMEOPT_CONTENTTYPE ? "contenttype" :
+		    "param", c->name);
+		return -1;
+	}
 	if ((ta.has_part || nd->part != SV_PART_ALL) && nd->id != SV_T_ADDRESS &&
 	    nd->id != SV_T_ENVELOPE) {
 		verr(v, c->line, c->col, "address part for a non-address test");
@@ -1125,6 +1204,73 @@ check_redirect(struct vctx *v, const struct sv_str *s, unsigned line,
 	return true;
 }
 
+/*
+ * set_modifier - a modifier tag of set (RFC 5229 4.1) or extracttext
+ * (RFC 5703 7, the same modifiers). Returns 1 if handled, 0 if not a
+ * modifier, -1 on error (reported).
+ */
+static int
+set_modifier(struct vctx *v, struct sv_node *nd, const struct sv_arg *a)
+{
+	static const struct { const char *n; uint8_t m; } mods[] = {
+		{ "lower", SV_MOD_LOWER },
+		{ "upper", SV_MOD_UPPER },
+		{ "lowerfirst", SV_MOD_LOWERFIRST },
+		{ "upperfirst", SV_MOD_UPPERFIRST },
+		{ "quotewildcard", SV_MOD_QUOTEWILDCARD },
+		{ "length", SV_MOD_LENGTH },
+	};
+	const char *t = a->tag;
+	size_t k;
+
+	for (k = 0; k < N_ELEMENTS(mods); k++)
+		if (strcasecmp(t, mods[k].n) == 0) {
+			uint8_t m = mods[k].m;
+
+			/* one of each precedence group */
+			if (((m & (SV_MOD_LOWER | SV_MOD_UPPER)) &&
+			    (nd->mods & (SV_MOD_LOWER | SV_MOD_UPPER))) ||
+			    ((m & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)) &&
+			    (nd->mods & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)))) {
+				verr(v, a->line, a->col, "%s: conflicting "
+				    "modifiers", nd->id == SV_C_SET ? "set" :
+				    "extracttext");
+				return -1;
+			}
+			nd->mods |= m;
+			return 1;
+		}
+	if (strcasecmp(t, "quoteregex") == 0 && HAS(v, SV_EXT_REGEX)) {
+		nd->mods |= SV_MOD_QUOTEREGEX;
+		return 1;
+	}
+	if (strcasecmp(t, "encodeurl") == 0 && HAS(v, SV_EXT_ENOTIFY)) {
+		nd->mods |= SV_MOD_ENCODEURL;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * var_name - check and lower-case the variable name of set or
+ * extracttext ("name" or "global.name"); false after reporting.
+ */
+static bool
+var_name(struct vctx *v, struct sv_str *name, const struct sv_arg *a)
+{
+	if (!valid_identifier(name->p, name->len) &&
+	    !(name->len > 7 && strncasecmp(name->p, "global.", 7) == 0 &&
+	    valid_identifier(name->p + 7, name->len - 7))) {
+		verr(v, a->line, a->col, "invalid variable name '%.*s'",
+		    (int)MIN(name->len, 64), name->p);
+		return false;
+	}
+	/* the name is never expanded */
+	sv_lower_ascii(name->p, name->len);
+	name->var = false;
+	return true;
+}
+
 static int
 validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
     unsigned depth)
@@ -1153,7 +1299,7 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		return -1;
 	}
 	if (nd->id != SV_C_IF && nd->id != SV_C_ELSIF && nd->id != SV_C_ELSE &&
-	    c->has_block) {
+	    nd->id != SV_C_FOREVERYPART && c->has_block) {
 		verr(v, c->line, c->col, "the %s command takes no block",
 		    c->name);
 		return -1;
@@ -1163,6 +1309,7 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 		struct sv_arg *a = &c->args[i];
 		const char *t = a->tag;
 		bool ok = false;
+		int rc;
 
 		if (a->type != SV_ARG_TAG) {
 			positional(&ta, a);
@@ -1240,45 +1387,46 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 				ok = true;
 			}
 			break;
-		case SV_C_SET: {
-			static const struct { const char *n; uint8_t m; } mods[] = {
-				{ "lower", SV_MOD_LOWER },
-				{ "upper", SV_MOD_UPPER },
-				{ "lowerfirst", SV_MOD_LOWERFIRST },
-				{ "upperfirst", SV_MOD_UPPERFIRST },
-				{ "quotewildcard", SV_MOD_QUOTEWILDCARD },
-				{ "length", SV_MOD_LENGTH },
-			};
-			size_t k;
+		case SV_C_SET:
+			rc = set_modifier(v, nd, a);
+			if (rc < 0)
+				return -1;
+			ok = rc > 0;
+			break;
+		case SV_C_EXTRACTTEXT:
+			if (strcasecmp(t, "first") == 0) {
+				struct sv_arg *b = need(v, c, &i, SV_ARG_NUM, t);
 
-			for (k = 0; k < N_ELEMENTS(mods); k++)
-				if (strcasecmp(t, mods[k].n) == 0) {
-					uint8_t m = mods[k].m;
-
-					/* one of each precedence group */
-					if (((m & (SV_MOD_LOWER | SV_MOD_UPPER)) &&
-					    (nd->mods & (SV_MOD_LOWER | SV_MOD_UPPER))) ||
-					    ((m & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)) &&
-					    (nd->mods & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)))) {
-						verr(v, a->line, a->col, "set: "
-						    "conflicting modifiers");
-						return -1;
-					}
-					nd->mods |= m;
-					ok = true;
-				}
-			if (!ok && strcasecmp(t, "quoteregex") == 0 &&
-			    HAS(v, SV_EXT_REGEX)) {
-				nd->mods |= SV_MOD_QUOTEREGEX;
+				if (b == NULL)
+					return -1;
+				nd->num = b->num > INT32_MAX ? INT32_MAX :
+				    (int64_t)b->num;
+				nd->flags |= SV_F_HAS_FIRST;
 				ok = true;
+				break;
 			}
-			if (!ok && strcasecmp(t, "encodeurl") == 0 &&
-			    HAS(v, SV_EXT_ENOTIFY)) {
-				nd->mods |= SV_MOD_ENCODEURL;
+			rc = set_modifier(v, nd, a);
+			if (rc < 0)
+				return -1;
+			ok = rc > 0;
+			break;
+		case SV_C_FOREVERYPART: case SV_C_BREAK:
+			if (strcasecmp(t, "name") == 0) {
+				struct sv_arg *b = need(v, c, &i, SV_ARG_STR, t);
+
+				if (b == NULL)
+					return -1;
+				if (nd->s[SV_S_A] != NULL) {
+					verr(v, a->line, a->col, "%s: :name "
+					    "given twice", c->name);
+					return -1;
+				}
+				nd->s[SV_S_A] = arg_list(v, b);
+				/* a loop name is a label, never expanded */
+				nd->s[SV_S_A]->v[0].var = false;
 				ok = true;
 			}
 			break;
-		}
 		case SV_C_ADDHEADER:
 			if (strcasecmp(t, "last") == 0) {
 				nd->flags |= SV_F_LAST;
@@ -1286,8 +1434,6 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 			}
 			break;
 		case SV_C_DELETEHEADER: {
-			int rc;
-
 			if (nd->cmp == 0 && !ta.has_cmp)
 				nd->cmp = SV_CMP_CASEMAP;
 			/* index is part of editheader itself */
@@ -1455,28 +1601,83 @@ validate_command(struct vctx *v, struct sv_cmd *c, struct sv_node *nd,
 				    (long long)nd->num);
 		}
 		return 0;
-	case SV_C_SET: {
-		struct sv_str *name;
-
+	case SV_C_SET:
 		if (!want_pos(v, &ta, "ss", 0))
 			return -1;
 		nd->s[SV_S_A] = arg_list(v, ta.pos[0]);
 		nd->s[SV_S_B] = arg_list(v, ta.pos[1]);
-		name = &nd->s[SV_S_A]->v[0];
-		if (!valid_identifier(name->p, name->len) &&
-		    !(name->len > 7 && strncasecmp(name->p, "global.", 7) == 0 &&
-		    valid_identifier(name->p + 7, name->len - 7))) {
-			verr(v, ta.pos[0]->line, ta.pos[0]->col,
-			    "invalid variable name '%.*s'",
-			    (int)MIN(name->len, 64), name->p);
+		if (!var_name(v, &nd->s[SV_S_A]->v[0], ta.pos[0]))
+			return -1;
+		finish_list(v, nd->s[SV_S_B], nd->line, nd->col);
+		return 0;
+	case SV_C_FOREVERYPART: {
+		int rc;
+
+		if (!want_pos(v, &ta, "", 0))
+			return -1;
+		if (!c->has_block) {
+			verr(v, c->line, c->col, "foreverypart needs a block");
 			return -1;
 		}
-		/* the name is never expanded */
-		finish_list(v, nd->s[SV_S_B], nd->line, nd->col);
-		sv_lower_ascii(name->p, name->len);
-		name->var = false;
+		if (v->nloops >= SV_MAX_LOOP_DEPTH) {
+			verr(v, c->line, c->col, "the nested foreverypart loop "
+			    "exceeds the nesting limit (<= %d levels)",
+			    SV_MAX_LOOP_DEPTH);
+			return -1;
+		}
+		v->loops[v->nloops++] = nd->s[SV_S_A] != NULL ?
+		    &nd->s[SV_S_A]->v[0] : NULL;
+		rc = validate_block(v, c->block, c->nblock, &nd->block,
+		    &nd->nblock, depth + 1, false);
+		v->nloops--;
+		return rc;
+	}
+	case SV_C_BREAK: {
+		const struct sv_str *name = nd->s[SV_S_A] != NULL ?
+		    &nd->s[SV_S_A]->v[0] : NULL;
+		unsigned k;
+
+		if (!want_pos(v, &ta, "", 0))
+			return -1;
+		/* num: how many loops to leave, the innermost counting 1 */
+		for (k = v->nloops; k > 0; k--) {
+			const struct sv_str *l = v->loops[k - 1];
+
+			if (name == NULL || (l != NULL && l->len == name->len &&
+			    memcmp(l->p, name->p, name->len) == 0))
+				break;
+		}
+		if (k == 0) {
+			if (name == NULL)
+				verr(v, c->line, c->col, "the break command is "
+				    "not placed inside a foreverypart loop");
+			else
+				verr(v, c->line, c->col, "the break command is "
+				    "not placed inside a foreverypart loop "
+				    "named '%.*s'", (int)MIN(name->len, 64),
+				    name->p);
+			return -1;
+		}
+		nd->num = (int64_t)(v->nloops - k + 1);
 		return 0;
 	}
+	case SV_C_EXTRACTTEXT:
+		if (!HAS(v, SV_EXT_VARIABLES)) {
+			verr(v, c->line, c->col, "the extracttext extension "
+			    "cannot be used without the variables extension");
+			return -1;
+		}
+		if (!want_pos(v, &ta, "s", 0))
+			return -1;
+		nd->s[SV_S_A] = arg_list(v, ta.pos[0]);
+		if (!var_name(v, &nd->s[SV_S_A]->v[0], ta.pos[0]))
+			return -1;
+		if (v->nloops == 0) {
+			verr(v, c->line, c->col, "the extracttext command is "
+			    "not placed inside a foreverypart loop");
+			return -1;
+		}
+		return 0;
 	case SV_C_SETFLAG: case SV_C_ADDFLAG: case SV_C_REMOVEFLAG:
 		if (!want_pos(v, &ta, "ll", 1))
 			return -1;
