@@ -7,8 +7,9 @@
  *	integers u32 in host order (both ends are on one host):
  *
  *	    magic 'PLH1'  total_len  flags  peer_port  local_port
- *	    then 7 strings, each u32 len + bytes: user, peer_addr,
- *	    local_addr, tls, session_id, proto, input
+ *	    quota_hi  quota_lo
+ *	    then 8 strings, each u32 len + bytes: user, peer_addr,
+ *	    local_addr, tls, session_id, proto, lists, input
  *
  *	total_len covers the whole record and is checked against the
  *	limits before the rest is read. The fds arrive with the first
@@ -43,7 +44,7 @@
 #include "stream.h"
 
 #define LOGIN_HANDOFF_MAGIC	0x31484c50u	/* "PLH1" */
-#define LOGIN_HANDOFF_FIXED	20
+#define LOGIN_HANDOFF_FIXED	28	/* the 7 u32 before the strings */
 #define LOGIN_HANDOFF_NSTR	8
 #define LOGIN_HANDOFF_MAX	(LOGIN_HANDOFF_FIXED + LOGIN_HANDOFF_NSTR * 4 + \
     6 * LOGIN_HANDOFF_MAX_STRING + LOGIN_HANDOFF_MAX_LISTS + \
