@@ -16,7 +16,9 @@
 #include "alloc.h"
 #include "login_proxy.h"
 #include "log.h"
+#include "server.h"
 #include "str.h"
+#include "stream.h"
 #include "test.h"
 
 /* t_handoff - a typical record's fields */
@@ -206,11 +208,103 @@ test_recv(void)
 	test_end();
 }
 
+/*
+ * test_conn - login_conn_accept (slots), login_conn_handoff_record and
+ * login_conn_handoff: the mail side's connection is the login side's,
+ * and reads the input the login side had read ahead first
+ */
+static void
+test_conn(void)
+{
+	struct server_conn sc;
+	struct login_conn lc, lc2, mc;
+	struct login_handoff h, mh;
+	struct str *rec = str_new(0, 0), *line = str_new(0, 0);
+	const char *error = NULL;
+	int client[2], hand[2], fds[1];
+
+	test_begin("login_conn: accept, hand-off record, hand-off");
+	TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    client) == 0);
+	memset(&sc, 0, sizeof(sc));
+	sc.fd = client[1];
+	sc.peer_addr = "192.0.2.7";
+	sc.peer_port = 40000;
+	sc.local_addr = NULL;
+	sc.local_port = 143;
+	TEST_ASSERT(login_conn_accept(&lc, &sc, 5, test_tmpdir(), "t-conn",
+	    1));
+	TEST_ASSERT(lc.slot_fd >= 0 && lc.id[0] != '\0' &&
+	    lc.log.id == lc.id);
+	TEST_ASSERT_STR(lc.local_addr, "");
+	/* the one slot for 192.0.2.7 is taken */
+	TEST_ASSERT(!login_conn_accept(&lc2, &sc, 5, test_tmpdir(), "t-conn",
+	    1));
+	TEST_ASSERT(lc2.slot_fd < 0 && strcmp(lc2.id, lc.id) != 0);
+	login_conn_clear(&lc2);
+	TEST_ASSERT(login_addr_is_loopback("127.0.0.1") &&
+	    login_addr_is_loopback("::1") && login_addr_is_loopback("local") &&
+	    login_addr_is_loopback("::ffff:127.1.2.3") &&
+	    !login_addr_is_loopback("192.0.2.7"));
+
+	/* the client pipelined two commands; the login side read both */
+	TEST_ASSERT(write(client[0], "a1 LOGIN x y\r\na2 NOOP\r\n", 23) == 23);
+	TEST_ASSERT(stream_read_line(lc.s, line, 100) == STREAM_OK);
+	TEST_ASSERT_STR(str_c(line), "a1 LOGIN x y\r\n");
+	lc.secured = true;
+	lc.have_quota = true;
+	lc.quota_bytes = 1000;
+	lc.dir_lists = xstrdup(" staff ");
+	TEST_ASSERT(login_conn_handoff_record(&lc, "alice", "a1", &h) == 0);
+	TEST_ASSERT_STR(str_c(h.input), "a2 NOOP\r\n");
+	TEST_ASSERT(h.flags == (LOGIN_HANDOFF_SECURED | LOGIN_HANDOFF_QUOTA) &&
+	    h.quota == 1000);
+	TEST_ASSERT(login_handoff_encode(&h, rec) == 0);
+
+	TEST_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    hand) == 0);
+	fds[0] = client[1];
+	TEST_ASSERT(login_proxy_send_rec(hand[0], str_c(rec), str_len(rec),
+	    fds, 1, 5, &error) == 0);
+	TEST_ASSERT(login_conn_handoff(&mc, hand[1], 5, &mh, &error) == 0);
+	TEST_ASSERT_STR(mc.id, lc.id);
+	TEST_ASSERT(mc.log.id == mc.id);
+	TEST_ASSERT_STR(mc.peer_addr, "192.0.2.7");
+	TEST_ASSERT(mc.peer_port == 40000 && mc.local_port == 143);
+	TEST_ASSERT(mc.secured && !mc.tls && mc.have_quota &&
+	    mc.quota_bytes == 1000 && mc.slot_fd < 0);
+	TEST_ASSERT_STR(mh.user, "alice");
+	TEST_ASSERT_STR(mh.proto, "a1");
+	TEST_ASSERT_STR(mc.dir_lists, " staff ");
+	/* the input the login side had, then what comes on the socket */
+	TEST_ASSERT(write(client[0], "a3 LOGOUT\r\n", 11) == 11);
+	TEST_ASSERT(stream_read_line(mc.s, line, 100) == STREAM_OK);
+	TEST_ASSERT_STR(str_c(line), "a2 NOOP\r\n");
+	TEST_ASSERT(stream_read_line(mc.s, line, 100) == STREAM_OK);
+	TEST_ASSERT_STR(str_c(line), "a3 LOGOUT\r\n");
+	login_handoff_clear(&mh);
+	login_conn_clear(&mc);
+	login_handoff_clear(&h);
+	login_conn_clear(&lc);
+
+	/* nothing received: an error, and mc safe to clear */
+	(void)close(hand[0]);
+	TEST_ASSERT(login_conn_handoff(&mc, hand[1], 5, &mh, &error) < 0);
+	TEST_ASSERT(mc.s == NULL && mc.slot_fd < 0);
+	login_conn_clear(&mc);
+	(void)close(hand[1]);
+	(void)close(client[0]);
+	str_free(&rec);
+	str_free(&line);
+	test_end();
+}
+
 int
 main(void)
 {
 	log_init("login_proxy_test");
 	test_decode();
 	test_recv();
+	test_conn();
 	return test_done();
 }
