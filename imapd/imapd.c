@@ -103,40 +103,19 @@ imapd_pre_jail(void)
 static void
 imapd_serve_login(const struct server_conn *conn)
 {
-	struct imapd_conn c;
+	struct login_conn c;
 	struct str *err;
-	const char *why = NULL;
-	int ret;
 
-	memset(&c, 0, sizeof(c));
-	c.slot_fd = -1;
-	imapd_conn_id(&c);
-	c.peer_addr = xstrdup(conn->peer_addr);
-	c.peer_port = conn->peer_port;
-	c.local_addr = xstrdup(conn->local_addr != NULL ? conn->local_addr : "");
-	c.local_port = conn->local_port;
-	c.s = stream_new(conn->fd, imapd_settings.login_timeout, STREAM_NO_CLOSE);
-	log_info(&c.log, "connect from %s port %u", c.peer_addr, c.peer_port);
-	{
-		struct str *dir = str_new(0, 0);
-
-		str_printf(dir, "%s/imap-conn", imapd_settings.data_dir);
-		ret = login_conn_slot(str_c(dir), c.peer_addr,
-		    imapd_settings.ip_conn_limit, &c.slot_fd, &why);
-		if (ret < 0)
-			log_warn(&c.log, "connection slot for %s: %s: %m (not "
-			    "counted)", c.peer_addr, why);
-		str_free(&dir);
-	}
-	if (ret == 0) {
-		log_warn(&c.log, "too many connections from %s", c.peer_addr);
+	if (!login_conn_accept(&c, conn, imapd_settings.login_timeout,
+	    imapd_settings.data_dir, "imap-conn",
+	    imapd_settings.ip_conn_limit)) {
 		stream_puts(c.s, "* BYE [UNAVAILABLE] Too many connections "
 		    "from your address\r\n");
 		stream_flush(c.s);
 		goto out;
 	}
 	c.secured = imapd_settings.loopback_secure &&
-	    imapd_addr_is_loopback(c.peer_addr);
+	    login_addr_is_loopback(c.peer_addr);
 	if (imapd_settings.wrappermode) {
 		if (imapd_tls_ctx == NULL) {
 			log_error(&c.log, "implicit TLS without a certificate: "
@@ -159,7 +138,7 @@ imapd_serve_login(const struct server_conn *conn)
 	imapd_login_run(&c, imapd_tls_ctx);
 out:
 	tls_session_free(&c.tls_sess);
-	imapd_conn_clear(&c);
+	login_conn_clear(&c);
 }
 
 static void

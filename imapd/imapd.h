@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "login_proxy.h"
 #include "str.h"
 
 struct stream;
@@ -124,35 +125,17 @@ void imap_write_mailbox(struct str *out, const char *name, char sep, bool utf8);
 
 /* ---------------------------------------------------------------- sessions */
 
-/* The connection as both roles see it. */
-struct imapd_conn {
-	struct stream *s;
-	struct log_ctx log;
-	char id[32];
-	char *peer_addr;
-	unsigned peer_port;
-	char *local_addr;
-	unsigned local_port;
-	bool secured;		/* TLS, or loopback */
-	bool tls;
-	char *tls_desc;
-	struct tls_session *tls_sess;
-	int slot_fd;		/* per-IP connection slot */
-	bool have_quota;	/* quota_bytes is set (the login side's) */
-	uint64_t quota_bytes;	/* the user's storage quota, 0 = none */
-	char *dir_lists;	/* " a b " lists whose LDAP group holds the
-				 * user (the login side's lookup), or NULL */
-};
+/* The connection as both roles see it: struct login_conn (lib/login_proxy.h). */
 
 /* imapd_login.c: the LOGIN role (and the pre-auth half of standalone) */
-void imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx);
+void imapd_login_run(struct login_conn *c, struct tls_context *tls_ctx);
 
 /* imapd_session.c: the MAIL role */
-void imapd_session_run(struct imapd_conn *c, const char *user,
+void imapd_session_run(struct login_conn *c, const char *user,
     const char *tag, struct str *input);
 
 /* capability strings */
-void imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
+void imapd_capability_preauth(struct str *out, const struct login_conn *c,
     bool tls_available);
 /* imapd_capability_auth - after login; sess may be NULL (no COMPRESS) */
 struct imapd_session;
@@ -161,7 +144,7 @@ void imapd_capability_auth(struct str *out, const struct imapd_session *sess);
 /* The authenticated session (mail role), shared by imapd_session.c,
  * imapd_fetch.c, imapd_search.c and imapd_list.c. */
 struct imapd_session {
-	struct imapd_conn *c;
+	struct login_conn *c;
 	struct stream *s;
 	struct store *store;
 	char *user;
@@ -340,13 +323,6 @@ void imapd_compress_free(struct imapd_zlib **zp);
 /* imapd_conn.c: shared by imapd and imapd-mail; no TLS or SASL here */
 /* imapd_settings_load - fill imapd_settings from conf(); fatal if bad */
 void imapd_settings_load(void);
-void imapd_conn_id(struct imapd_conn *c);
-bool imapd_addr_is_loopback(const char *addr);
-/*
- * imapd_conn_clear - free what c holds and close its slot fd (not the
- * client fd); the caller has freed c->tls_sess already.
- */
-void imapd_conn_clear(struct imapd_conn *c);
 /* imapd_serve_mail - receive one hand-off and serve the session */
 void imapd_serve_mail(const struct server_conn *conn);
 

@@ -7,23 +7,14 @@
  *	for old master.conf files, mail role) and imapd-mail (the mail
  *	role alone). It must not reach TLS, SASL or lib/auth, so that
  *	imapd-mail links none of them (imapd_mail.c DESCRIPTION): the
- *	login side frees the TLS session itself before imapd_conn_clear().
+ *	login side frees the TLS session itself before login_conn_clear().
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-#include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "login_proxy.h"
-#include "macros.h"
 #include "server.h"
-#include "stream.h"
-#include "str.h"
 
 #include "imapd.h"
 
@@ -74,76 +65,21 @@ imapd_settings_load(void)
 	    (unsigned)config_int(cf, "imap_notify_mailbox_limit");
 }
 
-/* imapd_conn_id - a session ID unique on this host: time and pid */
-void
-imapd_conn_id(struct imapd_conn *c)
-{
-	static unsigned counter;
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	snprintf(c->id, sizeof(c->id), "%lX%05lX%X%X", (unsigned long)tv.tv_sec,
-	    (unsigned long)tv.tv_usec, (unsigned)getpid(), counter++ & 0xff);
-	c->log.id = c->id;
-}
-
-/* imapd_addr_is_loopback - 127/8 or ::1 (counts as secure) */
-bool
-imapd_addr_is_loopback(const char *addr)
-{
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	    strncmp(addr, "::ffff:127.", 11) == 0 || strcmp(addr, "local") == 0;
-}
-
-/* imapd_conn_clear - see imapd.h */
-void
-imapd_conn_clear(struct imapd_conn *c)
-{
-	ASSERT(c->tls_sess == NULL);
-	stream_free(&c->s);
-	XFREE(c->peer_addr);
-	XFREE(c->local_addr);
-	XFREE(c->tls_desc);
-	XFREE(c->dir_lists);
-	if (c->slot_fd >= 0)
-		(void)close(c->slot_fd);
-	c->slot_fd = -1;
-}
-
 /* imapd_serve_mail - see imapd.h */
 void
 imapd_serve_mail(const struct server_conn *conn)
 {
 	struct login_handoff h;
-	struct login_proxy_input *in;
-	struct imapd_conn c;
-	int fds[LOGIN_HANDOFF_MAX_FDS];
-	size_t nfds = 0;
+	struct login_conn c;
 	const char *err;
 
-	if (login_proxy_recv(conn->fd, &h, fds, &nfds, 10, &err) < 0) {
+	if (login_conn_handoff(&c, conn->fd, imapd_settings.timeout, &h,
+	    &err) < 0) {
 		log_error(NULL, "hand-off from a login process failed: %s: %m",
 		    err);
 		return;
 	}
-	memset(&c, 0, sizeof(c));
-	snprintf(c.id, sizeof(c.id), "%s", h.session_id);
-	c.log.id = c.id;
-	c.peer_addr = xstrdup(h.peer_addr);
-	c.peer_port = h.peer_port;
-	c.local_addr = xstrdup(h.local_addr);
-	c.local_port = h.local_port;
-	c.tls = (h.flags & LOGIN_HANDOFF_TLS) != 0;
-	c.secured = (h.flags & LOGIN_HANDOFF_SECURED) != 0;
-	c.tls_desc = xstrdup(h.tls);
-	c.have_quota = (h.flags & LOGIN_HANDOFF_QUOTA) != 0;
-	c.quota_bytes = h.quota;
-	c.dir_lists = xstrdup(h.lists != NULL ? h.lists : "");
-	c.slot_fd = nfds > 1 ? fds[1] : -1;
-	c.s = stream_new(fds[0], imapd_settings.timeout, 0);
-	in = login_proxy_input_new(c.s, fds[0], &h.input);
 	imapd_session_run(&c, h.user, h.proto, NULL);
 	login_handoff_clear(&h);
-	imapd_conn_clear(&c);
-	login_proxy_input_free(&in);
+	login_conn_clear(&c);
 }

@@ -54,7 +54,7 @@
 #define IMAPD_LOGIN_ERRORS	10
 
 struct login_state {
-	struct imapd_conn *c;
+	struct login_conn *c;
 	struct tls_context *tls_ctx;
 	struct str *tag;
 	struct str *cmd;
@@ -71,7 +71,7 @@ static struct sasl_server *login_sasl;
 
 /* imapd_capability_preauth - see imapd.h */
 void
-imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
+imapd_capability_preauth(struct str *out, const struct login_conn *c,
     bool tls_available)
 {
 	str_append_cstr(out, "IMAP4rev1 IMAP4rev2 SASL-IR LOGIN-REFERRALS ID "
@@ -88,7 +88,7 @@ imapd_capability_preauth(struct str *out, const struct imapd_conn *c,
 
 /* login_sasl_reset - a fresh SASL session for the connection's state */
 static void
-login_sasl_reset(const struct imapd_conn *c)
+login_sasl_reset(const struct login_conn *c)
 {
 	const char *err;
 
@@ -124,7 +124,7 @@ user_fold(char *p)
  * ldap: quota_maps) and gets the value in the hand-off record.
  */
 static uint64_t
-login_quota(struct imapd_conn *c, const char *user)
+login_quota(struct login_conn *c, const char *user)
 {
 	uint64_t dflt = config_size(conf(), "quota_storage_limit");
 	struct userdb_user u;
@@ -160,7 +160,7 @@ login_quota(struct imapd_conn *c, const char *user)
  * cannot answer hides that archive for the session (fail closed), logged.
  */
 static char *
-login_dir_lists(struct imapd_conn *c, const char *user)
+login_dir_lists(struct login_conn *c, const char *user)
 {
 	struct str *out = str_new(0, 0), *err = str_new(0, 0);
 	struct dirent *de;
@@ -213,7 +213,7 @@ out:
 static void
 login_handoff(struct login_state *st, const char *user)
 {
-	struct imapd_conn *c = st->c;
+	struct login_conn *c = st->c;
 	struct login_handoff h;
 	const char *err;
 	int pair[2] = { -1, -1 };
@@ -229,27 +229,10 @@ login_handoff(struct login_state *st, const char *user)
 		st->done = true;
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
-	    (c->secured ? LOGIN_HANDOFF_SECURED : 0) | LOGIN_HANDOFF_QUOTA;
-	h.quota = c->quota_bytes;
-	h.user = xstrdup(user);
-	h.peer_addr = xstrdup(c->peer_addr);
-	h.peer_port = c->peer_port;
-	h.local_addr = xstrdup(c->local_addr);
-	h.local_port = c->local_port;
-	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
-	h.session_id = xstrdup(c->id);
-	h.proto = xstrdup(str_c(st->tag));
-	h.lists = xstrdup(c->dir_lists);
-	h.input = str_new(0, 0);
-	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
+	if (login_conn_handoff_record(c, user, str_c(st->tag), &h) < 0) {
 		login_reply(st, "BAD Too much pipelined input");
-		login_handoff_clear(&h);
 		return;
 	}
-	if (stream_pending(c->s) > 0)
-		(void)stream_read_some(c->s, h.input, stream_pending(c->s));
 	if (c->tls) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
 			log_error(&c->log, "socketpair: %m");
@@ -631,7 +614,7 @@ cmd_id(struct login_state *st, struct imap_parser *ip)
 
 /* imapd_login_run - see imapd.h */
 void
-imapd_login_run(struct imapd_conn *c, struct tls_context *tls_ctx)
+imapd_login_run(struct login_conn *c, struct tls_context *tls_ctx)
 {
 	struct login_state st;
 	struct str *name = str_new(0, 0), *caps = str_new(0, 0);

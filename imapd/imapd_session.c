@@ -1623,7 +1623,7 @@ dispatch(struct imapd_session *sess, const char *name)
 
 /* imapd_session_run - see imapd.h */
 void
-imapd_session_run(struct imapd_conn *c, const char *user, const char *tag,
+imapd_session_run(struct login_conn *c, const char *user, const char *tag,
     struct str *input)
 {
 	struct imapd_session sess;

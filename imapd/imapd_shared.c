@@ -30,7 +30,7 @@
  *	list_user_addresses), looked up in the list's members.db (a
  *	shared lock) for membership=db and both. For membership=ldap and
  *	both, the LDAP group counts as the login side found it when the
- *	user logged in (struct imapd_conn dir_lists, from the hand-off
+ *	user logged in (struct login_conn dir_lists, from the hand-off
  *	record; imapd_login.c login_dir_lists, lib/list_ldap.c, the
  *	lookup list-mgr makes): this process links no libldap. So a
  *	removal from the group takes effect at the user's next login, and

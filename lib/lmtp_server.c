@@ -3,19 +3,23 @@
  * lmtp_server - one LMTP server session driven by delivery callbacks
  *
  * DESCRIPTION
- *	The state machine list-mgr and news-gw used to carry each (see
- *	lmtp_server.h for the replies). States: before LHLO, after LHLO,
- *	in a transaction (after MAIL). A command line is read with a
- *	bounded line read; over the limit is 500 5.5.2 and the rest of
- *	the line is dropped by the stream. Replies are buffered and the
- *	output flushed only when no pipelined input is waiting (RFC 2920
- *	3.2), and always before reading the content after 354.
+ *	The state machine list-mgr, news-gw and vacationd used to carry
+ *	each (see lmtp_server.h for the replies and the options). States:
+ *	before LHLO, after LHLO, in a transaction (after MAIL). A command
+ *	line is read with a bounded line read; over the limit is 500
+ *	5.5.2 and the rest of the line is dropped by the stream. Replies
+ *	are buffered and the output flushed only when no pipelined input
+ *	is waiting (RFC 2920 3.2), and always before reading the content
+ *	after 354.
  *
  *	The content is kept in memory up to size_limit; past it (or past
  *	data_line_max on one line) the rest is read up to the final dot
  *	and dropped, and every recipient gets 552 5.3.4 without on_data
- *	being called. A read error or EOF inside DATA ends the session
- *	with no reply (the client cannot be talking to us any more).
+ *	being called. With header_max only the header block is kept, and
+ *	past header_max (or data_line_max within it) none of it is: on_data
+ *	is called all the same, with header_over set. A read error or EOF
+ *	inside DATA ends the session with no reply (the client cannot be
+ *	talking to us any more).
  *
  *	lmtpd keeps its own session (lmtpd/lmtpd_session.c): it adds
  *	CHUNKING/BDAT, delivery tokens with exactly-once bookkeeping and
@@ -92,6 +96,7 @@ lmtp_server_tx(struct lmtp_server *srv, struct lmtp_server_tx *tx)
 	tx->log = &srv->log;
 	tx->nrcpt = srv->nrcpt;
 	tx->rcpt = srv->rcpt;
+	tx->header_over = false;
 }
 
 /* lmtp_server_tx_reset - forget the transaction */
@@ -123,7 +128,10 @@ lmtp_server_data(struct lmtp_server *srv)
 	struct lmtp_server_tx tx;
 	enum stream_result r;
 	bool too_big = false, bad_line = false;
-	size_t i;
+	bool head_only = set->header_max > 0, in_head = true;
+	bool head_over = false;
+	uint64_t size = 0;
+	size_t i, n;
 
 	if (!srv->in_mail || srv->nrcpt == 0) {
 		lmtp_server_reply(srv, srv->in_mail ? "554 5.5.1 Error: no "
@@ -139,7 +147,12 @@ lmtp_server_data(struct lmtp_server *srv)
 	for (;;) {
 		r = stream_read_line(srv->s, srv->line, srv->data_line_max);
 		if (r == STREAM_TOO_LONG) {
-			bad_line = true;
+			/* header_max: a long body line is dropped like
+			 * the rest of the body */
+			if (!head_only)
+				bad_line = true;
+			else if (in_head)
+				head_over = true;
 			continue;
 		}
 		if (r != STREAM_OK) {
@@ -152,12 +165,24 @@ lmtp_server_data(struct lmtp_server *srv)
 		if (too_big || bad_line)
 			continue;
 		i = str_len(srv->line) > 0 && str_c(srv->line)[0] == '.' ? 1 : 0;
-		if (set->size_limit > 0 && str_len(msg) + str_len(srv->line) +
-		    2 > set->size_limit) {
+		n = str_len(srv->line) - i;
+		size += n + 2;
+		if (set->size_limit > 0 && size > set->size_limit) {
 			too_big = true;
 			continue;
 		}
-		str_append(msg, str_c(srv->line) + i, str_len(srv->line) - i);
+		if (head_only) {
+			if (!in_head)
+				continue;
+			/* the empty line ends the block (and is kept) */
+			in_head = n > 0;
+			if (head_over || str_len(msg) + n + 2 >
+			    set->header_max) {
+				head_over = true;
+				continue;
+			}
+		}
+		str_append(msg, str_c(srv->line) + i, n);
 		str_append(msg, "\r\n", 2);
 	}
 	replies = xcalloc(srv->nrcpt, sizeof(*replies));
@@ -171,6 +196,9 @@ lmtp_server_data(struct lmtp_server *srv)
 	}
 	if (!too_big && !bad_line) {
 		lmtp_server_tx(srv, &tx);
+		tx.header_over = head_over;
+		if (head_over)
+			str_clear(msg);
 		set->on_data(set->context, &tx, str_c(msg), str_len(msg),
 		    replies);
 	}
@@ -183,8 +211,8 @@ lmtp_server_data(struct lmtp_server *srv)
 		str_free(&replies[i]);
 	}
 	free(replies);
-	log_info(&srv->log, "from=<%s>, size=%zu, nrcpt=%zu (done)",
-	    str_c(srv->sender), str_len(msg), srv->nrcpt);
+	log_info(&srv->log, "from=<%s>, size=%llu, nrcpt=%zu (done)",
+	    str_c(srv->sender), (unsigned long long)size, srv->nrcpt);
 	lmtp_server_tx_reset(srv);
 	str_free(&msg);
 	return true;
@@ -255,13 +283,14 @@ lmtp_server_split_param(const char *name, const char *p, size_t len,
 /*
  * lmtp_server_take_param - take the private RCPT parameter off srv->line
  * into srv->param: 1 taken, 0 none, -1 malformed, or its value too long
- * or with octets outside 0x21..0x7e.
+ * or (unless rcpt_param_xtext, which encodes it again) with octets
+ * outside 0x21..0x7e.
  */
 static int
 lmtp_server_take_param(struct lmtp_server *srv)
 {
 	const struct lmtp_server_settings *set = srv->set;
-	struct str *rest = str_new(0, 0);
+	struct str *rest = str_new(0, 0), *enc;
 	const unsigned char *v;
 	size_t k;
 	int found;
@@ -272,9 +301,17 @@ lmtp_server_take_param(struct lmtp_server *srv)
 		v = (const unsigned char *)str_c(srv->param);
 		if (str_len(srv->param) > set->rcpt_param_max)
 			found = -1;
-		for (k = 0; found > 0 && k < str_len(srv->param); k++)
+		for (k = 0; found > 0 && !set->rcpt_param_xtext &&
+		    k < str_len(srv->param); k++)
 			if (v[k] <= 0x20 || v[k] >= 0x7f)
 				found = -1;
+		if (found > 0 && set->rcpt_param_xtext) {
+			enc = str_new(0, 0);
+			(void)smtp_proto_xtext_encode(str_c(srv->param),
+			    str_len(srv->param), enc);
+			str_set(srv->param, str_c(enc), str_len(enc));
+			str_free(&enc);
+		}
 		if (found > 0)
 			str_set(srv->line, str_c(rest), str_len(rest));
 	}
@@ -493,7 +530,8 @@ lmtp_server_run(int fd, const char *peer,
 		}
 		perr = smtp_cmd_parse(srv.cmd, str_c(srv.line),
 		    str_len(srv.line), LMTP_SERVER_EXT,
-		    srv.in_mail && srv.smtputf8, 0);
+		    srv.in_mail && srv.smtputf8,
+		    set->utf8_paths ? SMTP_PROTO_UTF8_PATHS : 0);
 		if (perr != SMTP_PROTO_OK) {
 			smtp_proto_error_reply(perr, &code, &enh);
 			lmtp_server_reply(&srv, "%d %s Error: %s", code, enh,

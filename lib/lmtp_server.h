@@ -2,14 +2,18 @@
 /*
  * lmtp_server - one LMTP server session (RFC 2033) for delivery targets
  *
- * The conversation of list-mgr and news-gw: LHLO, MAIL, RCPT, DATA, RSET,
- * NOOP, QUIT (HELP and VRFY answered generically; HELO/EHLO refused),
+ * The conversation of list-mgr, news-gw and vacationd: LHLO, MAIL, RCPT,
+ * DATA, RSET, NOOP, QUIT (HELP and VRFY answered generically; HELO/EHLO
+ * refused),
  * commands parsed by lib/smtp_proto, replies buffered so that pipelined
  * commands are answered in one write (the output is flushed only when no
  * more input is buffered), the content read with a bounded line read,
  * dot-unstuffed into memory up to a size limit, and one reply per accepted
  * recipient after DATA. The daemon supplies what differs: which
- * recipients exist (on_rcpt) and what delivery does (on_data).
+ * recipients exist (on_rcpt) and what delivery does (on_data), and the
+ * options below for what vacationd needs (UTF-8 paths from a client that
+ * does not say SMTPUTF8, a parameter holding any octet, the header block
+ * alone).
  *
  * Replies the session itself gives (each 4xx/5xx counts towards the error
  * limit; at the limit "421 4.7.0 Error: too many errors" ends it):
@@ -63,6 +67,8 @@ struct lmtp_server_tx {
 	struct log_ctx *log;	/* the session's log context (ID set) */
 	size_t nrcpt;
 	const struct lmtp_server_rcpt *rcpt;
+	bool header_over;	/* on_data with header_max: the header block
+				 * was longer (msg is then empty) */
 };
 
 struct lmtp_server_settings {
@@ -85,6 +91,32 @@ struct lmtp_server_settings {
 	 */
 	const char *rcpt_param;
 	size_t rcpt_param_max;
+
+	/*
+	 * rcpt_param_xtext: the parameter's decoded value may hold any
+	 * octet (1..rcpt_param_max of them); on_rcpt and rcpt[].param get
+	 * it xtext-encoded again (upper-case hex, smtp_proto_xtext_encode),
+	 * a string the daemon decodes itself.
+	 */
+	bool rcpt_param_xtext;
+
+	/*
+	 * utf8_paths: accept UTF-8 MAIL FROM and RCPT TO paths although the
+	 * client did not say SMTPUTF8 (a local client that hands on an
+	 * envelope as it got it: lmtpd to vacationd).
+	 */
+	bool utf8_paths;
+
+	/*
+	 * header_max: nonzero: on_data gets only the content's header block
+	 * (through the empty line that ends it; all of it if none does),
+	 * and the body is read and dropped: a body line over data_line_max
+	 * does not matter. A header block over header_max octets, or with
+	 * a line over data_line_max, gives on_data an empty msg and
+	 * tx->header_over; the daemon says what that means. size_limit
+	 * still bounds the whole content.
+	 */
+	size_t header_max;
 
 	/*
 	 * on_rcpt - whether addr is a recipient here. true: accepted

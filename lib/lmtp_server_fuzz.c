@@ -3,13 +3,15 @@
  * lmtp_server_fuzz - libFuzzer target for lmtp_server.c
  *
  * The first octet chooses the settings (size limit, content line limit,
- * recipient limit, whether the private RCPT parameter is on); the rest
+ * recipient limit, whether the private RCPT parameter is on, whether
+ * it is handed on as xtext, UTF-8 paths with header-only content); the rest
  * is the client's byte stream, written into a socketpair at once and
  * followed by EOF, and lmtp_server_run() speaks to it. Input is capped
  * so that every reply fits in the socket buffer (the server never blocks
  * writing). Checks beyond "no crash, no leak": every octet the server
  * wrote is a reply line "DDD-text" or "DDD text" ending in CRLF, and
- * on_data only ever sees content within the size limit with its NUL.
+ * on_data only ever sees content within the size limit (the header
+ * limit) with its NUL, and an xtext parameter is printable.
  */
 #include <sys/socket.h>
 
@@ -28,13 +30,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint64_t fuzz_size_limit;
+static size_t fuzz_header_max;
 
 static bool
 fuzz_rcpt(void *context, const struct lmtp_server_tx *tx,
     const struct address *addr, const char *param, struct str *reply)
 {
+	size_t i;
+
 	(void)context;
-	(void)param;
+	for (i = 0; param != NULL && param[i] != '\0'; i++)
+		ASSERT(param[i] > 0x20 && param[i] < 0x7f);
 	ASSERT(tx->nrcpt < 1000);
 	if (str_len(addr->local) > 0 && str_c(addr->local)[0] == 'n') {
 		str_set_cstr(reply, "550 5.1.1 No such user");
@@ -52,6 +58,8 @@ fuzz_data(void *context, const struct lmtp_server_tx *tx, const char *msg,
 	(void)context;
 	ASSERT(msg[len] == '\0');
 	ASSERT(fuzz_size_limit == 0 || len <= fuzz_size_limit);
+	ASSERT(fuzz_header_max == 0 || len <= fuzz_header_max);
+	ASSERT(!tx->header_over || len == 0);
 	for (i = 0; i < tx->nrcpt; i++)
 		if (i % 2 == 0)
 			str_printf(replies[i], "250 2.0.0 %zu", len);
@@ -103,7 +111,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 0x20) {
 		set.rcpt_param = "XTOKEN";
 		set.rcpt_param_max = 16;
+		set.rcpt_param_xtext = (data[0] & 0x80) != 0;
 	}
+	fuzz_header_max = data[0] & 0x40 ? 100 : 0;
+	set.header_max = fuzz_header_max;
+	set.utf8_paths = (data[0] & 0x40) != 0;
 	set.on_rcpt = fuzz_rcpt;
 	set.on_data = fuzz_data;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)

@@ -32,6 +32,7 @@ struct fixture {
 	struct str *msg;	/* the content on_data saw */
 	struct str *params;	/* "local=param," for each accepted rcpt */
 	unsigned ndata, nreset;
+	bool header_over;	/* on_data's tx->header_over */
 };
 
 static struct fixture fx;
@@ -69,6 +70,7 @@ t_data(void *context, const struct lmtp_server_tx *tx, const char *msg,
 	f->ndata++;
 	TEST_ASSERT(msg[len] == '\0');
 	str_set(f->msg, msg, len);
+	f->header_over = tx->header_over;
 	for (i = 0; i < tx->nrcpt; i++)
 		if (strcmp(tx->rcpt[i].local, "ok-none") != 0)
 			str_printf(replies[i], "250 2.0.0 %s: %zu octets from "
@@ -116,6 +118,7 @@ run(const struct lmtp_server_settings *set, const char *input, size_t len,
 	str_clear(fx.msg);
 	str_clear(fx.params);
 	fx.ndata = fx.nreset = 0;
+	fx.header_over = false;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		log_fatal(NULL, "socketpair: %m");
 	/* the input is small: it fits in the socket buffer */
@@ -389,6 +392,88 @@ test_errors_and_eof(void)
 }
 
 static void
+test_options(void)
+{
+	struct lmtp_server_settings set;
+	struct str *out = str_new(0, 0), *in = str_new(0, 0);
+	int i;
+
+	test_begin("lmtp_server options: UTF-8 paths, xtext parameter, "
+	    "header only");
+	t_settings(&set);
+	set.utf8_paths = true;
+	set.rcpt_param_xtext = true;
+	set.rcpt_param_max = 4;
+	set.header_max = 40;
+	set.data_line_max = 64;
+	str_set_cstr(in,
+	    "LHLO c\r\n"
+	    "MAIL FROM:<j\xc3\xb6rg@x>\r\n"
+	    "RCPT TO:<ok\xc3\xbc@x> XTOKEN=a+00+FFb\r\n"
+	    "RCPT TO:<ok2@x> XTOKEN=+2b\r\n"
+	    "RCPT TO:<ok3@x> XTOKEN=12345\r\n"
+	    "DATA\r\n"
+	    "Subject: hi\r\n"
+	    "X: y\r\n"
+	    "\r\n"
+	    "Not: a header\r\n");
+	for (i = 0; i < 70; i++)
+		str_append_c(in, 'b');
+	str_append_cstr(in, "\r\n"
+	    "..\r\n"
+	    ".\r\n");
+	run(&set, str_c(in), str_len(in), true, out);
+	TEST_ASSERT_STR(str_c(out),
+	    "220 mx.example LMTP test\r\n"
+	    T_LHLO_REPLY
+	    "250 2.1.0 Ok\r\n"
+	    "250 2.1.5 Ok\r\n"
+	    "501 5.5.4 Error: bad XTOKEN parameter\r\n"
+	    "501 5.5.4 Error: bad XTOKEN parameter\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "250 2.0.0 ok\xc3\xbc: 21 octets from <j\xc3\xb6rg@x>\r\n");
+	TEST_ASSERT_STR(str_c(fx.params), "ok\xc3\xbc=a+00+FFb,");
+	TEST_ASSERT_STR(str_c(fx.msg), "Subject: hi\r\nX: y\r\n\r\n");
+	TEST_ASSERT(!fx.header_over);
+
+	/*
+	 * a header block over header_max; one with a line over
+	 * data_line_max (both: on_data with none of it); one over
+	 * size_limit (no on_data)
+	 */
+	for (i = 0; i < 3; i++) {
+		str_set_cstr(in, "LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<ok@x>\r\n"
+		    "DATA\r\n");
+		str_append_cstr(in, i == 0 ? "Subject: " : "X: ");
+		str_append_cstr(in, "0123456789012345678901234567890123456789");
+		if (i == 1)
+			str_append_cstr(in, "0123456789012345678901234567890");
+		str_append_cstr(in, "\r\n\r\n");
+		while (i == 2 && str_len(in) < 400)
+			str_append_cstr(in, "body\r\n");
+		str_append_cstr(in, ".\r\n");
+		run(&set, str_c(in), str_len(in), true, out);
+		if (i < 2) {
+			TEST_ASSERT(strstr(str_c(out), "354 End data with "
+			    "<CR><LF>.<CR><LF>\r\n250 2.0.0 ok: 0 octets "
+			    "from <>\r\n") != NULL);
+			TEST_ASSERT(fx.ndata == 1 && fx.header_over);
+		}
+	}
+	TEST_ASSERT(strstr(str_c(out), "\r\n552 5.3.4 Message size exceeds "
+	    "fixed limit\r\n") != NULL);
+	TEST_ASSERT(fx.ndata == 0);
+
+	/* without utf8_paths, UTF-8 needs SMTPUTF8 */
+	set.utf8_paths = false;
+	run_cs(&set, "LHLO c\r\nMAIL FROM:<j\xc3\xb6rg@x>\r\n", out);
+	TEST_ASSERT(strstr(str_c(out), "\r\n553 5.6.7 ") != NULL);
+	str_free(&in);
+	str_free(&out);
+	test_end();
+}
+
+static void
 test_timeout(void)
 {
 	struct lmtp_server_settings set;
@@ -488,6 +573,7 @@ main(void)
 	test_syntax();
 	test_limits();
 	test_errors_and_eof();
+	test_options();
 	test_timeout();
 	test_logs();
 	str_free(&fx.msg);

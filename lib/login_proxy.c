@@ -7,8 +7,9 @@
  *	integers u32 in host order (both ends are on one host):
  *
  *	    magic 'PLH1'  total_len  flags  peer_port  local_port
- *	    then 7 strings, each u32 len + bytes: user, peer_addr,
- *	    local_addr, tls, session_id, proto, input
+ *	    quota_hi  quota_lo
+ *	    then 8 strings, each u32 len + bytes: user, peer_addr,
+ *	    local_addr, tls, session_id, proto, lists, input
  *
  *	total_len covers the whole record and is checked against the
  *	limits before the rest is read. The fds arrive with the first
@@ -38,12 +39,14 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "login_proxy.h"
+#include "server.h"
 #include "str.h"
 #include "stream.h"
 
 #define LOGIN_HANDOFF_MAGIC	0x31484c50u	/* "PLH1" */
-#define LOGIN_HANDOFF_FIXED	20
+#define LOGIN_HANDOFF_FIXED	28	/* the 7 u32 before the strings */
 #define LOGIN_HANDOFF_NSTR	8
 #define LOGIN_HANDOFF_MAX	(LOGIN_HANDOFF_FIXED + LOGIN_HANDOFF_NSTR * 4 + \
     6 * LOGIN_HANDOFF_MAX_STRING + LOGIN_HANDOFF_MAX_LISTS + \
@@ -728,6 +731,138 @@ login_proxy_input_free(struct login_proxy_input **inp)
 		return;
 	str_free(&(*inp)->data);
 	XFREE(*inp);
+}
+
+/* login_conn_id - see login_proxy.h */
+void
+login_conn_id(struct login_conn *c)
+{
+	static unsigned counter;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	snprintf(c->id, sizeof(c->id), "%lX%05lX%X%X", (unsigned long)tv.tv_sec,
+	    (unsigned long)tv.tv_usec, (unsigned)getpid(), counter++ & 0xff);
+	c->log.id = c->id;
+}
+
+/* login_addr_is_loopback - see login_proxy.h */
+bool
+login_addr_is_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	    strncmp(addr, "::ffff:127.", 11) == 0 || strcmp(addr, "local") == 0;
+}
+
+/* login_conn_accept - see login_proxy.h */
+bool
+login_conn_accept(struct login_conn *c, const struct server_conn *conn,
+    unsigned timeout, const char *data_dir, const char *slot_name,
+    unsigned limit)
+{
+	struct str *dir = str_new(0, 0);
+	const char *why = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->slot_fd = -1;
+	login_conn_id(c);
+	c->peer_addr = xstrdup(conn->peer_addr);
+	c->peer_port = conn->peer_port;
+	c->local_addr = xstrdup(conn->local_addr != NULL ? conn->local_addr :
+	    "");
+	c->local_port = conn->local_port;
+	c->s = stream_new(conn->fd, timeout, STREAM_NO_CLOSE);
+	log_info(&c->log, "connect from %s port %u", c->peer_addr,
+	    c->peer_port);
+	str_printf(dir, "%s/%s", data_dir, slot_name);
+	ret = login_conn_slot(str_c(dir), c->peer_addr, limit, &c->slot_fd,
+	    &why);
+	str_free(&dir);
+	if (ret < 0)
+		log_warn(&c->log, "connection slot for %s: %s: %m (not "
+		    "counted)", c->peer_addr, why);
+	if (ret == 0) {
+		log_warn(&c->log, "too many connections from %s",
+		    c->peer_addr);
+		return false;
+	}
+	return true;
+}
+
+/* login_conn_handoff_record - see login_proxy.h */
+int
+login_conn_handoff_record(struct login_conn *c, const char *user,
+    const char *proto, struct login_handoff *h)
+{
+	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT)
+		return -1;
+	memset(h, 0, sizeof(*h));
+	h->flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
+	    (c->secured ? LOGIN_HANDOFF_SECURED : 0) |
+	    (c->have_quota ? LOGIN_HANDOFF_QUOTA : 0);
+	h->quota = c->have_quota ? c->quota_bytes : 0;
+	h->user = xstrdup(user);
+	h->peer_addr = xstrdup(c->peer_addr);
+	h->peer_port = c->peer_port;
+	h->local_addr = xstrdup(c->local_addr);
+	h->local_port = c->local_port;
+	h->tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
+	h->session_id = xstrdup(c->id);
+	h->proto = xstrdup(proto != NULL ? proto : "");
+	h->lists = xstrdup(c->dir_lists != NULL ? c->dir_lists : "");
+	h->input = str_new(0, 0);
+	if (stream_pending(c->s) > 0)
+		(void)stream_read_some(c->s, h->input, stream_pending(c->s));
+	return 0;
+}
+
+/* login_conn_handoff - see login_proxy.h */
+int
+login_conn_handoff(struct login_conn *c, int sock, unsigned timeout,
+    struct login_handoff *h, const char **error_r)
+{
+	int fds[LOGIN_HANDOFF_MAX_FDS];
+	size_t nfds = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->slot_fd = -1;
+	if (login_proxy_recv(sock, h, fds, &nfds, LOGIN_HANDOFF_TIMEOUT,
+	    error_r) < 0)
+		return -1;
+	(void)snprintf(c->id, sizeof(c->id), "%s", h->session_id);
+	c->log.id = c->id;
+	c->peer_addr = xstrdup(h->peer_addr);
+	c->peer_port = h->peer_port;
+	c->local_addr = xstrdup(h->local_addr);
+	c->local_port = h->local_port;
+	c->tls = (h->flags & LOGIN_HANDOFF_TLS) != 0;
+	c->secured = (h->flags & LOGIN_HANDOFF_SECURED) != 0;
+	c->tls_desc = xstrdup(h->tls);
+	c->have_quota = (h->flags & LOGIN_HANDOFF_QUOTA) != 0;
+	c->quota_bytes = h->quota;
+	c->dir_lists = xstrdup(h->lists != NULL ? h->lists : "");
+	c->slot_fd = nfds > 1 ? fds[1] : -1;
+	c->s = stream_new(fds[0], timeout, 0);
+	c->input = login_proxy_input_new(c->s, fds[0], &h->input);
+	return 0;
+}
+
+/* login_conn_clear - see login_proxy.h */
+void
+login_conn_clear(struct login_conn *c)
+{
+	ASSERT(c->tls_sess == NULL);
+	/* the stream first: its I/O layer is c->input */
+	stream_free(&c->s);
+	login_proxy_input_free(&c->input);
+	XFREE(c->peer_addr);
+	XFREE(c->local_addr);
+	XFREE(c->tls_desc);
+	XFREE(c->dir_lists);
+	if (c->slot_fd >= 0)
+		(void)close(c->slot_fd);
+	c->slot_fd = -1;
 }
 
 /* login_conn_slot - see login_proxy.h */

@@ -2,18 +2,21 @@
 /*
  * login_proxy - the pre-authentication / post-authentication split
  *
- * imapd and pop3d run in two roles (Dovecot's imap-login / imap split):
- * the LOGIN role talks to the network before authentication, as
+ * imapd, pop3d and sieved run in two roles (Dovecot's imap-login / imap
+ * split): the LOGIN role talks to the network before authentication, as
  * $mail_owner without access to the store; after a successful login it
  * hands the connection to the MAIL role, a private unix service running
  * as $store_owner, and is done with it. This module is the shared part:
  *
  *   login side                              mail side
- *   login_conn_slot(dir, addr, limit)       (holds the passed slot fd)
- *   login_proxy_send(path, fd, &handoff) -> login_proxy_recv(sock, &h, fds)
- *   [TLS: fd is one end of a socketpair;    serves plaintext on fds[0]
+ *   login_conn_accept(&c, conn, ...)        login_conn_handoff(&c, sock, &h)
+ *     (session ID, slot per address)          (login_proxy_recv: the same
+ *   login_conn_handoff_record(&c, user, &h)    ID, addresses, TLS state,
+ *   login_proxy_send(path, fd, &handoff) ->    slot; c.s on the client fd)
+ *   [TLS: fd is one end of a socketpair;    serves plaintext on c.s
  *    login_proxy_relay(stream, other end)
  *    keeps decrypting/encrypting]
+ *   login_conn_clear(&c)                    login_conn_clear(&c)
  *
  * The hand-off is one typed, length-prefixed record (struct
  * login_handoff) plus the client fd and optionally a connection-slot fd,
@@ -39,13 +42,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
+struct server_conn;
 struct str;
 struct stream;
+struct tls_session;
 
 #define LOGIN_HANDOFF_MAX_STRING	1024	/* each name field */
 #define LOGIN_HANDOFF_MAX_INPUT		(64 * 1024) /* pipelined input */
 #define LOGIN_HANDOFF_MAX_LISTS		8192	/* the lists field */
 #define LOGIN_HANDOFF_MAX_FDS		2
+#define LOGIN_HANDOFF_TIMEOUT		10	/* seconds to take a hand-off */
 
 #define LOGIN_HANDOFF_TLS	0x01u	/* the client fd is a TLS relay's socketpair */
 #define LOGIN_HANDOFF_SECURED	0x02u	/* connection is secure (TLS or local) */
@@ -158,6 +166,88 @@ struct login_proxy_input;
 struct login_proxy_input *login_proxy_input_new(struct stream *s, int fd,
     struct str **inputp);
 void login_proxy_input_free(struct login_proxy_input **inp);
+
+/*
+ * One client connection of imapd, pop3d or sieved, in either role: the
+ * login role sets it up with login_conn_accept(), the mail role with
+ * login_conn_handoff(). The programs read and change the fields; the
+ * strings and fds belong to the struct (login_conn_clear).
+ */
+struct login_conn {
+	struct stream *s;
+	struct log_ctx log;	/* its id is the id below */
+	char id[32];		/* the session ID, the same in both roles */
+	char *peer_addr;
+	unsigned peer_port;
+	char *local_addr;
+	unsigned local_port;
+	bool secured;		/* TLS, or loopback (*_loopback_secure) */
+	bool tls;
+	char *tls_desc;		/* what tls_session_describe says; NULL
+				 * before TLS (login role), "" (mail) */
+	struct tls_session *tls_sess;	/* the login side's; the program
+					 * frees it (lib/tls is not linked
+					 * into every mail role) */
+	int slot_fd;		/* per-IP connection slot, -1: none */
+	bool have_quota;	/* quota_bytes is set (the login side's) */
+	uint64_t quota_bytes;	/* the user's storage quota, 0 = none */
+	char *dir_lists;	/* imapd: " a b " lists whose LDAP group
+				 * holds the user (the login side's
+				 * lookup), or NULL */
+	struct login_proxy_input *input;	/* under s (mail role) */
+};
+
+/* login_conn_id - a new session ID for c, unique on this host (time, pid) */
+void login_conn_id(struct login_conn *c);
+
+/* login_addr_is_loopback - 127/8, ::1, v4-mapped 127/8 or "local" */
+bool login_addr_is_loopback(const char *addr);
+
+/*
+ * login_conn_accept - the login role's set-up of c for the accepted
+ * conn: a new session ID, the addresses, c->s on conn->fd (which it
+ * does not close) with timeout, "connect from" logged, and one of limit
+ * slots for the client address in DATA_DIR/SLOT_NAME (login_conn_slot).
+ * false when they are all taken (logged): the caller refuses the client
+ * in its protocol on c->s. A slot error is logged and the client let in
+ * uncounted. Either way c is the caller's to login_conn_clear().
+ */
+bool login_conn_accept(struct login_conn *c, const struct server_conn *conn,
+    unsigned timeout, const char *data_dir, const char *slot_name,
+    unsigned limit);
+
+/*
+ * login_conn_handoff_record - the login role's hand-off record for c,
+ * logged in as user, into h (the caller's: login_handoff_clear): the
+ * flags (TLS, secured, and the quota if c->have_quota), addresses, TLS
+ * description, session ID and LDAP lists of c, proto (NULL: none), and
+ * the client input c->s had read ahead, taken off the stream. -1 (h
+ * untouched) when that input is over LOGIN_HANDOFF_MAX_INPUT: too much
+ * pipelining.
+ */
+int login_conn_handoff_record(struct login_conn *c, const char *user,
+    const char *proto, struct login_handoff *h);
+
+/*
+ * login_conn_handoff - the mail role's set-up of c from a hand-off on
+ * sock (login_proxy_recv within LOGIN_HANDOFF_TIMEOUT): the login side's
+ * session ID, addresses, TLS state, quota, LDAP lists and connection
+ * slot, and c->s on the client fd (which c owns) with timeout, giving
+ * the client input the login side had read before what arrives on the
+ * fd. h gets the rest of the record (user, proto): login_handoff_clear()
+ * it. -1 with
+ * *error_r (errno set) when nothing came: c is then empty, still safe to
+ * login_conn_clear().
+ */
+int login_conn_handoff(struct login_conn *c, int sock, unsigned timeout,
+    struct login_handoff *h, const char **error_r);
+
+/*
+ * login_conn_clear - free what c holds: the stream (and with it, in the
+ * mail role, the client fd), the strings, the slot. c->tls_sess must be
+ * freed (NULL) already.
+ */
+void login_conn_clear(struct login_conn *c);
 
 /*
  * login_conn_slot - take one of limit slots for key in directory dir

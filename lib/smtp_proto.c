@@ -642,6 +642,7 @@ parse_mail_rcpt(struct smtp_cmd *cmd, const char *p, size_t len, bool mail,
 	const char *word = mail ? "FROM:" : "TO:";
 	size_t wlen = strlen(word), i, plen;
 	bool strict = (flags & SMTP_PROTO_STRICT) != 0;
+	bool utf8 = (flags & SMTP_PROTO_UTF8_PATHS) != 0;
 	unsigned aflags;
 	enum address_error aerr;
 	enum smtp_proto_error err;
@@ -667,7 +668,7 @@ parse_mail_rcpt(struct smtp_cmd *cmd, const char *p, size_t len, bool mail,
 		aflags = ADDRESS_ALLOW_NULL | ADDRESS_SMTPUTF8;
 	else
 		aflags = ADDRESS_ALLOW_POSTMASTER |
-		    (mail_smtputf8 ? ADDRESS_SMTPUTF8 : 0);
+		    (mail_smtputf8 || utf8 ? ADDRESS_SMTPUTF8 : 0);
 	if (p[i] == '<')
 		aerr = address_parse_path(p + i, plen, aflags, cmd->addr);
 	else if (strict)
@@ -680,7 +681,7 @@ parse_mail_rcpt(struct smtp_cmd *cmd, const char *p, size_t len, bool mail,
 	err = parse_params(cmd, p + i + plen, len - i - plen, mail, ext, flags);
 	if (err != SMTP_PROTO_OK)
 		return err;
-	if (mail && cmd->addr->utf8 && !cmd->mail.smtputf8)
+	if (mail && cmd->addr->utf8 && !cmd->mail.smtputf8 && !utf8)
 		return map_address_error(cmd, ADDRESS_ERR_NEED_SMTPUTF8, mail);
 	return SMTP_PROTO_OK;
 }

@@ -33,7 +33,8 @@
  * The MAIL FROM path may be UTF-8 only if the same command carries
  * SMTPUTF8; RCPT TO paths only if the transaction's MAIL FROM did (the
  * mail_smtputf8 argument). Either way a non-ASCII path without it is
- * SMTP_PROTO_ERR_NEED_SMTPUTF8 (553 5.6.7, RFC 6531 3.5).
+ * SMTP_PROTO_ERR_NEED_SMTPUTF8 (553 5.6.7, RFC 6531 3.5), unless the
+ * flags have SMTP_PROTO_UTF8_PATHS.
  *
  * Nothing here ends the process except on memory exhaustion.
  */
@@ -87,6 +88,9 @@ enum smtp_verb {
 
 /* Parser flags. */
 #define SMTP_PROTO_STRICT	0x01	/* RFC 5321 exactly: no tolerated deviations */
+#define SMTP_PROTO_UTF8_PATHS	0x02	/* UTF-8 MAIL/RCPT paths without SMTPUTF8
+					 * (a local client that hands on an
+					 * envelope as it got it: vacationd's) */
 
 enum smtp_body {
 	SMTP_BODY_NONE = 0,	/* not given (7BIT assumed) */

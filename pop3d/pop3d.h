@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "login_proxy.h"
 #include "str.h"
 
 struct stream;
@@ -119,26 +120,12 @@ bool pop3_base64_strict(const char *p, size_t n, struct str *out);
 
 /* ---------------------------------------------------------------- sessions */
 
-/* The connection as both roles see it. */
-struct pop3d_conn {
-	struct stream *s;
-	struct log_ctx log;
-	char id[32];
-	char *peer_addr;
-	unsigned peer_port;
-	char *local_addr;
-	unsigned local_port;
-	bool secured;		/* TLS, or loopback (pop3_loopback_secure) */
-	bool tls;
-	char *tls_desc;
-	struct tls_session *tls_sess;
-	int slot_fd;		/* per-IP connection slot */
-};
+/* The connection as both roles see it: struct login_conn (lib/login_proxy.h). */
 
 /* pop3d_login.c: the AUTHORIZATION state (login and standalone roles) */
-void pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx);
+void pop3d_login_run(struct login_conn *c, struct tls_context *tls_ctx);
 /* pop3d_capa - the CAPA list (without the +OK and the final ".") */
-void pop3d_capa(struct str *out, const struct pop3d_conn *c,
+void pop3d_capa(struct str *out, const struct login_conn *c,
     bool tls_available, bool authenticated);
 
 /*
@@ -146,17 +133,15 @@ void pop3d_capa(struct str *out, const struct pop3d_conn *c,
  * Locks and opens user's maildrop, answers the login with +OK (or -ERR
  * [IN-USE] / [SYS/TEMP] and returns), then serves the session.
  */
-void pop3d_session_run(struct pop3d_conn *c, const char *user);
+void pop3d_session_run(struct login_conn *c, const char *user);
 
 /* pop3d.c */
-void pop3d_conn_id(struct pop3d_conn *c);
 /*
  * pop3d_timeout_reply - tell the client it timed out. The stream's
  * error is sticky after a timeout, so this writes to the socket itself
  * (plaintext only: under TLS in this process the client just sees the
  * connection close).
  */
-void pop3d_timeout_reply(struct pop3d_conn *c);
-bool pop3d_addr_is_loopback(const char *addr);
+void pop3d_timeout_reply(struct login_conn *c);
 
 #endif

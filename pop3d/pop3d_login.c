@@ -49,7 +49,7 @@
 #include "pop3d.h"
 
 struct login_state {
-	struct pop3d_conn *c;
+	struct login_conn *c;
 	struct tls_context *tls_ctx;
 	char *user;		/* from USER, waiting for PASS */
 	unsigned errors;
@@ -65,14 +65,14 @@ static struct sasl_server *login_sasl;
 
 /* pop3d_plaintext_ok - may passwords be sent on this connection? */
 static bool
-pop3d_plaintext_ok(const struct pop3d_conn *c)
+pop3d_plaintext_ok(const struct login_conn *c)
 {
 	return c->secured || !pop3d_settings.disable_plaintext_auth;
 }
 
 /* login_sasl_reset - a fresh SASL session for the connection's state */
 static void
-login_sasl_reset(const struct pop3d_conn *c)
+login_sasl_reset(const struct login_conn *c)
 {
 	const char *err;
 
@@ -87,7 +87,7 @@ login_sasl_reset(const struct pop3d_conn *c)
 
 /* login_mechs - the mechanisms AUTH accepts now, each after prefix */
 static void
-login_mechs(const struct pop3d_conn *c, struct str *out, const char *prefix)
+login_mechs(const struct login_conn *c, struct str *out, const char *prefix)
 {
 	if (login_sasl != NULL)
 		sasl_server_mechs(login_sasl, out, prefix);
@@ -99,7 +99,7 @@ login_mechs(const struct pop3d_conn *c, struct str *out, const char *prefix)
 
 /* pop3d_capa - see pop3d.h */
 void
-pop3d_capa(struct str *out, const struct pop3d_conn *c, bool tls_available,
+pop3d_capa(struct str *out, const struct login_conn *c, bool tls_available,
     bool authenticated)
 {
 	struct str *mechs;
@@ -141,7 +141,7 @@ user_fold(char *p)
 static void
 login_handoff(struct login_state *st, const char *user)
 {
-	struct pop3d_conn *c = st->c;
+	struct login_conn *c = st->c;
 	struct login_handoff h;
 	const char *err;
 	int pair[2] = { -1, -1 };
@@ -153,25 +153,11 @@ login_handoff(struct login_state *st, const char *user)
 		st->done = true;
 		return;
 	}
-	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
+	if (login_conn_handoff_record(c, user, NULL, &h) < 0) {
 		login_reply(st, "-ERR Too much pipelined input");
 		st->done = true;
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
-	    (c->secured ? LOGIN_HANDOFF_SECURED : 0);
-	h.user = xstrdup(user);
-	h.peer_addr = xstrdup(c->peer_addr);
-	h.peer_port = c->peer_port;
-	h.local_addr = xstrdup(c->local_addr);
-	h.local_port = c->local_port;
-	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
-	h.session_id = xstrdup(c->id);
-	h.proto = xstrdup("");
-	h.input = str_new(0, 0);
-	if (stream_pending(c->s) > 0)
-		(void)stream_read_some(c->s, h.input, stream_pending(c->s));
 	if (c->tls) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
 			log_error(&c->log, "socketpair: %m");
@@ -558,7 +544,7 @@ cmd_stls(struct login_state *st)
 
 /* pop3d_login_run - see pop3d.h */
 void
-pop3d_login_run(struct pop3d_conn *c, struct tls_context *tls_ctx)
+pop3d_login_run(struct login_conn *c, struct tls_context *tls_ctx)
 {
 	struct login_state st;
 	struct str *line = str_new(0, 0), *caps = str_new(0, 0);

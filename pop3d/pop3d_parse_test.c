@@ -16,7 +16,7 @@
 /* pop3d.c holds main and these; the test links the other objects */
 struct pop3d_settings pop3d_settings;
 void
-pop3d_timeout_reply(struct pop3d_conn *c)
+pop3d_timeout_reply(struct login_conn *c)
 {
 	(void)c;
 }

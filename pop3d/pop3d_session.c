@@ -57,7 +57,7 @@
 #define MSG_RETRIEVED	0x02u
 
 struct pop3_session {
-	struct pop3d_conn *c;
+	struct login_conn *c;
 	struct stream *s;
 	char *user;
 	struct store *store;
@@ -443,7 +443,7 @@ dispatch(struct pop3_session *sess, const struct pop3_cmd *cmd)
 static bool
 session_open(struct pop3_session *sess, int *slot_r, int *lock_r)
 {
-	struct pop3d_conn *c = sess->c;
+	struct login_conn *c = sess->c;
 	struct store_status st;
 	struct store_msg msg;
 	struct str *dir = str_new(0, 0);
@@ -517,7 +517,7 @@ out:
 
 /* pop3d_session_run - see pop3d.h */
 void
-pop3d_session_run(struct pop3d_conn *c, const char *user)
+pop3d_session_run(struct login_conn *c, const char *user)
 {
 	struct pop3_session sess;
 	struct str *line = str_new(0, 0);

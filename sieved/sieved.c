@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -133,82 +132,28 @@ sieved_pre_jail(void)
 	str_free(&err);
 }
 
-/* sieved_conn_id - a session ID unique on this host: time and pid */
-void
-sieved_conn_id(struct sieved_conn *c)
-{
-	static unsigned counter;
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	snprintf(c->id, sizeof(c->id), "%lX%05lX%X%X", (unsigned long)tv.tv_sec,
-	    (unsigned long)tv.tv_usec, (unsigned)getpid(), counter++ & 0xff);
-	c->log.id = c->id;
-}
-
-/* sieved_addr_is_loopback - 127/8 or ::1 */
-bool
-sieved_addr_is_loopback(const char *addr)
-{
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	    strncmp(addr, "::ffff:127.", 11) == 0 || strcmp(addr, "local") == 0;
-}
-
-/* sieved_conn_clear - release what a connection holds (not the fd) */
-static void
-sieved_conn_clear(struct sieved_conn *c)
-{
-	tls_session_free(&c->tls_sess);
-	stream_free(&c->s);
-	XFREE(c->peer_addr);
-	XFREE(c->local_addr);
-	XFREE(c->tls_desc);
-	if (c->slot_fd >= 0)
-		(void)close(c->slot_fd);
-	c->slot_fd = -1;
-}
-
 /* sieved_serve_login - a network connection (login or standalone role) */
 static void
 sieved_serve_login(const struct server_conn *conn)
 {
-	struct sieved_conn c;
-	struct str *dir;
-	const char *why = NULL;
-	int ret;
+	struct login_conn c;
 
-	memset(&c, 0, sizeof(c));
-	c.slot_fd = -1;
-	sieved_conn_id(&c);
-	c.peer_addr = xstrdup(conn->peer_addr);
-	c.peer_port = conn->peer_port;
-	c.local_addr = xstrdup(conn->local_addr != NULL ? conn->local_addr : "");
-	c.local_port = conn->local_port;
-	c.s = stream_new(conn->fd, sieved_settings.login_timeout,
-	    STREAM_NO_CLOSE);
-	log_info(&c.log, "connect from %s port %u", c.peer_addr, c.peer_port);
-	dir = str_new(0, 0);
-	str_printf(dir, "%s/sieve-conn", sieved_settings.data_dir);
-	ret = login_conn_slot(str_c(dir), c.peer_addr,
-	    sieved_settings.ip_conn_limit, &c.slot_fd, &why);
-	str_free(&dir);
-	if (ret < 0)
-		log_warn(&c.log, "connection slot for %s: %s: %m (not counted)",
-		    c.peer_addr, why);
-	if (ret == 0) {
-		log_warn(&c.log, "too many connections from %s", c.peer_addr);
+	if (!login_conn_accept(&c, conn, sieved_settings.login_timeout,
+	    sieved_settings.data_dir, "sieve-conn",
+	    sieved_settings.ip_conn_limit)) {
 		stream_puts(c.s, "BYE (TRYLATER) \"Too many connections from "
 		    "your address\"\r\n");
 		stream_flush(c.s);
 		goto out;
 	}
 	c.secured = sieved_settings.loopback_secure &&
-	    sieved_addr_is_loopback(c.peer_addr);
+	    login_addr_is_loopback(c.peer_addr);
 	if (sieved_settings.role == SIEVED_ROLE_STANDALONE)
 		stream_set_timeout(c.s, sieved_settings.timeout);
 	sieved_session_run(&c, sieved_tls_ctx, NULL);
 out:
-	sieved_conn_clear(&c);
+	tls_session_free(&c.tls_sess);
+	login_conn_clear(&c);
 }
 
 /* sieved_serve_mail - a hand-off from a login process (mail role) */
@@ -216,37 +161,21 @@ static void
 sieved_serve_mail(const struct server_conn *conn)
 {
 	struct login_handoff h;
-	struct login_proxy_input *in;
-	struct sieved_conn c;
-	int fds[LOGIN_HANDOFF_MAX_FDS];
-	size_t nfds = 0;
+	struct login_conn c;
 	const char *err;
 
-	if (login_proxy_recv(conn->fd, &h, fds, &nfds, 10, &err) < 0) {
+	if (login_conn_handoff(&c, conn->fd, sieved_settings.timeout, &h,
+	    &err) < 0) {
 		log_error(NULL, "hand-off from a login process failed: %s: %m",
 		    err);
 		return;
 	}
-	memset(&c, 0, sizeof(c));
-	snprintf(c.id, sizeof(c.id), "%s", h.session_id);
-	c.log.id = c.id;
-	c.peer_addr = xstrdup(h.peer_addr);
-	c.peer_port = h.peer_port;
-	c.local_addr = xstrdup(h.local_addr);
-	c.local_port = h.local_port;
-	c.tls = (h.flags & LOGIN_HANDOFF_TLS) != 0;
-	c.secured = (h.flags & LOGIN_HANDOFF_SECURED) != 0;
-	c.tls_desc = xstrdup(h.tls);
-	c.slot_fd = nfds > 1 ? fds[1] : -1;
-	c.s = stream_new(fds[0], sieved_settings.timeout, 0);
-	in = login_proxy_input_new(c.s, fds[0], &h.input);
 	if (!store_user_ok(h.user))
 		log_error(&c.log, "hand-off for an invalid user name");
 	else
 		sieved_session_run(&c, NULL, h.user);
 	login_handoff_clear(&h);
-	sieved_conn_clear(&c);
-	login_proxy_input_free(&in);
+	login_conn_clear(&c);
 }
 
 static void

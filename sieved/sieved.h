@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "login_proxy.h"
 #include "sieve/sieve.h"
 #include "sieve/sieve_user.h"
 #include "str.h"
@@ -141,20 +142,7 @@ bool sieved_base64_strict(const char *p, size_t n, struct str *out);
 
 /* ---------------------------------------------------------------- sessions */
 
-struct sieved_conn {
-	struct stream *s;
-	struct log_ctx log;
-	char id[32];
-	char *peer_addr;
-	unsigned peer_port;
-	char *local_addr;
-	unsigned local_port;
-	bool secured;		/* TLS, or loopback (managesieve_loopback_secure) */
-	bool tls;
-	char *tls_desc;
-	struct tls_session *tls_sess;
-	int slot_fd;		/* per-IP connection slot */
-};
+/* The connection as both roles see it: struct login_conn (lib/login_proxy.h). */
 
 /*
  * sieved_session_run - the whole conversation. user NULL: start in the
@@ -162,11 +150,7 @@ struct sieved_conn {
  * else (mail role, after a hand-off) answer the AUTHENTICATE with OK and
  * serve user. tls_ctx may be NULL (no STARTTLS).
  */
-void sieved_session_run(struct sieved_conn *c, struct tls_context *tls_ctx,
+void sieved_session_run(struct login_conn *c, struct tls_context *tls_ctx,
     const char *user);
-
-/* sieved.c */
-void sieved_conn_id(struct sieved_conn *c);
-bool sieved_addr_is_loopback(const char *addr);
 
 #endif

@@ -64,7 +64,7 @@
 #include "sieved.h"
 
 struct sess {
-	struct sieved_conn *c;
+	struct login_conn *c;
 	struct tls_context *tls_ctx;
 	struct sasl_server *sasl;	/* NULL without libsasl2 */
 	char *user;		/* NULL: not authenticated */
@@ -263,31 +263,17 @@ set_user(struct sess *ss, const char *user)
 static void
 handoff(struct sess *ss, const char *user)
 {
-	struct sieved_conn *c = ss->c;
+	struct login_conn *c = ss->c;
 	struct login_handoff h;
 	const char *err;
 	int pair[2] = { -1, -1 };
 	int client_fd;
 
 	ss->done = true;
-	if (stream_pending(c->s) > LOGIN_HANDOFF_MAX_INPUT) {
+	if (login_conn_handoff_record(c, user, NULL, &h) < 0) {
 		reply(ss, "BYE", NULL, "Too much pipelined input");
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	h.flags = (c->tls ? LOGIN_HANDOFF_TLS : 0) |
-	    (c->secured ? LOGIN_HANDOFF_SECURED : 0);
-	h.user = xstrdup(user);
-	h.peer_addr = xstrdup(c->peer_addr);
-	h.peer_port = c->peer_port;
-	h.local_addr = xstrdup(c->local_addr);
-	h.local_port = c->local_port;
-	h.tls = xstrdup(c->tls_desc != NULL ? c->tls_desc : "");
-	h.session_id = xstrdup(c->id);
-	h.proto = xstrdup("");
-	h.input = str_new(0, 0);
-	if (stream_pending(c->s) > 0)
-		(void)stream_read_some(c->s, h.input, stream_pending(c->s));
 	if (c->tls) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
 			log_error(&c->log, "socketpair: %m");
@@ -930,7 +916,7 @@ dispatch(struct sess *ss, const struct sieved_cmd *cmd)
 
 /* sieved_session_run - see sieved.h */
 void
-sieved_session_run(struct sieved_conn *c, struct tls_context *tls_ctx,
+sieved_session_run(struct login_conn *c, struct tls_context *tls_ctx,
     const char *user)
 {
 	struct sess ss;

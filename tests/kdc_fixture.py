@@ -13,6 +13,10 @@ clients KRB5_CONFIG). The KDC listens on 127.0.0.1 on its own port (TCP
 and UDP) and runs in the foreground, so its pid is ours and stop() ends
 it by that pid. (Heimdal's kdc always writes /var/run/kdc.pid too; that
 file is not used.)
+
+For the SASL GSSAPI tests, at the end: kdc_pair() (a KDC and a forged
+one for a module fixture), Creds (a ticket cache and python-gssapi
+contexts on it), sasl_gssapi() (the RFC 4752 exchange), REALM, KPW.
 """
 
 import os
@@ -155,3 +159,92 @@ class KDC:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+# ------------------------------------------------ GSSAPI test helpers
+# Shared by the SASL GSSAPI tests (test_auth_gssapi.py: imapd, smtpd;
+# test_pop3d_sieved_sasl.py: pop3d, sieved).
+
+try:
+    import gssapi
+except ImportError:   # pragma: no cover
+    gssapi = None
+
+REALM = "POSTERN.TEST"
+SERVICES = ["imap/localhost", "smtp/localhost", "pop/localhost",
+            "sieve/localhost"]
+KPW = "kerberos pass 1"
+
+
+def have_gssapi_tests():
+    """heimdal-kdc for the KDC, python3-gssapi for the client side."""
+    return have_heimdal_kdc() and gssapi is not None
+
+
+def kdc_pair(prefix):
+    """For a module fixture (`yield from kdc_pair("pst-x-")`): a real KDC
+    (kuser, kuser/admin with KPW, the SERVICES with a keytab) and a forged
+    one (same realm and names, other keys), started; yields {"kdc",
+    "forged", "keytab", "base"} and stops both afterwards."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)
+    kdc = KDC(base / "kdc", REALM)
+    kdc.add_user("kuser", KPW)
+    kdc.add_user("kuser/admin", KPW)
+    for s in SERVICES:
+        kdc.add_service(s)
+    keytab = kdc.keytab(SERVICES)
+    forged = KDC(base / "forged", REALM)
+    forged.add_user("kuser", KPW)
+    for s in SERVICES:
+        forged.add_service(s)   # keys the server does not have
+    kdc.start()
+    forged.start()
+    yield {"kdc": kdc, "forged": forged, "keytab": keytab, "base": base}
+    forged.stop()
+    kdc.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class Creds:
+    """A ticket cache for principal from kdc, and python-gssapi on it."""
+
+    def __init__(self, kdc, principal, tmp, name="cc"):
+        self.ccache = tmp / f"{name}.ccache"
+        assert kdc.kinit(principal, KPW, self.ccache), principal
+        self.kdc = kdc
+
+    def context(self, service):
+        # MIT reads krb5.conf at each new library context
+        os.environ["KRB5_CONFIG"] = str(self.kdc.conf)
+        creds = gssapi.Credentials(usage="initiate",
+                                   store={"ccache": f"FILE:{self.ccache}"})
+        name = gssapi.Name(f"{service}@localhost",
+                           gssapi.NameType.hostbased_service)
+        return gssapi.SecurityContext(name=name, creds=creds,
+                                      usage="initiate")
+
+    def env(self):
+        """The environment for a client program using this cache."""
+        e = dict(os.environ)
+        e["KRB5CCNAME"] = f"FILE:{self.ccache}"
+        e["KRB5_CONFIG"] = str(self.kdc.conf)
+        return e
+
+
+def sasl_gssapi(ctx, send, recv, authz=b""):
+    """RFC 4752 after the initial token was sent: recv() gives the next
+    challenge (bytes) or None once the server answered; send(bytes)
+    sends a response. The server's "no layer" offer is answered with no
+    layer and the authorization identity authz."""
+    while True:
+        chal = recv()
+        if chal is None:
+            return
+        if not ctx.complete:
+            send(ctx.step(chal) or b"")
+            continue
+        offer = ctx.unwrap(chal).message
+        assert len(offer) == 4 and offer[0] & 1, offer   # "no layer"
+        send(ctx.wrap(b"\x01\x00\x00\x00" + authz, False).message)

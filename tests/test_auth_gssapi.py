@@ -16,53 +16,24 @@ names, other keys) are started once for the module.
 
 import base64
 import os
-import shutil
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import HOST
-from kdc_fixture import KDC, have_heimdal_kdc
+from kdc_fixture import (REALM, Creds, gssapi, have_gssapi_tests, kdc_pair,
+                         sasl_gssapi)
 
-try:
-    import gssapi
-except ImportError:   # pragma: no cover
-    gssapi = None
-
-pytestmark = pytest.mark.skipif(not have_heimdal_kdc() or gssapi is None,
+pytestmark = pytest.mark.skipif(not have_gssapi_tests(),
                                 reason="needs heimdal-kdc and python3-gssapi")
-
-REALM = "POSTERN.TEST"
-SERVICES = ["imap/localhost", "smtp/localhost", "pop/localhost",
-            "sieve/localhost"]
-KPW = "kerberos pass 1"
 
 
 @pytest.fixture(scope="module")
 def kdcs():
-    base = Path(tempfile.mkdtemp(prefix="pst-gssapi-"))
-    os.chmod(base, 0o755)
-    kdc = KDC(base / "kdc", REALM)
-    kdc.add_user("kuser", KPW)
-    kdc.add_user("kuser/admin", KPW)
-    for s in SERVICES:
-        kdc.add_service(s)
-    keytab = kdc.keytab(SERVICES)
-    forged = KDC(base / "forged", REALM)
-    forged.add_user("kuser", KPW)
-    for s in SERVICES:
-        forged.add_service(s)   # keys the server does not have
-    kdc.start()
-    forged.start()
-    yield {"kdc": kdc, "forged": forged, "keytab": keytab, "base": base}
-    forged.stop()
-    kdc.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    yield from kdc_pair("pst-gssapi-")
 
 
 def wait_port(port, timeout=10):
@@ -116,42 +87,6 @@ def tls_ctx():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
-
-
-class Creds:
-    """A ticket cache for principal from kdc, and python-gssapi on it."""
-
-    def __init__(self, kdc, principal, tmp, name="cc"):
-        self.ccache = tmp / f"{name}.ccache"
-        assert kdc.kinit(principal, KPW, self.ccache), principal
-        self.kdc = kdc
-
-    def context(self, service):
-        # MIT reads krb5.conf at each new library context
-        os.environ["KRB5_CONFIG"] = str(self.kdc.conf)
-        creds = gssapi.Credentials(usage="initiate",
-                                   store={"ccache": f"FILE:{self.ccache}"})
-        name = gssapi.Name(f"{service}@localhost",
-                           gssapi.NameType.hostbased_service)
-        return gssapi.SecurityContext(name=name, creds=creds,
-                                      usage="initiate")
-
-
-def sasl_gssapi(ctx, send, recv, authz=b""):
-    """Run RFC 4752 after the initial token was sent: recv() gives the
-    next challenge (bytes) or None when the server answered; send(bytes)
-    sends a response. Returns the server's final line."""
-    while True:
-        chal = recv()
-        if chal is None:
-            return
-        if not ctx.complete:
-            out = ctx.step(chal) or b""
-            send(out)
-            continue
-        offer = ctx.unwrap(chal).message
-        assert len(offer) == 4 and offer[0] & 1, offer   # "no layer" offered
-        send(ctx.wrap(b"\x01\x00\x00\x00" + authz, False).message)
 
 
 class Imap:

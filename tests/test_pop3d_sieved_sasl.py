@@ -23,49 +23,21 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import HOST, Instance, new_instance_dir
-from kdc_fixture import KDC, have_heimdal_kdc
+from kdc_fixture import (KPW, REALM, Creds, gssapi, have_gssapi_tests,
+                         kdc_pair, sasl_gssapi)
 
-try:
-    import gssapi
-except ImportError:   # pragma: no cover
-    gssapi = None
-
-pytestmark = pytest.mark.skipif(not have_heimdal_kdc() or gssapi is None,
+pytestmark = pytest.mark.skipif(not have_gssapi_tests(),
                                 reason="needs heimdal-kdc and python3-gssapi")
-
-REALM = "POSTERN.TEST"
-SERVICES = ["imap/localhost", "smtp/localhost", "pop/localhost",
-            "sieve/localhost"]
-KPW = "kerberos pass 1"
 
 
 @pytest.fixture(scope="module")
 def kdcs():
-    base = Path(tempfile.mkdtemp(prefix="pst-saslpop-"))
-    os.chmod(base, 0o755)
-    kdc = KDC(base / "kdc", REALM)
-    kdc.add_user("kuser", KPW)
-    kdc.add_user("kuser/admin", KPW)
-    for s in SERVICES:
-        kdc.add_service(s)
-    keytab = kdc.keytab(SERVICES)
-    forged = KDC(base / "forged", REALM)
-    forged.add_user("kuser", KPW)
-    for s in SERVICES:
-        forged.add_service(s)   # keys the server does not have
-    kdc.start()
-    forged.start()
-    yield {"kdc": kdc, "forged": forged, "keytab": keytab, "base": base}
-    forged.stop()
-    kdc.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    yield from kdc_pair("pst-saslpop-")
 
 
 def wait_port(port, timeout=10):
@@ -127,46 +99,6 @@ def tls_ctx():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
-
-
-class Creds:
-    """A ticket cache for principal from kdc, and python-gssapi on it."""
-
-    def __init__(self, kdc, principal, tmp, name="cc"):
-        self.ccache = tmp / f"{name}.ccache"
-        assert kdc.kinit(principal, KPW, self.ccache), principal
-        self.kdc = kdc
-
-    def context(self, service):
-        os.environ["KRB5_CONFIG"] = str(self.kdc.conf)
-        creds = gssapi.Credentials(usage="initiate",
-                                   store={"ccache": f"FILE:{self.ccache}"})
-        name = gssapi.Name(f"{service}@localhost",
-                           gssapi.NameType.hostbased_service)
-        return gssapi.SecurityContext(name=name, creds=creds,
-                                      usage="initiate")
-
-    def env(self):
-        e = dict(os.environ)
-        e["KRB5CCNAME"] = f"FILE:{self.ccache}"
-        e["KRB5_CONFIG"] = str(self.kdc.conf)
-        return e
-
-
-def sasl_gssapi(ctx, send, recv, authz=b""):
-    """RFC 4752 after the initial token was sent: recv() gives the next
-    challenge (bytes) or None once the server answered; send(bytes)
-    sends a response."""
-    while True:
-        chal = recv()
-        if chal is None:
-            return
-        if not ctx.complete:
-            send(ctx.step(chal) or b"")
-            continue
-        offer = ctx.unwrap(chal).message
-        assert len(offer) == 4 and offer[0] & 1, offer   # "no layer"
-        send(ctx.wrap(b"\x01\x00\x00\x00" + authz, False).message)
 
 
 def b64(b):

@@ -54,7 +54,6 @@
 #include "log.h"
 #include "server.h"
 #include "str.h"
-#include "stream.h"
 
 #include "vacationd.h"
 
@@ -94,7 +93,6 @@ static void
 vacationd_serve(const struct server_conn *conn)
 {
 	struct str *peer = str_new(0, 0);
-	struct stream *s;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
@@ -114,9 +112,7 @@ vacationd_serve(const struct server_conn *conn)
 		str_append_cstr(peer, "local");
 	else
 		str_printf(peer, "[%s]:%u", conn->peer_addr, conn->peer_port);
-	s = stream_new(conn->fd, vacationd_settings.timeout, STREAM_NO_CLOSE);
-	vacationd_session_run(s, str_c(peer));
-	stream_free(&s);
+	vacationd_session_run(conn->fd, str_c(peer));
 	str_free(&peer);
 }
 

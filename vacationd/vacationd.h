@@ -3,9 +3,9 @@
  * vacationd - private interfaces of the vacation responder (vacationd sources only)
  *
  * vacationd.c is main and the settings; vacationd_session.c the LMTP
- * conversation; vacationd_reply.c the RFC 3834 / RFC 5230 rules, the
- * reply and its injection; vacationd_db.c the per-user "already
- * answered" database.
+ * conversation (lib/lmtp_server with vacationd's options);
+ * vacationd_reply.c the RFC 3834 / RFC 5230 rules, the reply and its
+ * injection; vacationd_db.c the per-user "already answered" database.
  */
 #ifndef POSTERN_VACATIOND_H
 #define POSTERN_VACATIOND_H
@@ -18,7 +18,6 @@
 #include "log.h"
 
 struct str;
-struct stream;
 struct vacation_params;
 
 /* A request line may carry a whole xtext-encoded parameter record. */
@@ -40,8 +39,8 @@ struct vacationd_settings {
 
 extern struct vacationd_settings vacationd_settings;
 
-/* vacationd_session.c - one client connection */
-void vacationd_session_run(struct stream *s, const char *peer);
+/* vacationd_session.c - one client connection on fd (not closed) */
+void vacationd_session_run(int fd, const char *peer);
 
 /*
  * vacationd_reply.c - decide and, when due, send the reply to sender
