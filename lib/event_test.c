@@ -280,7 +280,7 @@ test_timers(void)
 	    trace.calls[2] == 11 && trace.calls[3] == 20 &&
 	    trace.calls[4] == 30);
 	TEST_ASSERT(t12 == NULL && t13 == NULL);
-	TEST_ASSERT(el >= 300 && el < 1500);
+	TEST_ASSERT(el >= 300 && el < 10000);	/* upper bound loose: load */
 	test_end();
 }
 

@@ -762,7 +762,7 @@ test_speed(void)
 	double t0, per;
 	int i;
 
-	test_begin("speed: parse + ENVELOPE + BODYSTRUCTURE");
+	test_begin("parse + ENVELOPE + BODYSTRUCTURE, 5000 rounds (time reported)");
 	TEST_ASSERT(m != NULL);
 	if (m == NULL) {
 		test_end();
@@ -780,8 +780,9 @@ test_speed(void)
 	per = (now_ns() - t0) / rounds;
 	printf("# %zu-byte message: %.2f us per parse + ENVELOPE + "
 	    "BODYSTRUCTURE\n", str_len(m), per / 1000.0);
-	/* Generous: sanitizer builds are many times slower. */
-	TEST_ASSERT(per < 1e6);
+	/* Reported, not asserted (bench/ measures speed); the results
+	 * must be there. */
+	TEST_ASSERT(str_len(e) > 0 && str_len(bs) > 0);
 	str_free(&e);
 	str_free(&bs);
 	str_free(&m);

@@ -470,7 +470,8 @@ test_timeout(void)
 	t0 = now_ms();
 	TEST_ASSERT(stream_read_line(s, line, 100) == STREAM_TIMEOUT);
 	el = now_ms() - t0;
-	TEST_ASSERT(el >= 950 && el < 3000);
+	/* upper bounds are loose: a loaded machine stalls the process */
+	TEST_ASSERT(el >= 950 && el < 10000);
 	TEST_ASSERT(stream_error(s) == STREAM_TIMEOUT);
 	/* Sticky: everything fails at once now, even with data waiting. */
 	TEST_ASSERT(write_full(sv[1], "\nmore\n", 6) == 0);
@@ -483,7 +484,7 @@ test_timeout(void)
 	TEST_ASSERT(stream_write(s, "x", 1) == -1);
 	TEST_ASSERT(stream_printf(s, "%d", 1) == -1);
 	TEST_ASSERT(stream_flush(s) == -1 && errno == ETIMEDOUT);
-	TEST_ASSERT(now_ms() - t0 < 200);
+	TEST_ASSERT(now_ms() - t0 < 900);	/* no second 1 s wait */
 	TEST_ASSERT_STR(stream_result_name(stream_error(s)), "timeout");
 	stream_free(&s);
 	close(sv[1]);

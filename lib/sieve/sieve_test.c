@@ -487,9 +487,12 @@ test_speed(void)
 	struct sieve_result res;
 	struct timespec t0, t1;
 	double us;
-	int i, n = 2000;
+	int i, n = 2000, failed = 0;
 
-	test_begin("sieve: a 50-rule script runs in microseconds");
+	/* The time is reported, never asserted (a loaded machine or a
+	 * sanitizer build is many times slower): bench/sieve-deliver
+	 * measures speed. What is asserted is that every run succeeds. */
+	test_begin("sieve: a 50-rule script, 2000 runs (time reported)");
 	str_append_cstr(src, "require [\"fileinto\", \"envelope\"];\n");
 	for (i = 0; i < 50; i++)
 		str_printf(src, "if anyof (header :contains \"subject\" "
@@ -506,13 +509,14 @@ test_speed(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n && s != NULL; i++) {
 		sieve_result_clear(&res);
-		(void)sieve_run(s, &env, NULL, &res);
+		if (sieve_run(s, &env, NULL, &res) < 0)
+			failed++;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / n;
 	printf("# 50-rule script: %.1f us per message\n", us);
-	TEST_ASSERT(us < 1000.0);
+	TEST_ASSERT(failed == 0);
 	sieve_result_clear(&res);
 	sieve_script_free(&s);
 	sieve_errors_clear(&errs);
