@@ -13,9 +13,11 @@
  *	content CRCs are computed as the octets pass. The content length
  *	in the 'M' record is written as all-ones and patched with pwrite()
  *	at commit (an uncommitted file therefore never validates). Commit
- *	order: flush, patch 'M', append 'X', fsync, rename into the target
- *	queue, fsync the target directory. Only then 0. incoming/ is not
- *	fsync'd after the rename: see queue_file.h, COMMIT AND REMOVAL.
+ *	order: flush, patch 'M', append 'X', fsync (plus an fsync of
+ *	incoming/ where the file system needs one to make the name
+ *	durable), rename into the target queue (fsync hold/ for hold/).
+ *	Only then 0. Why one sync is enough for active/: queue_file.h,
+ *	COMMIT AND REMOVAL.
  *
  *	Reader: reads and checks the whole envelope with pread() through a
  *	small buffer, skips the content (checking only that it is all
@@ -38,6 +40,7 @@
  *	src/global/record.c and mail_queue.c, qmail INTERNALS.
  */
 #include <sys/file.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -45,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -800,6 +804,35 @@ pwrite_all(int fd, const void *p, size_t len, uint64_t off)
 	return 0;
 }
 
+/*
+ * name_synced_with_file - does an fsync of a new file on fd's file system
+ * also make the file's directory entry durable? On ext4 (the journal
+ * commit the fsync forces holds the create; without a journal ext4 syncs
+ * the parent of a new entry itself), xfs (the log force covers the create
+ * transaction, directory and inode together) and btrfs (the fsync logs a
+ * new inode's names) it does, and a separate directory fsync would cost
+ * one more cache flush per message. Anywhere else: false, and the caller
+ * fsyncs the directory. XXX ext2 has ext4's magic number; ext4's driver
+ * serves it on current kernels, the old ext2 driver does not sync the
+ * parent.
+ */
+static bool
+name_synced_with_file(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return false;
+	switch ((unsigned long)sfs.f_type) {
+	case EXT4_SUPER_MAGIC:
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* queue_file_commit - make it durable, then visible */
 int
 queue_file_commit(struct queue_file_writer **wp, enum queue_name target,
@@ -850,6 +883,21 @@ queue_file_commit(struct queue_file_writer **wp, enum queue_name target,
 		why = "fsync queue file";
 		goto fail;
 	}
+	/*
+	 * Into active/: the message is durable once its incoming/ name is
+	 * (see COMMIT AND REMOVAL in queue_file.h). The fsync above was one
+	 * journal commit that took in the creation of that name on the
+	 * file systems name_synced_with_file() knows; elsewhere incoming/
+	 * is fsync'd. The rename below is not waited for: if a crash undoes
+	 * it, the complete file is back in incoming/ and recovery finishes
+	 * the commit. Recovery commits into active/ only, so hold/ keeps
+	 * the synced rename.
+	 */
+	if (target == QUEUE_ACTIVE && !name_synced_with_file(w->fd) &&
+	    fsync_queue_dir(w->queue_dir, QUEUE_INCOMING) < 0) {
+		why = "fsync incoming directory";
+		goto fail;
+	}
 	commit_step(4);
 	target_path = str_new(0, 0);
 	(void)queue_file_path(w->queue_dir, target, w->id, target_path);
@@ -860,24 +908,25 @@ queue_file_commit(struct queue_file_writer **wp, enum queue_name target,
 		goto fail;
 	}
 	commit_step(5);
-	if (fsync_queue_dir(w->queue_dir, target) < 0) {
+	if (target != QUEUE_ACTIVE &&
+	    fsync_queue_dir(w->queue_dir, target) < 0) {
 		/* Renamed; only a directory fsync failed. Leave the file. */
 		*error_r = "fsync queue directory";
 		writer_free(wp, false);
 		return -1;
 	}
 	/*
-	 * No fsync of incoming/ (it was step 6; the number stays so that
-	 * crash tests keep their meaning). The rename is one metadata
-	 * operation: on ext4, xfs and btrfs it is one journal transaction,
-	 * so the fsync of the target directory above made the removal of
-	 * incoming/ID durable as well. Where a file system could bring the
-	 * old name back after a crash, it comes back as a second name of the
-	 * committed inode: queue_file_recover() removes such a stale
-	 * incoming/ name (it never commits an ID that another queue holds),
-	 * and queue_file_remove()/queue_removals_sync() fsync incoming/
-	 * before a removal is made durable, so a message that is gone can
-	 * never come back through its old incoming/ name.
+	 * No fsync of incoming/ after the rename (step 6; the number stays
+	 * so that crash tests keep their meaning). The rename is one
+	 * metadata operation: on ext4, xfs and btrfs it is one journal
+	 * transaction, so whatever makes active/ID (or hold/ID) durable
+	 * makes the removal of incoming/ID durable as well. Where a file
+	 * system could bring the old name back after a crash, it comes back
+	 * as a second name of the committed inode: queue_file_recover()
+	 * removes such a stale incoming/ name (it never commits an ID that
+	 * another queue holds), and queue_file_remove()/queue_removals_sync()
+	 * fsync incoming/ before a removal is made durable, so a message
+	 * that is gone can never come back through its old incoming/ name.
 	 */
 	commit_step(6);
 	commit_step(7);

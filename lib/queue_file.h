@@ -14,7 +14,9 @@
  * becomes a path. States (after qmail INTERNALS):
  *
  *	incoming/ID	being written; not yet accepted. A crashed writer
- *			leaves it here, complete or not: see
+ *			leaves it here, complete or not, and so can a crash
+ *			that undid the rename of a commit into active/ (the
+ *			message was accepted then): see
  *			queue_file_complete() and queue_file_recover().
  *	active/ID	committed and owned by qmgr for delivery.
  *	deferred/ID	committed, some recipient waits for a retry.
@@ -27,11 +29,27 @@
  * or hold/ unless it was complete and fsync'd before the rename.
  *
  * COMMIT AND REMOVAL (the directory syncs, and why these are enough):
- *  - queue_file_commit() fsyncs the file, renames incoming/ID to
- *    target/ID and fsyncs target/ only. After that fsync target/ID is
- *    durable: the 2xx may go out. incoming/ is not fsync'd. On ext4, xfs
- *    and btrfs a rename is one journal transaction, so the old name is
- *    durably gone too. Elsewhere a crash might bring incoming/ID back as
+ *  - queue_file_commit() into active/ fsyncs the file, makes its
+ *    incoming/ name durable, and only then renames it to active/ID,
+ *    without waiting for that rename: the 2xx may go out. A message is
+ *    durable once a complete, fsync'd file is durably named in incoming/
+ *    or in any later queue; which of the two names a crash leaves does
+ *    not matter, because RECOVERY (below) finishes the commit of a
+ *    complete file left in incoming/ (qmgr does so within a minute or
+ *    two). The incoming/ name is made durable by an fsync of incoming/,
+ *    except on ext4, xfs and btrfs, where the file's own fsync already
+ *    did it: there it is one journal commit (or log force) that holds
+ *    the creation of the name together with the inode, and a second,
+ *    separate sync would cost another cache flush per message for
+ *    nothing. So a commit into active/ costs one sync where the file
+ *    system is known, as Postfix's cleanup does.
+ *  - Into hold/ the rename is synced before 0 (fsync of hold/), because
+ *    recovery commits into active/ only and a held message must not
+ *    come back as an active one.
+ *  - incoming/ is not fsync'd after the rename. On ext4, xfs and btrfs
+ *    a rename is one journal transaction, so the old name is durably
+ *    gone as soon as the new one is durable (the next journal commit:
+ *    any later sync). Elsewhere a crash might bring incoming/ID back as
  *    a second name of the same inode; two rules make that harmless:
  *  - RECOVERY: queue_file_recover() never commits incoming/ID when
  *    another queue holds ID: a second name of the same inode is removed
@@ -265,16 +283,18 @@ int queue_file_write_content(struct queue_file_writer *w, const void *data,
 uint64_t queue_file_content_size(const struct queue_file_writer *w);
 
 /*
- * queue_file_commit - write the end record, fsync the file, rename
- * incoming/ID to target/ID (QUEUE_ACTIVE or QUEUE_HOLD), fsync target/
- * (not incoming/: see COMMIT AND REMOVAL above). Frees *wp and sets it
- * to NULL in every case.
+ * queue_file_commit - write the end record, fsync the file, make its
+ * incoming/ name durable (see COMMIT AND REMOVAL above), rename incoming/ID
+ * to target/ID (QUEUE_ACTIVE or QUEUE_HOLD); for QUEUE_HOLD fsync hold/
+ * too. Frees *wp and sets it to NULL in every case.
  *
- * Returns 0 only when the message is durably in target/: ONLY THEN may
- * the caller answer 2xx. On -1 before the rename the file is removed; if
- * only a directory fsync failed, the file may already be in target/
- * (a later queue_file_locate() tells). At least one recipient is required
- * (-1 EINVAL otherwise, file removed).
+ * Returns 0 only when the message is durably queued: ONLY THEN may the
+ * caller answer 2xx. It is then in target/ (for QUEUE_ACTIVE a crash may
+ * put it back into incoming/, complete, for recovery to commit again).
+ * On -1 before the rename the file is removed; if only the fsync of
+ * hold/ failed, the file is already in hold/ (a later
+ * queue_file_locate() tells). At least one recipient is required (-1
+ * EINVAL otherwise, file removed).
  */
 int queue_file_commit(struct queue_file_writer **wp, enum queue_name target,
     const char **error_r);
@@ -284,9 +304,10 @@ void queue_file_abort(struct queue_file_writer **wp);
 
 /*
  * For tests only: when set, called with the step number just before each
- * step of queue_file_commit() (1 flush, 2 end record, 3 fsync, 4 rename,
- * 5 fsync target dir, 6 where the fsync of incoming/ used to be: no I/O
- * now) and with 7 after the last.
+ * step of queue_file_commit() (1 flush, 2 end record, 3 fsync the file
+ * and, where needed, incoming/, 4 rename, 5 fsync hold/ (no I/O for
+ * active/), 6 where the fsync of incoming/ after the rename used to be:
+ * no I/O now) and with 7 after the last.
  * Crash simulations _exit() from it in a child. NULL in production.
  */
 extern void (*queue_file_commit_hook)(int step);

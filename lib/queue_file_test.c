@@ -1014,6 +1014,64 @@ test_recover_stale_incoming(void)
 	test_end();
 }
 
+/*
+ * A commit into active/ does not wait for its rename (queue_file.h,
+ * COMMIT AND REMOVAL): a crash may undo it, leaving the complete file
+ * under its durable incoming/ name, possibly after qmgr already appended
+ * status records to it. Recovery finishes the commit and the recipient
+ * state is kept: a delivered recipient stays delivered.
+ */
+static void
+test_recover_lost_rename(void)
+{
+	struct str *content = make_content(5000);
+	struct str *a = str_new(0, 0), *in = str_new(0, 0);
+	struct queue_rcpt_update u;
+	char id[QUEUE_ID_SIZE];
+	struct queue_file *qf;
+	const char *error;
+	enum queue_name q;
+
+	test_begin("a commit whose rename a crash undid is finished by recovery");
+	clear_queue(QUEUE_ACTIVE);
+	clear_queue(QUEUE_INCOMING);
+	TEST_ASSERT(write_message(content, QUEUE_ACTIVE, id) == 0);
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, QUEUE_FILE_UPDATE, &error);
+	TEST_ASSERT(qf != NULL);
+	memset(&u, 0, sizeof(u));
+	u.index = 2;
+	u.state = QUEUE_RCPT_DELIVERED;
+	u.attempted = true;
+	TEST_ASSERT(queue_file_update(qf, &u, 1, &error) == 0);
+	queue_file_close(&qf);
+	/* the crash: the name is back in incoming/ only */
+	(void)queue_file_path(qdir, QUEUE_ACTIVE, id, a);
+	(void)queue_file_path(qdir, QUEUE_INCOMING, id, in);
+	TEST_ASSERT(rename(str_c(a), str_c(in)) == 0);
+	TEST_ASSERT(queue_file_locate(qdir, id, &q) == 0 &&
+	    q == QUEUE_INCOMING);
+	TEST_ASSERT(queue_file_complete(qdir, QUEUE_INCOMING, id, &error) == 1);
+	TEST_ASSERT(queue_file_recover(qdir, id, QUEUE_ACTIVE, &error) == 1);
+	TEST_ASSERT(access(str_c(in), F_OK) < 0 && errno == ENOENT);
+	qf = queue_file_open(qdir, QUEUE_ACTIVE, id, QUEUE_FILE_VERIFY, &error);
+	TEST_ASSERT(qf != NULL && queue_file_rcpt_count(qf) == 4);
+	TEST_ASSERT(qf != NULL &&
+	    queue_file_rcpt(qf, 2)->state == QUEUE_RCPT_DELIVERED &&
+	    queue_file_rcpt(qf, 2)->attempts == 1 &&
+	    queue_file_rcpt(qf, 0)->state == QUEUE_RCPT_PENDING);
+	TEST_ASSERT(qf != NULL && check_content(qf, content));
+	queue_file_close(&qf);
+	/* hold/ keeps the synced rename: the file is there, not in incoming/ */
+	TEST_ASSERT(write_message(content, QUEUE_HOLD, id) == 0);
+	TEST_ASSERT(queue_file_locate(qdir, id, &q) == 0 && q == QUEUE_HOLD);
+	clear_queue(QUEUE_HOLD);
+	clear_queue(QUEUE_ACTIVE);
+	str_free(&a);
+	str_free(&in);
+	str_free(&content);
+	test_end();
+}
+
 /* status without fdatasync: visible at once, synced by a move, moot on unlink */
 static void
 test_update_nosync(void)
@@ -1200,6 +1258,7 @@ main(void)
 	test_crash_random();
 	test_recover_live_writer();
 	test_recover_stale_incoming();
+	test_recover_lost_rename();
 	test_update_nosync();
 	test_move_remove_scan();
 	test_dump();
