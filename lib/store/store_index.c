@@ -1064,9 +1064,14 @@ store_box_open_id(struct store *store, uint32_t id, const char *name,
 	box->readonly = readonly;
 	box->index_fd = box->log_fd = box->lock_fd = -1;
 	if (open_files(box, error_r) < 0) {
-		/* a mailbox not yet materialised (or lost so by a crash) */
-		if (!store_box_unborn(box->dir) ||
-		    store_mbox_materialize(store, id, error_r) < 0 ||
+		/*
+		 * A mailbox not yet materialised (or lost so by a crash), or
+		 * one that another process was materialising just then: the
+		 * unborn check is repeated under the user lock, where a
+		 * materialisation in progress has finished, and only then is
+		 * the failure final.
+		 */
+		if (store_mbox_materialize(store, id, error_r) < 0 ||
 		    open_files(box, error_r) < 0)
 			goto fail;
 	}

@@ -1150,6 +1150,56 @@ test_lazy_mailboxes(void)
 	test_end();
 }
 
+/*
+ * test_concurrent_first_open - processes opening the same new user's
+ * mailboxes at once, each materialising them or finding another doing
+ * it: every open and append succeeds (a failed open is final only after
+ * the re-check under the user lock).
+ */
+static void
+test_concurrent_first_open(void)
+{
+	static const char *const names[] = { "INBOX", "Drafts", "Sent",
+	    "Trash", "Junk", "Archive" };
+	int status, bad = 0;
+
+	test_begin("concurrent first opens of a new user's mailboxes");
+	for (int p = 0; p < 6; p++) {
+		if (fork() != 0)
+			continue;
+		for (int u = 0; u < 30; u++) {
+			char user[32];
+			struct store *s;
+			struct store_status st;
+			const char *err;
+
+			snprintf(user, sizeof(user), "fo%d", u);
+			if ((s = open_user(user)) == NULL ||
+			    store_ensure_defaults(s, &err) < 0)
+				_exit(1);
+			for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+				const char *nm = names[(i + (size_t)p) %
+				    N_ELEMENTS(names)];
+
+				if (store_mailbox_status(s, nm, &st, &err) < 0) {
+					printf("# %s %s: %s\n", user, nm, err);
+					_exit(2);
+				}
+			}
+			if (append_msg(s, names[p], "Subject: c\r\n\r\nc\r\n",
+			    0, NULL) == 0)
+				_exit(3);
+			store_free(&s);
+		}
+		_exit(0);
+	}
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+	TEST_ASSERT(bad == 0);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -1167,5 +1217,6 @@ main(void)
 	test_tokens();
 	test_quota();
 	test_concurrent();
+	test_concurrent_first_open();
 	return test_done();
 }
