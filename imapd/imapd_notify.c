@@ -17,7 +17,9 @@
  *	log is written on every append, flag change and expunge: store
  *	DESIGN.md 2.2), the mbox/ directory (a mailbox created) and the
  *	user directory (the mailbox list, replaced by rename on every
- *	create, delete, rename and (un)subscribe). On an event imapd
+ *	create, delete, rename and (un)subscribe). The store makes a
+ *	mailbox's directory at its first open, not at its creation, so a
+ *	new directory under mbox/ is both watched and checked for changes. On an event imapd
  *	compares what it remembers with the store: the mailbox list (by
  *	UIDVALIDITY, which the store never reuses for a user, so a rename
  *	is told from a delete and a create) for MailboxName and
@@ -852,7 +854,12 @@ imapd_notify_check(struct imapd_session *sess, bool idle)
 			else if (ev->wd == n->wd_user)
 				list = true;
 			else if (ev->wd == n->wd_mbox)
-				rescan = true;
+				/*
+				 * a mailbox directory appeared: the store makes
+				 * one at the mailbox's first open, which may be
+				 * a delivery that changed it before we watched
+				 */
+				rescan = other = true;
 			else
 				other = true;
 			off += sizeof(*ev) + ev->len;

@@ -22,7 +22,8 @@
  *	  2. with lmtp_duplicate_window, a Message-ID already delivered to
  *	     this user inside the window: 250, nothing stored;
  *	  3. the special-use mailboxes are created if missing
- *	     (store_ensure_defaults: the user's first delivery);
+ *	     (store_ensure_defaults: the user's first delivery; one list
+ *	     commit, their files are made when first opened);
  *	  4. lmtpd_delivery_plan() says where; each action is one
  *	     store_append() with the message, the quota limit and the
  *	     ENVELOPE/BODY/BODYSTRUCTURE strings. Those are computed once per

@@ -54,6 +54,7 @@ store_open(const char *root_dir, const char *user, const char **error_r)
 {
 	struct store *store;
 	char *mdir;
+	int made;
 
 	if (!store_user_ok(user)) {
 		*error_r = "invalid user name";
@@ -66,7 +67,15 @@ store_open(const char *root_dir, const char *user, const char **error_r)
 	store->errbuf = str_new(128, 0);
 	store->user_lock_fd = -1;
 	mdir = xasprintf("%s/mbox", store->dir);
-	if (store_mkdir(store->dir) < 0 || store_mkdir(mdir) < 0) {
+	/*
+	 * A new user's directory entry is made durable here; mbox/ and the
+	 * mailbox list are synced with the user directory by the list's
+	 * first commit (store_replace_file).
+	 */
+	made = mkdir(store->dir, 0700);
+	if ((made < 0 && errno != EEXIST) ||
+	    (made == 0 && store_fsync_path(store, root_dir) < 0) ||
+	    store_mkdir(mdir) < 0) {
 		*error_r = "cannot create the user's store directory";
 		free(mdir);
 		store_free(&store);
@@ -383,17 +392,22 @@ mbl_new_mailbox(struct store *store, struct mbl *l, const char *name,
 	uint32_t id = l->next_id++;
 	uint32_t uv = (uint32_t)time(NULL);
 	char *dir = store_mbox_dir(store, id);
-	int ret;
 
 	if (uv <= l->last_uidvalidity)
 		uv = l->last_uidvalidity + 1;
 	l->last_uidvalidity = uv;
-	/* a leftover of a create that crashed before its list commit */
-	(void)store_rm_rf(dir);
-	ret = store_box_init_files(store, dir, uv, error_r);
-	free(dir);
-	if (ret < 0)
+	/*
+	 * A leftover of a create that crashed before its list commit (or of
+	 * an older store that made the files here). The files themselves are
+	 * made by the first open (store_mbox_materialize): the list entry is
+	 * what commits the mailbox, so creating one costs no fsync of its own.
+	 */
+	if (store_rm_rf(dir) < 0) {
+		store_set_syserr(store, error_r, "remove", dir);
+		free(dir);
 		return -1;
+	}
+	free(dir);
 	if (e != NULL) {
 		e->id = id;
 		e->uidvalidity = uv;
@@ -401,6 +415,42 @@ mbl_new_mailbox(struct store *store, struct mbl *l, const char *name,
 	} else
 		mbl_add(l, id, attrs, uv, name);
 	return 0;
+}
+
+/*
+ * store_mbox_materialize - make the files of listed mailbox id if they are
+ * not there (never opened since its creation, or lost to a crash before
+ * anything was committed in it). Under the user lock, so that two openers
+ * do not race and a mailbox deleted meanwhile is not brought back.
+ */
+int
+store_mbox_materialize(struct store *store, uint32_t id, const char **error_r)
+{
+	struct mbl l;
+	struct mbl_entry *e = NULL;
+	int ret = -1;
+
+	if (store_user_lock(store, error_r) < 0)
+		return -1;
+	if (mbl_read(store, &l, error_r) == 0) {
+		for (size_t i = 0; i < l.n && e == NULL; i++)
+			if (l.e[i].id == id)
+				e = &l.e[i];
+		if (e == NULL)
+			store_set_err(store, STORE_ERR_NOTFOUND, error_r,
+			    "mailbox was deleted");
+		else {
+			char *dir = store_mbox_dir(store, id);
+
+			ret = !store_box_unborn(dir) ? 0 :
+			    store_box_init_files(store, dir, e->uidvalidity,
+				error_r);
+			free(dir);
+		}
+		mbl_free(&l);
+	}
+	store_user_unlock(store);
+	return ret;
 }
 
 /* mbl_create_parents - create missing parents of name as plain mailboxes */
@@ -825,6 +875,18 @@ read_header_file(struct store *store, uint32_t id, struct store_hdr *hdr_r,
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
 
 	free(dir);
+	if (fd < 0 && errno == ENOENT) {
+		/* not materialised yet (or the index not built): open it */
+		struct store_mailbox *box = store_box_open_id(store, id, "",
+		    true, error_r);
+
+		free(path);
+		if (box == NULL)
+			return -1;
+		*hdr_r = box->vhdr;
+		store_box_free(&box);
+		return 0;
+	}
 	if (fd < 0) {
 		store_set_syserr(store, error_r, "open", path);
 		free(path);

@@ -117,7 +117,8 @@ bool store_mailbox_name_ok(const char *name, const char **why_r);
  * store_mailbox_create - create name (and missing parents as plain
  * mailboxes) with special-use attributes attrs (STORE_MBOX_SPECIAL_USE
  * bits; 0 for none). A new UIDVALIDITY is generated, larger than any
- * this user had. STORE_ERR_EXISTS if it exists.
+ * this user had. STORE_ERR_EXISTS if it exists. Costs one commit of the
+ * mailbox list: the mailbox's files are made at its first open.
  */
 int store_mailbox_create(struct store *store, const char *name,
     unsigned attrs, const char **error_r);
@@ -144,7 +145,9 @@ int store_subscribe(struct store *store, const char *name, bool subscribe,
 /*
  * store_ensure_defaults - create (if missing) and subscribe INBOX,
  * Drafts, Sent, Trash, Junk and Archive with their special-use
- * attributes. Call on first delivery and on login; cheap when done.
+ * attributes. Call on first delivery and on login; cheap when done, and
+ * one list commit (two fsyncs) when not: no mailbox files are made until
+ * a mailbox is opened (lib/store/DESIGN.md 4).
  */
 int store_ensure_defaults(struct store *store, const char **error_r);
 

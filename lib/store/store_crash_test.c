@@ -450,6 +450,157 @@ out:
 	return ok;
 }
 
+/* fresh_deliver - message i into mailbox mbox of s with token FD/i */
+static int
+fresh_deliver(struct store *s, const char *mbox, int i,
+    struct store_append_result *res)
+{
+	struct str *m = str_new(0, 0);
+	struct store_append_req req;
+	char tok[32];
+	const char *err;
+	int ret;
+
+	msg_text(m, i);
+	snprintf(tok, sizeof(tok), "FD/%d", i);
+	memset(&req, 0, sizeof(req));
+	req.fd = -1;
+	req.mailbox = mbox;
+	req.data = str_c(m);
+	req.size = str_len(m);
+	req.token = tok;
+	ret = store_append(s, &req, res, &err);
+	if (ret < 0)
+		printf("# fresh deliver %d: %s\n", i, err);
+	str_free(&m);
+	return ret;
+}
+
+/*
+ * first_delivery_crash - a new user's first deliveries (INBOX, then
+ * Junk: the mailbox list commit, the lazy materialisation of both
+ * mailboxes, their first commits) killed at step kp. Then, as qmgr
+ * would, retry with the same tokens: every mailbox must open, each
+ * message must be there exactly once, byte for byte.
+ */
+static bool
+first_delivery_crash(long kp, bool *died_r)
+{
+	static const char *const boxes[] = { "INBOX", "Junk" };
+	char user[32], c;
+	int nack = 0;
+	const char *err;
+	struct store *s;
+	struct str *m = str_new(0, 0), *got = str_new(0, 0);
+	struct store_mailbox_info *list;
+	size_t n;
+	pid_t pid;
+	int status, pfd[2];
+	bool ok = true;
+
+	snprintf(user, sizeof(user), "fd%ld", kp);
+	ASSERT(pipe(pfd) == 0);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct store_append_result res;
+
+		close(pfd[0]);
+		store_killpoint_set(kp);
+		s = store_open(root, user, &err);
+		if (s == NULL)
+			_exit(2);
+		store_set_fsync(s, false);
+		if (store_ensure_defaults(s, &err) < 0)
+			_exit(3);
+		for (int i = 0; i < 2; i++) {
+			if (fresh_deliver(s, boxes[i], i, &res) < 0)
+				_exit(4);
+			if (write(pfd[1], "K", 1) != 1)
+				_exit(5);
+		}
+		_exit(0);
+	}
+	close(pfd[1]);
+	while (read(pfd[0], &c, 1) == 1)
+		nack += c == 'K';
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	*died_r = WIFEXITED(status) && WEXITSTATUS(status) == 77;
+	if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 &&
+	    WEXITSTATUS(status) != 77)) {
+		printf("# kp %ld: child status %d\n", kp, status);
+		ok = false;
+	}
+
+	s = store_open(root, user, &err);
+	if (s == NULL || store_ensure_defaults(s, &err) < 0) {
+		printf("# kp %ld: reopen: %s\n", kp, err);
+		ok = false;
+		goto out;
+	}
+	store_set_fsync(s, false);
+	if (store_mailbox_list(s, &list, &n, &err) < 0 || n != 6) {
+		printf("# kp %ld: list\n", kp);
+		ok = false;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_status sts;
+
+		if (store_mailbox_status(s, list[i].name, &sts, &err) < 0 ||
+		    sts.uidvalidity != list[i].uidvalidity) {
+			printf("# kp %ld: status %s: %s\n", kp, list[i].name,
+			    err);
+			ok = false;
+		}
+	}
+	store_mailbox_list_free(&list, n);
+	for (int i = 0; i < 2; i++) {
+		struct store_append_result res;
+		struct store_mailbox *box;
+
+		/* an acknowledged message is there before any retry */
+		if (i < nack) {
+			box = store_mailbox_open(s, boxes[i], 0, &err);
+			if (box == NULL || store_mailbox_count(box) != 1) {
+				printf("# kp %ld: acked message %d lost\n", kp,
+				    i);
+				ok = false;
+			}
+			store_mailbox_close(&box);
+		}
+		/* the retry: a duplicate if it had been committed */
+		if (fresh_deliver(s, boxes[i], i, &res) < 0) {
+			ok = false;
+			continue;
+		}
+		box = store_mailbox_open(s, boxes[i], 0, &err);
+		if (box == NULL || store_mailbox_count(box) != 1 ||
+		    store_msg_uid(box, 1) != res.uid) {
+			printf("# kp %ld: %s: %s\n", kp, boxes[i],
+			    box == NULL ? err : "not exactly one message");
+			ok = false;
+		} else {
+			msg_text(m, i);
+			str_clear(got);
+			if (store_msg_read(box, 1, got, &err) < 0 ||
+			    str_len(got) != str_len(m) ||
+			    memcmp(str_c(got), str_c(m), str_len(m)) != 0) {
+				printf("# kp %ld: %s: bytes differ\n", kp,
+				    boxes[i]);
+				ok = false;
+			}
+		}
+		store_mailbox_close(&box);
+	}
+out:
+	store_free(&s);
+	str_free(&m);
+	str_free(&got);
+	return ok;
+}
+
 int
 main(void)
 {
@@ -535,6 +686,22 @@ main(void)
 		}
 		printf("# 24 runs, %d stopped at a kill point\n", ndied);
 		TEST_ASSERT(all_ok);
+	}
+	test_end();
+
+	test_begin("kill point inside a new user's first deliveries");
+	{
+		bool all_ok = true, fdied;
+		int ndied = 0;
+
+		for (long kp = 1; kp <= 30; kp++) {
+			if (!first_delivery_crash(kp, &fdied))
+				all_ok = false;
+			ndied += fdied;
+		}
+		printf("# 30 runs, %d stopped at a kill point\n", ndied);
+		TEST_ASSERT(all_ok);
+		TEST_ASSERT(ndied >= 15);
 	}
 	test_end();
 	return test_done();

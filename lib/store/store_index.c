@@ -663,8 +663,12 @@ rebuild(struct store_mailbox *box, const char **error_r)
 	if (replay(box, 0, error_r) < 0 ||
 	    store_box_write_header(box, error_r) < 0)
 		goto fail;
-	if (store_fsync(box->store, fd) < 0 || rename(npath, ipath) < 0 ||
-	    store_fsync_path(box->store, box->dir) < 0) {
+	/*
+	 * No fsync of index.new or of the directory: the index is a cache
+	 * of the log (I2), and one that a power loss may have left stale is
+	 * rebuilt anyway (boot_id), so its durability buys nothing.
+	 */
+	if (rename(npath, ipath) < 0) {
 		store_set_syserr(box->store, error_r, "install", npath);
 		goto fail;
 	}
@@ -810,6 +814,30 @@ static int commit_entries(struct store_mailbox *box, const unsigned char *e,
     size_t len, uint64_t start, size_t first, const char **error_r);
 
 /*
+ * box_dirs_sync - before the first commit into a log that holds only its
+ * HEADER: fsync the mailbox directory (entries log, msg/, tmp/) and mbox/
+ * (the mailbox directory's own entry). A mailbox is materialised without
+ * any fsync (store_box_init_files); this is where its files become
+ * durable, before anything in it can be acknowledged. Compaction fsyncs
+ * the directory itself, so a log that holds more than its HEADER has
+ * durable entries already.
+ */
+static int
+box_dirs_sync(struct store_mailbox *box, const char **error_r)
+{
+	char *parent = xstrdup(box->dir);
+	int ret = 0;
+
+	*strrchr(parent, '/') = '\0';
+	if (store_fsync_path(box->store, box->dir) < 0)
+		ret = store_set_syserr(box->store, error_r, "fsync", box->dir);
+	else if (store_fsync_path(box->store, parent) < 0)
+		ret = store_set_syserr(box->store, error_r, "fsync", parent);
+	free(parent);
+	return ret;
+}
+
+/*
  * store_box_commit - append entries (a concatenation of complete log
  * entries) to the log, fdatasync, apply them to the index, publish the
  * header. Lock held. After 0 the change is durable and visible.
@@ -826,6 +854,8 @@ store_box_commit(struct store_mailbox *box, const void *entries, size_t len,
 	ASSERT(box->locked);
 	if (len == 0)
 		return 0;
+	if (start <= STORE_LOG_HDR_ENTRY_SIZE && box_dirs_sync(box, error_r) < 0)
+		return -1;
 	/* mark the last entry: replay takes the commit whole or not at all */
 	e = xmemdup(entries, len);
 	for (size_t off = 0; off < len;) {
@@ -886,34 +916,34 @@ fail:
 
 /* ---------------------------------------------------------------- create/open */
 
-/* store_box_init_files - a new mailbox directory with an empty log and index */
+/*
+ * store_box_init_files - materialise a mailbox: its directory, msg/, tmp/
+ * and a log holding only the HEADER (the index is built by the first
+ * opener). No fsync: the mailbox list entry is what commits a mailbox's
+ * existence, and these files can be made again from it (uidvalidity) for
+ * as long as nothing was committed to the log, which is exactly as long
+ * as their durability does not matter (box_dirs_sync syncs them before
+ * the first commit). Caller holds the user lock.
+ */
 int
 store_box_init_files(struct store *store, const char *dir,
     uint32_t uidvalidity, const char **error_r)
 {
-	char *sub;
-	unsigned char entry[64];
+	static const char *const subs[] = { "", "/msg", "/tmp" };
+	unsigned char entry[STORE_LOG_HDR_ENTRY_SIZE];
 	struct store_log_header lh;
-	struct store_mailbox *box;
-	int fd, ret = -1;
-	char *parent;
+	char *path;
+	int fd, ret = 0;
 
-	if (store_mkdir(dir) < 0)
-		return store_set_syserr(store, error_r, "mkdir", dir);
-	sub = xasprintf("%s/msg", dir);
-	if (store_mkdir(sub) < 0) {
-		store_set_syserr(store, error_r, "mkdir", sub);
-		free(sub);
-		return -1;
+	for (size_t i = 0; i < N_ELEMENTS(subs); i++) {
+		path = xasprintf("%s%s", dir, subs[i]);
+		if (store_mkdir(path) < 0) {
+			store_set_syserr(store, error_r, "mkdir", path);
+			free(path);
+			return -1;
+		}
+		free(path);
 	}
-	free(sub);
-	sub = xasprintf("%s/tmp", dir);
-	if (store_mkdir(sub) < 0) {
-		store_set_syserr(store, error_r, "mkdir", sub);
-		free(sub);
-		return -1;
-	}
-	free(sub);
 	memset(&lh, 0, sizeof(lh));
 	lh.log_id = store_random64();
 	lh.uidvalidity = uidvalidity;
@@ -922,35 +952,45 @@ store_box_init_files(struct store *store, const char *dir,
 	memcpy(entry + sizeof(struct store_log_ent), &lh, sizeof(lh));
 	store_log_entry_fill(entry, STORE_LOG_HEADER | STORE_LOG_END, 1,
 	    sizeof(lh));
-	sub = xasprintf("%s/log", dir);
-	fd = open(sub, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || store_write_all(fd, entry,
-	    store_log_entry_size(sizeof(lh))) < 0 || store_fsync(store, fd) < 0) {
-		store_set_syserr(store, error_r, "write", sub);
-		if (fd >= 0)
-			close(fd);
-		free(sub);
-		return -1;
-	}
-	free(sub);
-	box = xcalloc(1, sizeof(*box));
-	box->store = store;
-	box->dir = xstrdup(dir);
-	box->log_fd = fd;
-	box->index_fd = -1;
-	box->lock_fd = -1;
-	box->log_id = lh.log_id;
-	if (rebuild(box, error_r) == 0) {
-		parent = xstrdup(dir);
-		*strrchr(parent, '/') = '\0';
-		if (store_fsync_path(store, parent) < 0)
-			store_set_syserr(store, error_r, "fsync", parent);
-		else
-			ret = 0;
-		free(parent);
-	}
-	store_box_free(&box);
+	/* a stale index of an earlier incarnation would not match log_id */
+	path = xasprintf("%s/log", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || store_write_all(fd, entry, sizeof(entry)) < 0)
+		ret = store_set_syserr(store, error_r, "write", path);
+	if (fd >= 0 && close(fd) < 0 && ret == 0)
+		ret = store_set_syserr(store, error_r, "write", path);
+	free(path);
 	return ret;
+}
+
+/*
+ * store_box_unborn - is the mailbox at dir not (or not completely)
+ * materialised: its log missing, or no longer than a HEADER entry and
+ * that entry not valid? Such a log never had a commit (a commit's
+ * fdatasync would have made the HEADER durable with it), so it may be
+ * made afresh. A longer log with a bad HEADER is corruption, not this.
+ */
+bool
+store_box_unborn(const char *dir)
+{
+	char *path = xasprintf("%s/log", dir);
+	unsigned char *buf = NULL;
+	size_t buf_size = 0;
+	struct store_log_ent ent;
+	struct stat st;
+	bool unborn;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	free(path);
+	if (fd < 0)
+		return errno == ENOENT;
+	unborn = fstat(fd, &st) == 0 &&
+	    (uint64_t)st.st_size <= STORE_LOG_HDR_ENTRY_SIZE &&
+	    (read_entry(fd, 0, &ent, &buf, &buf_size) != 0 ||
+	    STORE_LOG_TYPE(ent.type) != STORE_LOG_HEADER);
+	free(buf);
+	close(fd);
+	return unborn;
 }
 
 void
@@ -995,6 +1035,16 @@ needs_repair(struct store_mailbox *box)
 	return fstat(box->log_fd, &st) < 0 || (uint64_t)st.st_size != h.log_applied;
 }
 
+/* box_log_empty - does the log hold only its HEADER (nothing committed)? */
+static bool
+box_log_empty(const struct store_mailbox *box)
+{
+	struct stat st;
+
+	return fstat(box->log_fd, &st) == 0 &&
+	    (uint64_t)st.st_size <= STORE_LOG_HDR_ENTRY_SIZE;
+}
+
 /*
  * store_box_open_id - open mailbox id without building a view. Repairs
  * the index first if a crash or reboot left it stale (taking the lock
@@ -1013,8 +1063,37 @@ store_box_open_id(struct store *store, uint32_t id, const char *name,
 	box->dir = store_mbox_dir(store, id);
 	box->readonly = readonly;
 	box->index_fd = box->log_fd = box->lock_fd = -1;
-	if (open_files(box, error_r) < 0)
-		goto fail;
+	if (open_files(box, error_r) < 0) {
+		/*
+		 * A mailbox not yet materialised (or lost so by a crash), or
+		 * one that another process was materialising just then: the
+		 * unborn check is repeated under the user lock, where a
+		 * materialisation in progress has finished, and only then is
+		 * the failure final.
+		 */
+		if (store_mbox_materialize(store, id, error_r) < 0 ||
+		    open_files(box, error_r) < 0)
+			goto fail;
+	}
+	if (!readonly && box_log_empty(box)) {
+		/*
+		 * Nothing committed yet, so a power loss may have kept the
+		 * log but not msg/ or tmp/ (their entries are synced by the
+		 * first commit): make them again. Two mkdirs, empty mailboxes only.
+		 */
+		static const char *const subs[] = { "msg", "tmp" };
+
+		for (size_t i = 0; i < N_ELEMENTS(subs); i++) {
+			char *path = xasprintf("%s/%s", box->dir, subs[i]);
+
+			if (store_mkdir(path) < 0) {
+				store_set_syserr(store, error_r, "mkdir", path);
+				free(path);
+				goto fail;
+			}
+			free(path);
+		}
+	}
 	if (needs_repair(box)) {
 		if (store_box_lock(box, error_r) < 0)
 			goto fail;

@@ -97,6 +97,10 @@ struct store_log_header {
 	uint64_t tombstone_modseq;
 };
 
+/* a log holding only its HEADER entry: nothing was ever committed to it */
+#define STORE_LOG_HDR_ENTRY_SIZE \
+	(sizeof(struct store_log_ent) + sizeof(struct store_log_header))
+
 struct store_log_keyword {
 	uint32_t index;
 	uint32_t len;
@@ -242,6 +246,8 @@ void store_user_unlock(struct store *store);
 int store_mbox_lookup(struct store *store, const char *name, uint32_t *id_r,
     char **canon_r, const char **error_r);
 char *store_mbox_dir(const struct store *store, uint32_t id);
+int store_mbox_materialize(struct store *store, uint32_t id,
+    const char **error_r);
 int store_token_find(struct store *store, const char *token,
     struct store_append_result *result_r, const char **error_r);
 int store_token_record(struct store *store, const char *token,
@@ -252,6 +258,7 @@ int store_token_record(struct store *store, const char *token,
 
 int store_box_init_files(struct store *store, const char *dir,
     uint32_t uidvalidity, const char **error_r);
+bool store_box_unborn(const char *dir);
 struct store_mailbox *store_box_open_id(struct store *store, uint32_t id,
     const char *name, bool readonly, const char **error_r);
 void store_box_free(struct store_mailbox **boxp);

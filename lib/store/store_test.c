@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1003,12 +1004,209 @@ test_append_multi(void)
 	store_free(&s);
 }
 
+/* count_entries - entries of a directory (not . and ..), -1 if missing */
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm_tree - rm -rf path (a crash that lost a directory) */
+static int
+rm_tree(const char *path)
+{
+	return nftw(path, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* write_file - replace path with len bytes of data */
+static bool
+write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * test_lazy_mailboxes - a created mailbox has files only once opened; a
+ * mailbox whose files a crash lost before its first commit is made
+ * again with the same UIDVALIDITY; a committed log is never remade.
+ * Ids: ensure_defaults on an empty list makes INBOX 1, Drafts 2, Sent 3,
+ * Trash 4, Junk 5, Archive 6.
+ */
+static void
+test_lazy_mailboxes(void)
+{
+	struct store *s = open_user("lazy");
+	char *mdir = xasprintf("%s/lazy/mbox", root), *path;
+	struct store_mailbox_info *list;
+	struct store_status st, st2;
+	struct store_mailbox *box;
+	uint32_t uv_sent = 0;
+	size_t n;
+	const char *err;
+
+	test_begin("mailboxes materialised on first open; unborn ones remade");
+	TEST_ASSERT(store_ensure_defaults(s, &err) == 0);
+	TEST_ASSERT(count_entries(mdir) == 0);
+	TEST_ASSERT(store_mailbox_list(s, &list, &n, &err) == 0);
+	TEST_ASSERT(n == 6);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].name, "Sent") == 0)
+			uv_sent = list[i].uidvalidity;
+	store_mailbox_list_free(&list, n);
+	TEST_ASSERT(uv_sent != 0);
+
+	/* STATUS materialises, with the list's UIDVALIDITY */
+	TEST_ASSERT(store_mailbox_status(s, "Sent", &st, &err) == 0);
+	TEST_ASSERT(st.messages == 0 && st.uidnext == 1);
+	TEST_ASSERT(st.uidvalidity == uv_sent);
+	TEST_ASSERT(count_entries(mdir) == 1);
+	path = xasprintf("%s/3/index", mdir);
+	TEST_ASSERT(access(path, F_OK) == 0);
+	free(path);
+
+	/* the first delivery makes INBOX only */
+	TEST_ASSERT(append_msg(s, "INBOX", "Subject: a\r\n\r\nA\r\n", 0, NULL) == 1);
+	TEST_ASSERT(count_entries(mdir) == 2);
+
+	/* lost log, short log, lost directory of an unborn mailbox */
+	path = xasprintf("%s/3/log", mdir);
+	TEST_ASSERT(unlink(path) == 0);
+	TEST_ASSERT(store_mailbox_status(s, "Sent", &st2, &err) == 0);
+	TEST_ASSERT(st2.uidvalidity == uv_sent && st2.messages == 0);
+	TEST_ASSERT(write_file(path, "PLOG", 4));
+	box = store_mailbox_open(s, "Sent", 0, &err);
+	TEST_ASSERT(box != NULL);
+	if (box != NULL) {
+		store_mailbox_status_get(box, &st2);
+		TEST_ASSERT(st2.uidvalidity == uv_sent);
+		store_mailbox_close(&box);
+	}
+	free(path);
+	path = xasprintf("%s/3", mdir);
+	TEST_ASSERT(rm_tree(path) == 0);
+	free(path);
+	TEST_ASSERT(append_msg(s, "Sent", "Subject: s\r\n\r\nS\r\n", 0, NULL) == 1);
+	TEST_ASSERT(store_mailbox_status(s, "Sent", &st2, &err) == 0);
+	TEST_ASSERT(st2.uidvalidity == uv_sent && st2.messages == 1);
+
+	/* msg/ and tmp/ lost while the log survived */
+	path = xasprintf("%s/2/msg", mdir);
+	TEST_ASSERT(store_mailbox_status(s, "Drafts", &st2, &err) == 0);
+	TEST_ASSERT(rmdir(path) == 0);
+	free(path);
+	path = xasprintf("%s/2/tmp", mdir);
+	TEST_ASSERT(rmdir(path) == 0);
+	free(path);
+	TEST_ASSERT(append_msg(s, "Drafts", "Subject: d\r\n\r\nD\r\n", 0, NULL) == 1);
+
+	/* a log with commits and a bad HEADER is corruption, not remade */
+	path = xasprintf("%s/1/log", mdir);
+	{
+		int fd = open(path, O_WRONLY);
+
+		TEST_ASSERT(fd >= 0 && pwrite(fd, "XXXX", 4, 0) == 4);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(path);
+	path = xasprintf("%s/1/index", mdir);
+	TEST_ASSERT(unlink(path) == 0);
+	free(path);
+	TEST_ASSERT(store_mailbox_open(s, "INBOX", 0, &err) == NULL);
+	TEST_ASSERT(store_error(s) == STORE_ERR_CORRUPT);
+
+	/* a deleted mailbox is gone, files and all */
+	TEST_ASSERT(store_mailbox_delete(s, "Archive", &err) == 0);
+	TEST_ASSERT(store_mailbox_status(s, "Archive", &st2, &err) < 0);
+	path = xasprintf("%s/6", mdir);
+	TEST_ASSERT(access(path, F_OK) < 0);
+	free(path);
+	free(mdir);
+	store_free(&s);
+	test_end();
+}
+
+/*
+ * test_concurrent_first_open - processes opening the same new user's
+ * mailboxes at once, each materialising them or finding another doing
+ * it: every open and append succeeds (a failed open is final only after
+ * the re-check under the user lock).
+ */
+static void
+test_concurrent_first_open(void)
+{
+	static const char *const names[] = { "INBOX", "Drafts", "Sent",
+	    "Trash", "Junk", "Archive" };
+	int status, bad = 0;
+
+	test_begin("concurrent first opens of a new user's mailboxes");
+	for (int p = 0; p < 6; p++) {
+		if (fork() != 0)
+			continue;
+		for (int u = 0; u < 30; u++) {
+			char user[32];
+			struct store *s;
+			struct store_status st;
+			const char *err;
+
+			snprintf(user, sizeof(user), "fo%d", u);
+			if ((s = open_user(user)) == NULL ||
+			    store_ensure_defaults(s, &err) < 0)
+				_exit(1);
+			for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+				const char *nm = names[(i + (size_t)p) %
+				    N_ELEMENTS(names)];
+
+				if (store_mailbox_status(s, nm, &st, &err) < 0) {
+					printf("# %s %s: %s\n", user, nm, err);
+					_exit(2);
+				}
+			}
+			if (append_msg(s, names[p], "Subject: c\r\n\r\nc\r\n",
+			    0, NULL) == 0)
+				_exit(3);
+			store_free(&s);
+		}
+		_exit(0);
+	}
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+	TEST_ASSERT(bad == 0);
+	test_end();
+}
+
 int
 main(void)
 {
 	root = test_tmpdir();
 	test_names();
 	test_mailbox_list();
+	test_lazy_mailboxes();
 	test_append_read();
 	test_append_multi();
 	test_flags();
@@ -1019,5 +1217,6 @@ main(void)
 	test_tokens();
 	test_quota();
 	test_concurrent();
+	test_concurrent_first_open();
 	return test_done();
 }
